@@ -1,0 +1,1 @@
+"""The Django app: models, grader and researcher views, API, admin, import/export."""

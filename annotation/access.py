@@ -1,0 +1,40 @@
+"""Every view and API endpoint loads studies through these helpers; nothing else decides access.
+
+Outsiders get 404 (a study's existence is not revealed); members whose role
+does not allow the action get 403.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from annotation.models import Study, User
+
+
+def studies_for(user: User) -> QuerySet[Study]:
+    """The studies a user belongs to (admins see every study)."""
+    if not user.is_authenticated:
+        return Study.objects.none()
+    if user.role == User.Role.ADMIN or user.is_superuser:
+        return Study.objects.all()
+    return Study.objects.filter(membership__user=user)
+
+
+def get_study_for_grader(user: User, slug: str) -> Study:
+    """A study the user may grade in: any member, whatever the role."""
+    study = studies_for(user).filter(slug=slug).first()
+    if study is None:
+        raise Http404("No such study")
+    return study
+
+
+def get_study_for_researcher(user: User, slug: str) -> Study:
+    """A study whose results the user may read: researchers who are members, and admins."""
+    study = studies_for(user).filter(slug=slug).first()
+    if study is None:
+        raise Http404("No such study")
+    if not user.is_researcher:
+        raise PermissionDenied("Only researchers and admins can see results.")
+    return study

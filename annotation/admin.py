@@ -1,0 +1,136 @@
+"""The Django admin: every model, with useful list columns, filters and search."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from annotation.models import (
+    Assignment,
+    Judgment,
+    LanguageModel,
+    Membership,
+    MetricScore,
+    Prompt,
+    Rating,
+    Response,
+    Study,
+    Task,
+    User,
+)
+
+
+@admin.register(User)
+class AccountAdmin(UserAdmin):
+    list_display = ("username", "role", "kind", "is_active", "last_login", "date_joined")
+    list_filter = ("role", "kind", "is_active")
+    fieldsets = UserAdmin.fieldsets + (
+        ("Evaluation", {"fields": ("role", "kind", "demographics")}),
+    )
+    add_fieldsets = UserAdmin.add_fieldsets + (("Evaluation", {"fields": ("role", "kind")}),)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "protocol", "status", "overlap", "gold_rate", "created_at")
+    list_filter = ("protocol", "status", "blind")
+    search_fields = ("slug", "name")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("study", "user", "joined_at")
+    list_filter = ("study",)
+    search_fields = ("user__username", "study__slug")
+    raw_id_fields = ("user",)
+
+
+@admin.register(LanguageModel)
+class LanguageModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "study")
+    list_filter = ("study",)
+    search_fields = ("name",)
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "study", "short_text", "has_reference")
+    list_filter = ("study",)
+    search_fields = ("external_id", "text")
+
+    @admin.display(description="prompt")
+    def short_text(self, obj):
+        return obj.text[:80]
+
+    @admin.display(boolean=True, description="reference")
+    def has_reference(self, obj):
+        return bool(obj.reference)
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ("id", "prompt", "model", "short_text")
+    list_filter = ("prompt__study", "model__name")
+    search_fields = ("prompt__external_id", "model__name", "text")
+    list_select_related = ("prompt__study", "model")
+    raw_id_fields = ("prompt", "model")
+
+    @admin.display(description="output")
+    def short_text(self, obj):
+        return obj.text[:80]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ("id", "study", "kind", "prompt", "is_gold", "slots_taken")
+    list_filter = ("study", "kind", "is_gold")
+    search_fields = ("prompt__external_id",)
+    list_select_related = ("study", "prompt__study")
+    raw_id_fields = ("prompt", "response_a", "response_b")
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ("id", "task", "grader", "status", "a_on_left", "assigned_at", "expires_at")
+    list_filter = ("status", "task__study")
+    search_fields = ("grader__username",)
+    list_select_related = ("task__study", "grader")
+    raw_id_fields = ("task", "grader")
+
+
+class RatingInline(admin.TabularInline):
+    model = Rating
+    extra = 0
+    raw_id_fields = ("response",)
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
+    list_display = ("id", "task", "grader", "verdict", "seconds", "source", "created_at")
+    list_filter = ("verdict", "source", "task__study")
+    search_fields = ("grader__username", "comment")
+    list_select_related = ("task__study", "grader")
+    raw_id_fields = ("task", "grader", "assignment")
+    inlines = [RatingInline]
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ("id", "judgment", "response", "label", "tags")
+    list_filter = ("label", "judgment__task__study")
+    raw_id_fields = ("judgment", "response")
+
+
+@admin.register(MetricScore)
+class MetricScoreAdmin(admin.ModelAdmin):
+    list_display = ("id", "metric", "value", "response", "source", "computed_at")
+    list_filter = ("metric",)
+    search_fields = ("metric", "response__model__name", "response__prompt__external_id")
+    list_select_related = ("response__prompt__study", "response__model")
+    raw_id_fields = ("response",)

@@ -1,0 +1,62 @@
+import io
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from annotation.importing import StudyOptions, import_study
+from annotation.models import Study
+
+DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
+DEMO_SLUG = "alpacaeval-demo"
+DEMO_INSTRUCTIONS = """\
+Read the instruction, then both responses. Decide which response follows the instruction
+better: more helpful, more correct, and clearer. Choose **tie** when they are equally good and
+**both bad** when neither is acceptable.
+
+Then rate each response (poor / acceptable / good) and tag any problem you see.
+The model names are hidden until you vote; left and right are drawn at random.
+"""
+DEMO_ACCOUNTS = [
+    ("grader", "grader", "grader-demo-pass"),
+    ("grader2", "grader", "grader-demo-pass"),
+    ("researcher", "researcher", "researcher-demo-pass"),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo study (80 AlpacaEval prompts x 4 models, from fixtures/demo/) and create "
+        "demo accounts. Safe to run again: nothing is duplicated."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-accounts", action="store_true", help="only load the study")
+
+    def handle(self, *args, **options):
+        summary = import_study(
+            DEMO_DIR / "study.jsonl",
+            DEMO_SLUG,
+            StudyOptions(
+                name="AlpacaEval demo: which answer is better?",
+                instructions=DEMO_INSTRUCTIONS,
+                tags=["harmful", "untrue", "unhelpful", "refusal", "context-loss", "formatting"],
+                require_ratings=True if not Study.objects.filter(slug=DEMO_SLUG).exists() else None,
+                pairs_per_prompt=2,
+            ),
+        )
+        self.stdout.write(summary.describe())
+        if options["no_accounts"]:
+            return
+        self.stdout.write("\nDemo logins (http://127.0.0.1:8000/accounts/login/):")
+        for username, role, password in DEMO_ACCOUNTS:
+            call_command(
+                "create_account",
+                username,
+                role=role,
+                password=password,
+                study=[DEMO_SLUG],
+                stdout=io.StringIO(),
+            )
+            self.stdout.write(f"  {role:<10}  username: {username:<10}  password: {password}")

@@ -1,0 +1,391 @@
+"""The data model: studies, the models under evaluation, prompts, responses,
+tasks, assignments, judgments and metric scores.
+
+What an object knows about itself lives here (a study knows its protocol and
+scale, an assignment whether it expired). Work that spans many objects lives
+in modules named for what it does (importing.py, handout.py, tables.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+DEFAULT_RATING_SCALE = ["poor", "acceptable", "good"]
+DEFAULT_GOOD_LABELS = ["good"]
+DEFAULT_TAGS = ["harmful", "untrue", "unhelpful"]
+
+
+class User(AbstractUser):
+    """An account. Its role decides what it may see; study membership decides where."""
+
+    class Role(models.TextChoices):
+        GRADER = "grader", "Grader"
+        RESEARCHER = "researcher", "Researcher"
+        ADMIN = "admin", "Admin"
+
+    class Kind(models.TextChoices):
+        HUMAN = "human", "Human"
+        MODEL_JUDGE = "model_judge", "Model judge"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.GRADER)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HUMAN)
+    # Self-reported and optional; only ever shown aggregated.
+    demographics = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["grader", "researcher", "admin"]), name="user_role_valid"
+            ),
+        ]
+
+    @property
+    def is_researcher(self) -> bool:
+        return self.role in (self.Role.RESEARCHER, self.Role.ADMIN) or self.is_superuser
+
+    def apply_role(self) -> None:
+        """Admins get the Django admin; nobody else does."""
+        is_admin = self.role == self.Role.ADMIN
+        self.is_staff = is_admin
+        self.is_superuser = is_admin
+
+
+class Study(models.Model):
+    class Protocol(models.TextChoices):
+        PAIRWISE = "pairwise", "Pairwise comparison"
+        SINGLE = "single", "Single-response rating"
+        BOTH = "both", "Pairwise and single"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True)
+    protocol = models.CharField(max_length=16, choices=Protocol.choices, default=Protocol.PAIRWISE)
+    # Ordered labels, worst first, and the subset that counts as a good result.
+    rating_scale = models.JSONField(default=list)
+    good_labels = models.JSONField(default=list)
+    tags = models.JSONField(default=list, blank=True)
+    overlap = models.PositiveSmallIntegerField(default=3)
+    # In a pairwise study the verdict alone completes a task unless this is set.
+    require_ratings = models.BooleanField(default=False)
+    blind = models.BooleanField(default=True)
+    reveal_after_vote = models.BooleanField(default=False)
+    gold_rate = models.FloatField(default=0.0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="studies", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="study_overlap_positive"),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="study_gold_rate_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(protocol__in=["pairwise", "single", "both"]),
+                name="study_protocol_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def asks_pairs(self) -> bool:
+        return self.protocol in (self.Protocol.PAIRWISE, self.Protocol.BOTH)
+
+    @property
+    def asks_singles(self) -> bool:
+        return self.protocol in (self.Protocol.SINGLE, self.Protocol.BOTH)
+
+    def is_good(self, label: str) -> bool:
+        return label in self.good_labels
+
+
+class Membership(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.study}"
+
+
+class LanguageModel(models.Model):
+    """A system under evaluation. Its name never reaches a grader before the vote."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="models")
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["study", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "name"], name="model_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prompt(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=200)
+    # Plain text of the prompt; for a chat prompt, the last user turn.
+    text = models.TextField()
+    # The whole conversation for a multi-turn prompt, else null.
+    messages = models.JSONField(null=True, blank=True)
+    reference = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "external_id"], name="prompt_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.external_id}"
+
+    @property
+    def conversation(self) -> list[dict]:
+        return self.messages or [{"role": "user", "content": self.text}]
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["prompt", "model"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "model"], name="response_unique_per_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt} / {self.model}"
+
+
+class Task(models.Model):
+    """What one grader judges once: a pair of responses to one prompt, or one response.
+
+    A pair is stored with response_a.id < response_b.id, so a pair exists once;
+    the screen side each response takes is decided per assignment.
+    """
+
+    class Kind(models.TextChoices):
+        PAIR = "pair", "Pair"
+        SINGLE = "single", "Single"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    is_gold = models.BooleanField(default=False)
+    # For gold tasks: the known verdict ("a", "b", "tie", "both_bad") or rating label.
+    gold_answer = models.CharField(max_length=64, blank=True)
+    # Graders holding or having finished this task; hand-out fills the lowest first.
+    slots_taken = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["study", "is_gold", "slots_taken", "id"], name="task_handout_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["pair", "single"]), name="task_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="pair") & Q(response_b__isnull=False) & Q(response_a__lt=F("response_b"))
+                )
+                | (Q(kind="single") & Q(response_b__isnull=True)),
+                name="task_pair_shape",
+            ),
+            models.UniqueConstraint(
+                fields=["response_a", "response_b"],
+                condition=Q(kind="pair", is_gold=False),
+                name="task_unique_pair",
+            ),
+            models.UniqueConstraint(
+                fields=["response_a"],
+                condition=Q(kind="single", is_gold=False),
+                name="task_unique_single",
+            ),
+            models.CheckConstraint(condition=Q(slots_taken__gte=0), name="task_slots_nonnegative"),
+        ]
+        # Triggers (migration 0002) also check that both responses answer this task's prompt.
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.kind}) in {self.study_id}"
+
+    @property
+    def responses(self) -> list[Response]:
+        return (
+            [self.response_a] if self.response_b_id is None else [self.response_a, self.response_b]
+        )
+
+
+class Assignment(models.Model):
+    """A task handed to a grader, with the screen order drawn for them."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    grader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    # True when task.response_a is shown on the left (as "A").
+    a_on_left = models.BooleanField(default=True)
+    assigned_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["grader", "status"], name="assignment_grader_status_idx"),
+            models.Index(fields=["status", "expires_at"], name="assignment_expiry_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "grader"], name="assignment_once_per_grader"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "done", "skipped", "expired"]),
+                name="assignment_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} -> {self.grader} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.expires_at is None:
+            self.expires_at = self.default_expiry()
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def default_expiry():
+        return timezone.now() + timedelta(minutes=settings.ASSIGNMENT_TIMEOUT_MINUTES)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == self.Status.ACTIVE and self.expires_at <= timezone.now()
+
+
+class Judgment(models.Model):
+    """One grader's verdict on one task.
+
+    The verdict names the task's responses ("a" is task.response_a), never a
+    screen side. Single-response tasks have an empty verdict.
+    """
+
+    class Verdict(models.TextChoices):
+        A = "a", "Response A better"
+        B = "b", "Response B better"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both bad"
+        NONE = "", "No verdict (single response)"
+
+    class Source(models.TextChoices):
+        GRADER = "grader", "Graded here"
+        IMPORTED = "imported", "Imported"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="judgments")
+    grader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments"
+    )
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="judgment"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    comment = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.GRADER)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "grader"], name="judgment_once_per_grader"),
+            models.CheckConstraint(
+                condition=Q(verdict__in=["a", "b", "tie", "both_bad", ""]),
+                name="judgment_verdict_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds__isnull=True) | Q(seconds__gte=0),
+                name="judgment_seconds_nonnegative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk} on {self.task_id} by {self.grader_id}"
+
+
+class Rating(models.Model):
+    """A judgment's rating label and tags for one of its task's responses."""
+
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="ratings")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="ratings")
+    label = models.CharField(max_length=64, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["judgment", "response"], name="rating_once_per_response"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or '-'} {self.tags} on {self.response_id}"
+
+
+class MetricScore(models.Model):
+    """One automatic metric's value for one response, computed here or imported."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="metric_scores")
+    metric = models.CharField(max_length=100)
+    value = models.FloatField()
+    # Where it came from: the model path used, or the imported file.
+    source = models.CharField(max_length=500, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["metric"], name="metricscore_metric_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "metric"], name="metric_once_per_response"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}={self.value:.4g} on {self.response_id}"

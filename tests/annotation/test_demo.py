@@ -1,0 +1,36 @@
+"""manage.py load_demo: the real AlpacaEval subset, loadable twice."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from annotation.models import LanguageModel, Prompt, Response, Study, Task, User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_loads_the_demo_study_and_accounts_idempotently():
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    study = Study.objects.get(slug="alpacaeval-demo")
+    assert Prompt.objects.filter(study=study).count() == 80
+    assert sorted(LanguageModel.objects.filter(study=study).values_list("name", flat=True)) == [
+        "alpaca-7b",
+        "claude-2",
+        "gpt4_1106_preview",
+        "vicuna-13b",
+    ]
+    assert Response.objects.filter(prompt__study=study).count() == 320
+    assert Task.objects.filter(study=study, kind="pair").count() == 160
+    assert study.require_ratings and "refusal" in study.tags
+    sources = set(Prompt.objects.values_list("metadata__source", flat=True))
+    assert sources == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
+    grader = User.objects.get(username="grader")
+    assert grader.role == "grader" and grader.check_password("grader-demo-pass")
+    assert "researcher-demo-pass" in out.getvalue()
+
+    before = (Prompt.objects.count(), Response.objects.count(), Task.objects.count(), User.objects.count())
+    call_command("load_demo", stdout=io.StringIO())
+    after = (Prompt.objects.count(), Response.objects.count(), Task.objects.count(), User.objects.count())
+    assert after == before

@@ -1,0 +1,336 @@
+"""manage.py import_study: formats, tasks, idempotence, and every kind of bad input."""
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotation.models import LanguageModel, Prompt, Response, Study, Task
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.django_db
+
+GOOD = [
+    {
+        "id": "p1",
+        "prompt": "Name a prime.",
+        "reference": "2",
+        "metadata": {"language": "en", "category": "math"},
+        "outputs": {
+            "m1": "3",
+            "m2": {"text": "4", "metadata": {"latency_ms": 120, "tokens": 1}},
+            "m3": "5",
+        },
+    },
+    {
+        "id": "p2",
+        "prompt": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "Say bye"},
+        ],
+        "outputs": {"m1": "Bye", "m2": "Goodbye", "m3": "Ciao"},
+    },
+]
+
+
+def run(path, *args, slug="s-import"):
+    call_command("import_study", str(path), "--study", slug, *args, stdout=open(os.devnull, "w"))
+
+
+def counts():
+    return (
+        Study.objects.count(),
+        LanguageModel.objects.count(),
+        Prompt.objects.count(),
+        Response.objects.count(),
+        Task.objects.count(),
+    )
+
+
+def test_it_imports_prompts_models_responses_and_all_pairs(write_jsonl):
+    run(write_jsonl(GOOD))
+    study = Study.objects.get(slug="s-import")
+    assert study.protocol == "pairwise" and study.overlap == 3
+    assert sorted(study.models.values_list("name", flat=True)) == ["m1", "m2", "m3"]
+    p1 = Prompt.objects.get(external_id="p1")
+    assert p1.reference == "2" and p1.metadata == {"language": "en", "category": "math"}
+    assert Response.objects.get(prompt=p1, model__name="m2").metadata == {
+        "latency_ms": 120,
+        "tokens": 1,
+    }
+    p2 = Prompt.objects.get(external_id="p2")
+    assert p2.text == "Say bye" and len(p2.messages) == 4 and p2.messages[0]["role"] == "system"
+    # Three models give three pairs per prompt, each joining two responses to that prompt.
+    for prompt in (p1, p2):
+        tasks = Task.objects.filter(prompt=prompt)
+        assert tasks.count() == 3
+        assert all(
+            t.kind == "pair" and t.response_a.prompt == prompt == t.response_b.prompt for t in tasks
+        )
+        models = {frozenset((t.response_a.model.name, t.response_b.model.name)) for t in tasks}
+        assert len(models) == 3
+
+
+def test_it_changes_nothing_when_rerun(write_jsonl):
+    path = write_jsonl(GOOD)
+    run(path)
+    before = counts(), list(Task.objects.values_list("pk", "response_a", "response_b"))
+    run(path)
+    assert (counts(), list(Task.objects.values_list("pk", "response_a", "response_b"))) == before
+
+
+def test_it_adds_only_what_is_new(write_jsonl):
+    run(write_jsonl(GOOD[:1]))
+    run(write_jsonl(GOOD))
+    assert counts() == (1, 3, 2, 6, 6)
+
+
+def test_it_creates_single_tasks_for_single_protocol(write_jsonl):
+    run(write_jsonl(GOOD), "--protocol", "single", "--overlap", "2")
+    study = Study.objects.get(slug="s-import")
+    assert (study.protocol, study.overlap) == ("single", 2)
+    assert Task.objects.filter(kind="single").count() == 6
+    assert not Task.objects.filter(kind="pair").exists()
+
+
+def test_it_creates_both_kinds_for_both_protocol(write_jsonl):
+    run(write_jsonl(GOOD), "--protocol", "both")
+    assert Counter(Task.objects.values_list("kind", flat=True)) == {"pair": 6, "single": 6}
+
+
+def test_it_samples_balanced_pairs_per_prompt(write_jsonl):
+    models = [f"m{i}" for i in range(4)]
+    records = [
+        {"id": f"p{i}", "prompt": f"q{i}", "outputs": {m: f"{m} on {i}" for m in models}}
+        for i in range(60)
+    ]
+    path = write_jsonl(records)
+    run(path, "--pairs-per-prompt", "2")
+    tasks = Task.objects.select_related("response_a__model", "response_b__model")
+    assert tasks.count() == 120
+    per_prompt = Counter(t.prompt_id for t in tasks)
+    assert set(per_prompt.values()) == {2}
+    per_pair = Counter(frozenset((t.response_a.model.name, t.response_b.model.name)) for t in tasks)
+    # 120 pairs over 6 model pairs: 20 each when balanced.
+    assert len(per_pair) == 6 and max(per_pair.values()) - min(per_pair.values()) <= 1
+    before = counts()
+    run(path, "--pairs-per-prompt", "2")
+    assert counts() == before
+
+
+def test_it_imports_csv(tmp_path):
+    path = tmp_path / "study.csv"
+    path.write_text(
+        "id,prompt,model,output,reference,meta_language\n"
+        'p1,"Say hi, politely",m1,Hello,Hi,en\n'
+        'p1,"Say hi, politely",m2,"Hi, there",Hi,en\n'
+        "p2,Count,m1,1 2 3,,fr\n",
+        encoding="utf-8",
+    )
+    run(path)
+    p1 = Prompt.objects.get(external_id="p1")
+    assert (p1.text, p1.reference, p1.metadata) == ("Say hi, politely", "Hi", {"language": "en"})
+    assert Prompt.objects.get(external_id="p2").reference is None
+    assert Response.objects.get(prompt=p1, model__name="m2").text == "Hi, there"
+    assert Task.objects.count() == 1
+
+
+BAD_JSONL = [
+    (
+        "malformed json",
+        [
+            '{"id": "p1", "prompt": "x", "outputs": {"m": "y"}',
+        ],
+        "bad.jsonl:2: malformed JSON",
+    ),
+    ("not an object", ['["p1"]'], "bad.jsonl:2: each line must be a JSON object"),
+    ("missing id", [{"prompt": "x", "outputs": {"m": "y"}}], "bad.jsonl:2: field 'id': is missing"),
+    ("missing outputs", [{"id": "p", "prompt": "x"}], "bad.jsonl:2: field 'outputs': is missing"),
+    (
+        "id wrong type",
+        [{"id": ["p"], "prompt": "x", "outputs": {"m": "y"}}],
+        "field 'id': must be a string",
+    ),
+    (
+        "prompt wrong type",
+        [{"id": "p", "prompt": 3, "outputs": {"m": "y"}}],
+        "field 'prompt': must be text",
+    ),
+    (
+        "empty prompt",
+        [{"id": "p", "prompt": "  ", "outputs": {"m": "y"}}],
+        "field 'prompt': is empty",
+    ),
+    (
+        "bad chat turn",
+        [{"id": "p", "prompt": [{"role": "user"}], "outputs": {"m": "y"}}],
+        "field 'prompt[0].content': must be a non-empty string",
+    ),
+    (
+        "outputs wrong type",
+        [{"id": "p", "prompt": "x", "outputs": ["y"]}],
+        "field 'outputs': must be an object",
+    ),
+    ("no outputs", [{"id": "p", "prompt": "x", "outputs": {}}], "field 'outputs': has no outputs"),
+    (
+        "empty output",
+        [{"id": "p", "prompt": "x", "outputs": {"m": " \n"}}],
+        "field 'outputs.m': is an empty output",
+    ),
+    (
+        "output wrong type",
+        [{"id": "p", "prompt": "x", "outputs": {"m": 7}}],
+        "field 'outputs.m': must be text",
+    ),
+    (
+        "output object without text",
+        [{"id": "p", "prompt": "x", "outputs": {"m": {"metadata": {}}}}],
+        "field 'outputs.m.text': is missing",
+    ),
+    (
+        "metadata wrong type",
+        [{"id": "p", "prompt": "x", "metadata": "en", "outputs": {"m": "y"}}],
+        "field 'metadata': must be an object",
+    ),
+    (
+        "reference wrong type",
+        [{"id": "p", "prompt": "x", "reference": 1, "outputs": {"m": "y"}}],
+        "field 'reference'",
+    ),
+    (
+        "duplicate id in file",
+        [
+            {"id": "p", "prompt": "x", "outputs": {"m": "y"}},
+            {"id": "p", "prompt": "z", "outputs": {"m": "y"}},
+        ],
+        "bad.jsonl:3: field 'id': duplicate id 'p' with different content (first on line 2)",
+    ),
+    (
+        "nul character",
+        ['{"id": "p", "prompt": "x\\u0000", "outputs": {"m": "y"}}'],
+        "bad.jsonl:2: contains a NUL",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,lines,message", BAD_JSONL, ids=[c[0] for c in BAD_JSONL])
+def test_it_rejects_bad_input_and_writes_nothing(write_jsonl, case, lines, message):
+    # A good line first: it must not be written either.
+    good = {"id": "ok", "prompt": "fine", "outputs": {"m": "fine", "n": "also"}}
+    path = write_jsonl([good, *lines] if case != "empty file" else lines, name="bad.jsonl")
+    if case != "empty file":
+        message = (
+            message.replace("bad.jsonl:2:", "bad.jsonl:2:")
+            .replace("bad.jsonl:2: field 'id': dup", "bad.jsonl:3: field 'id': dup")
+            .replace("first on line 1", "first on line 2")
+        )
+    with pytest.raises(CommandError) as exc:
+        run(path)
+    assert message in str(exc.value)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_it_rejects_an_empty_file(write_jsonl):
+    with pytest.raises(CommandError, match=r"empty.jsonl: the file holds no prompts"):
+        run(write_jsonl([""], name="empty.jsonl"))
+
+
+def test_it_rejects_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(
+        b'{"id": "p", "prompt": "ok", "outputs": {"m": "y"}}\n{"id": "q", "prompt": "caf\xe9", "outputs": {"m": "y"}}\n'
+    )
+    with pytest.raises(CommandError, match=r"latin.jsonl:2: not UTF-8 text \(byte 0xe9\)"):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_it_rejects_changed_content_for_a_stored_id(write_jsonl):
+    run(write_jsonl(GOOD))
+    before = counts()
+    changed = [
+        GOOD[0],
+        {**GOOD[1], "outputs": {**GOOD[1]["outputs"], "m2": "Farewell"}},
+        {"id": "p3", "prompt": "new", "outputs": {"m1": "x", "m2": "y"}},
+    ]
+    with pytest.raises(
+        CommandError,
+        match=r"study.jsonl:2: field 'outputs.m2': the output of 'm2' for id 'p2' is already stored with a different text",
+    ):
+        run(write_jsonl(changed))
+    assert counts() == before
+    assert not Prompt.objects.filter(external_id="p3").exists()
+
+
+def test_it_rejects_a_changed_prompt_text_for_a_stored_id(write_jsonl):
+    run(write_jsonl(GOOD))
+    with pytest.raises(
+        CommandError, match=r"study.jsonl:1: field 'prompt': id 'p1' is already stored"
+    ):
+        run(write_jsonl([{**GOOD[0], "prompt": "Name two primes."}]))
+
+
+def test_it_rejects_csv_missing_a_column(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,prompt,model\np1,x,m1\n", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"s.csv:1: field 'output': missing column"):
+        run(path)
+
+
+def test_it_rejects_csv_empty_output_naming_the_line(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,prompt,model,output\np1,x,m1,fine\np1,x,m2,\n", encoding="utf-8")
+    with pytest.raises(
+        CommandError,
+        match=r"s.csv:3: field 'outputs.m2': must be text|s.csv:3: field 'outputs.m2': is an empty output",
+    ):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_it_rejects_an_unknown_extension(tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text("x", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"s.txt: unknown file type '.txt'"):
+        run(path)
+
+
+def test_it_rejects_a_missing_file(tmp_path):
+    with pytest.raises(CommandError, match=r"nope.jsonl: no such file"):
+        run(tmp_path / "nope.jsonl")
+
+
+def test_it_rejects_options_that_contradict_a_stored_study(write_jsonl):
+    path = write_jsonl(GOOD)
+    run(path)
+    with pytest.raises(
+        CommandError, match=r"already exists with protocol='pairwise', not 'single'"
+    ):
+        run(path, "--protocol", "single")
+
+
+def test_it_exits_nonzero_without_a_traceback(write_jsonl, tmp_path):
+    path = write_jsonl(
+        ['{"id": "p1", "prompt": ', {"id": "p2", "prompt": 1, "outputs": {}}], name="broken.jsonl"
+    )
+    env = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_study", str(path), "--study", "x"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "broken.jsonl:1: malformed JSON" in result.stderr
+    assert (
+        "broken.jsonl:2: field 'prompt': must be text or a list of messages, got a number"
+        in result.stderr
+    )
