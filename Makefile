@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-export DJANGO_SETTINGS_MODULE ?= humaneval_site.settings
 
 .PHONY: install demo test lint bench clean
 
