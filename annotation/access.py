@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from annotation.models import Study, User
+from annotation.models import Assignment, Study, User
 
 
 def studies_for(user: User) -> QuerySet[Study]:
@@ -38,3 +38,15 @@ def get_study_for_researcher(user: User, slug: str) -> Study:
     if not user.is_researcher:
         raise PermissionDenied("Only researchers and admins can see results.")
     return study
+
+
+def get_assignment_for_grader(user: User, study: Study, assignment_id: int):
+    """One of the user's own assignments in this study; anyone else's is a 404."""
+    assignment = (
+        Assignment.objects.select_related("task__prompt", "task__study")
+        .filter(pk=assignment_id, grader=user, task__study=study)
+        .first()
+    )
+    if assignment is None:
+        raise Http404("No such assignment")
+    return assignment

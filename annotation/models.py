@@ -8,6 +8,7 @@ in modules named for what it does (importing.py, handout.py, tables.py).
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -187,6 +188,10 @@ class Response(models.Model):
         return f"{self.prompt} / {self.model}"
 
 
+def _random_order_key() -> int:
+    return random.randrange(2**31)
+
+
 class Task(models.Model):
     """What one grader judges once: a pair of responses to one prompt, or one response.
 
@@ -210,12 +215,17 @@ class Task(models.Model):
     gold_answer = models.CharField(max_length=64, blank=True)
     # Graders holding or having finished this task; hand-out fills the lowest first.
     slots_taken = models.PositiveIntegerField(default=0)
+    # A random key that shuffles the order tasks are handed out in, so that a grader
+    # does not see the pairs of one prompt one after another.
+    order_key = models.PositiveIntegerField(default=_random_order_key)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["study", "is_gold", "slots_taken", "id"], name="task_handout_idx"),
+            models.Index(
+                fields=["study", "is_gold", "slots_taken", "order_key"], name="task_handout_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -389,3 +399,31 @@ class MetricScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric}={self.value:.4g} on {self.response_id}"
+
+
+class GraderQuality(models.Model):
+    """Each grader's quality signals in a study, refreshed after every judgment they record."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="grader_quality")
+    grader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quality"
+    )
+    judgments = models.PositiveIntegerField(default=0)
+    gold_seen = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    median_seconds = models.FloatField(null=True, blank=True)
+    tie_share = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "grader quality"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "grader"], name="quality_once_per_grader"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grader} in {self.study}"
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_seen if self.gold_seen else None

@@ -5,4 +5,11 @@ from annotation import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("studies/<slug:slug>/grade/", views.grade, name="grade"),
+    path("studies/<slug:slug>/grade/<int:assignment_id>/", views.grade_submit, name="grade_submit"),
+    path(
+        "studies/<slug:slug>/grade/<int:assignment_id>/skip/", views.grade_skip, name="grade_skip"
+    ),
+    path("studies/<slug:slug>/grade/last/", views.grade_change_last, name="grade_change_last"),
+    path("studies/<slug:slug>/instructions/", views.instructions, name="instructions"),
 ]

@@ -1,12 +1,17 @@
 """Plain function views: check access, load objects, call a domain function, render."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
-from annotation import progress
-from annotation.access import studies_for
+from annotation import grading, handout, progress
+from annotation.access import get_assignment_for_grader, get_study_for_grader, studies_for
+from annotation.forms import GradeForm, sign_shown_at
+from annotation.rendering import render_markdown
 
 
 @login_required
@@ -20,3 +25,119 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return HttpResponse("ok", content_type="text/plain")
+
+
+def _grade_page(request, study, *, assignment=None, form=None, status=200, extra=None):
+    """The grading screen, or just its task fragment for an htmx request."""
+    if assignment is None:
+        assignment = handout.next_assignment(request.user, study)
+    context = {
+        "study": {
+            "slug": study.slug,
+            "name": study.name,
+            "instructions_html": render_markdown(study.instructions),
+        },
+        "progress": progress.grader_progress(request.user, [study])[0],
+        "screen": None,
+        "shown_at": sign_shown_at(),
+        "can_change_last": handout.last_judgment(request.user, study) is not None,
+    }
+    if assignment is not None:
+        form = form or GradeForm(study=study, kind=assignment.task.kind)
+        context["screen"] = grading.task_screen(assignment, study, form)
+    context.update(extra or {})
+    template = "annotation/grade.html"
+    if request.htmx:
+        template += "#task"
+    response = render(request, template, context, status=status)
+    if request.htmx:
+        trigger_client_event(response, "taskLoaded")
+    return response
+
+
+@login_required
+@require_GET
+def grade(request, slug):
+    study = get_study_for_grader(request.user, slug)
+    return _grade_page(request, study)
+
+
+@login_required
+@require_POST
+def grade_submit(request, slug, assignment_id):
+    study = get_study_for_grader(request.user, slug)
+    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    form = GradeForm(request.POST, study=study, kind=assignment.task.kind)
+    if not form.is_valid():
+        return _grade_page(request, study, assignment=assignment, form=form, status=422)
+    try:
+        judgment, _created = handout.record_vote(assignment.pk, request.user, form.to_vote())
+    except handout.HandoutError as exc:
+        messages.warning(request, str(exc))
+        return redirect("grade", slug=slug) if not request.htmx else _grade_page(request, study)
+    extra = {"revealed": grading.reveal(judgment, assignment)}
+    if not request.htmx:
+        if extra["revealed"]:
+            shown = ", ".join(f"{r['label']} was {r['model']}" for r in extra["revealed"])
+            messages.info(request, f"Recorded. {shown}.")
+        return redirect("grade", slug=slug)
+    return _grade_page(request, study, extra=extra)
+
+
+@login_required
+@require_POST
+def grade_skip(request, slug, assignment_id):
+    study = get_study_for_grader(request.user, slug)
+    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    handout.skip(assignment.pk, request.user)
+    if request.htmx:
+        return _grade_page(request, study)
+    return redirect("grade", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def grade_change_last(request, slug):
+    """Show the grader's last answer again and let them change it."""
+    study = get_study_for_grader(request.user, slug)
+    judgment = handout.last_judgment(request.user, study)
+    if judgment is None:
+        messages.info(request, "There is no earlier answer to change yet.")
+        return redirect("grade", slug=slug)
+    assignment = judgment.assignment
+    if request.method == "POST":
+        form = GradeForm(request.POST, study=study, kind=assignment.task.kind)
+        if form.is_valid():
+            handout.change_vote(judgment, form.to_vote())
+            messages.success(request, "Your last answer was changed.")
+            return redirect("grade", slug=slug)
+        status = 422
+    else:
+        form = GradeForm(
+            grading.initial_from_judgment(judgment), study=study, kind=assignment.task.kind
+        )
+        status = 200
+    context = {
+        "study": {
+            "slug": study.slug,
+            "name": study.name,
+            "instructions_html": render_markdown(study.instructions),
+        },
+        "screen": grading.task_screen(assignment, study, form),
+        "editing": True,
+    }
+    return render(request, "annotation/grade_change.html", context, status=status)
+
+
+@login_required
+@require_GET
+def instructions(request, slug):
+    study = get_study_for_grader(request.user, slug)
+    context = {
+        "study": {
+            "slug": study.slug,
+            "name": study.name,
+            "instructions_html": render_markdown(study.instructions),
+        }
+    }
+    return render(request, "annotation/instructions.html", context)

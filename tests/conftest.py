@@ -67,3 +67,32 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def pair_study(db, write_jsonl):
+    """A pairwise study (overlap 2, ratings required) of 4 prompts x 3 models: 12 pair tasks."""
+    from annotation.importing import StudyOptions, import_study
+
+    records = [
+        {
+            "id": f"q{i}",
+            "prompt": f"Question {i}?",
+            "outputs": {
+                m: f"Answer number {j} to question {i}."
+                for j, m in enumerate(("alpha-model", "beta-model", "gamma-model"))
+            },
+        }
+        for i in range(4)
+    ]
+    summary = import_study(
+        write_jsonl(records, name="pairs.jsonl"),
+        "pairs",
+        StudyOptions(overlap=2, require_ratings=True, instructions="Pick the **better** answer."),
+    )
+    return summary.study
+
+
+def join(study, *users):
+    for user in users:
+        Membership.objects.get_or_create(study=study, user=user)

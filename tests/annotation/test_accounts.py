@@ -19,7 +19,9 @@ def test_it_creates_a_grader_in_a_study(study):
     user = User.objects.get(username="gina")
     assert (user.role, user.is_staff, user.is_superuser) == ("grader", False, False)
     assert user.check_password("pass-word-1")
-    assert list(Membership.objects.filter(user=user).values_list("study__slug", flat=True)) == ["s1"]
+    assert list(Membership.objects.filter(user=user).values_list("study__slug", flat=True)) == [
+        "s1"
+    ]
 
 
 def test_it_gives_admins_the_django_admin(db):
@@ -50,7 +52,9 @@ def test_it_refuses_a_short_password(db):
 def test_it_logs_in_through_the_login_page(client, grader):
     page = client.get("/accounts/login/")
     assert page.status_code == 200 and b'name="username"' in page.content
-    response = client.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": "correct-horse-battery"}
+    )
     assert response.status_code == 302 and response.url == "/"
     home = client.get("/")
     assert home.status_code == 200 and b"Study one" in home.content

@@ -35,8 +35,12 @@ def test_every_admin_page_renders(client, admin_user, demo, app, name, model):
     # Give the models without demo rows one object each.
     task = Task.objects.first()
     assignment = Assignment.objects.create(task=task, grader=admin_user)
-    judgment = Judgment.objects.create(task=task, grader=admin_user, verdict="a", assignment=assignment)
-    Rating.objects.create(judgment=judgment, response=task.response_a, label="good", tags=["untrue"])
+    judgment = Judgment.objects.create(
+        task=task, grader=admin_user, verdict="a", assignment=assignment
+    )
+    Rating.objects.create(
+        judgment=judgment, response=task.response_a, label="good", tags=["untrue"]
+    )
     MetricScore.objects.create(response=Response.objects.first(), metric="length", value=10)
     Group.objects.create(name="graders")
     Token.objects.create(user=admin_user)

@@ -30,7 +30,17 @@ def test_it_loads_the_demo_study_and_accounts_idempotently():
     assert grader.role == "grader" and grader.check_password("grader-demo-pass")
     assert "researcher-demo-pass" in out.getvalue()
 
-    before = (Prompt.objects.count(), Response.objects.count(), Task.objects.count(), User.objects.count())
+    before = (
+        Prompt.objects.count(),
+        Response.objects.count(),
+        Task.objects.count(),
+        User.objects.count(),
+    )
     call_command("load_demo", stdout=io.StringIO())
-    after = (Prompt.objects.count(), Response.objects.count(), Task.objects.count(), User.objects.count())
+    after = (
+        Prompt.objects.count(),
+        Response.objects.count(),
+        Task.objects.count(),
+        User.objects.count(),
+    )
     assert after == before

@@ -36,7 +36,11 @@ def test_it_creates_the_default_sqlite_file_under_var(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=REPO_ROOT,
-        env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "DEBUG": "1", "VAR_DIR": str(tmp_path)},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "DEBUG": "1",
+            "VAR_DIR": str(tmp_path),
+        },
         capture_output=True,
         text=True,
         timeout=300,
