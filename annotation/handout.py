@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import time
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -40,7 +41,7 @@ def release_expired(study: Study) -> int:
     released = 0
     with transaction.atomic():
         expired = list(
-            Assignment.objects.select_for_update(skip_locked=True)
+            Assignment.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(task__study=study, status=Assignment.Status.ACTIVE, expires_at__lte=now)
             .values_list("pk", "task_id")
         )
@@ -91,19 +92,28 @@ def next_assignment(
 
 
 def _claim(grader: User, study: Study, *, gold: bool, rng: random.Random) -> Assignment | None:
-    for _attempt in range(5):
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for _attempt in range(8):
         with transaction.atomic():
             candidates = Task.objects.filter(study=study, is_gold=gold).exclude(
                 pk__in=Assignment.objects.filter(grader=grader, task__study=study).values("task_id")
             )
             if not gold:
                 candidates = candidates.filter(slots_taken__lt=study.overlap)
-            if connection.features.has_select_for_update_skip_locked:
-                candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-            task_id = (
-                candidates.order_by("slots_taken", "order_key").values_list("pk", flat=True).first()
-            )
+            ordered = candidates.order_by("slots_taken", "order_key").values_list("pk", flat=True)
+            if skip_locked:
+                # NO KEY UPDATE does not block graders inserting votes that reference the task.
+                task_id = ordered.select_for_update(
+                    skip_locked=True, no_key=True, of=("self",)
+                ).first()
+            else:
+                task_id = ordered.first()
             if task_id is None:
+                # Every free task may just be locked by graders claiming it right now; their
+                # claims can leave slots free, so look again shortly instead of giving up.
+                if skip_locked and candidates.exists():
+                    time.sleep(0.005 + 0.02 * rng.random())
+                    continue
                 return None
             claimed = Task.objects.filter(pk=task_id)
             if not gold:
@@ -170,7 +180,7 @@ def record_vote(assignment_id: int, grader: User, vote: Vote) -> tuple[Judgment,
     """
     with transaction.atomic():
         assignment = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(of=("self",))
             .select_related("task__study")
             .filter(pk=assignment_id, grader=grader)
             .first()
@@ -228,8 +238,8 @@ def change_vote(judgment: Judgment, vote: Vote) -> Judgment:
     """Replace the verdict, ratings, tags and comment of an earlier judgment."""
     with transaction.atomic():
         judgment = (
-            Judgment.objects.select_for_update()
-            .select_related("assignment__task")
+            Judgment.objects.select_for_update(of=("self",))
+            .select_related("assignment__task__study", "grader")
             .get(pk=judgment.pk)
         )
         assignment = judgment.assignment

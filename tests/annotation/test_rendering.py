@@ -1,0 +1,73 @@
+"""Untrusted text renders as harmless markup: Markdown kept, anything executable dropped."""
+
+from html.parser import HTMLParser
+
+import pytest
+
+from annotation.rendering import ALLOWED_TAGS, render_markdown
+
+PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "<svg onload=alert(1)><circle/></svg>",
+    '<iframe src="javascript:alert(1)"></iframe>',
+    "<div><b>unclosed <script",
+    '<p style="background:url(javascript:alert(1))">x</p>',
+    "<object data=x></object><embed src=x>",
+    '<math><mtext><table><mglyph><style><img src=x onerror="alert(1)">',
+    "![img](javascript:alert(1))",
+    '<form action="https://evil.example"><button>go</button></form>',
+]
+
+
+class ElementCollector(HTMLParser):
+    """Collects the real elements and attributes a browser would build from the HTML."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+
+def elements(html):
+    collector = ElementCollector()
+    collector.feed(html)
+    collector.close()
+    return collector.elements
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_it_never_emits_executable_markup(payload):
+    html = render_markdown(payload)
+    for tag, attrs in elements(html):
+        assert tag in ALLOWED_TAGS, html
+        assert not any(name.startswith("on") or name == "style" for name in attrs), html
+        href = attrs.get("href", "")
+        assert not href or href.split(":", 1)[0].lower() in ("http", "https", "mailto"), html
+
+
+def test_raw_html_shows_as_text():
+    assert (
+        render_markdown("<script>alert(1)</script>")
+        == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
+    )
+
+
+def test_it_keeps_markdown_structure():
+    html = render_markdown(
+        "# Title\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint('<b>')\n```\n"
+    )
+    assert "<h1>Title</h1>" in html and "<li>one</li>" in html
+    assert "<table>" in html and "<td>1</td>" in html
+    assert "<pre><code class=\"language-python\">print('&lt;b&gt;')" in html
+
+
+def test_safe_links_survive_with_rel():
+    html = render_markdown("[docs](https://example.org/x)")
+    assert 'href="https://example.org/x"' in html and 'rel="noopener noreferrer nofollow"' in html
