@@ -633,3 +633,165 @@ def _missing_tasks(study: Study, prompt_pks: list[int], pairs_per_prompt: int | 
 
 def _stable_hash(*parts) -> str:
     return hashlib.sha1("\x1f".join(map(str, parts)).encode()).hexdigest()
+
+
+# --- gold tasks ----------------------------------------------------------------------------
+
+
+def import_gold(path: str | Path, slug: str) -> int:
+    """Add gold tasks (known answers, mixed in at the study's gold rate) from a JSONL file.
+
+    Each line is a pair, ``{"prompt_id": ..., "models": [m1, m2], "answer": m1 | m2 |
+    "tie" | "both_bad"}``, or a single response, ``{"prompt_id": ..., "model": m,
+    "answer": <rating label>}``. All or nothing, and idempotent; returns how many
+    gold tasks were created.
+    """
+    path = str(path)
+    errors = _Errors(path)
+    study = Study.objects.filter(slug=slug).first()
+    if study is None:
+        errors.add(None, None, f"no study with slug '{slug}'")
+    if Path(path).suffix.lower() != ".jsonl":
+        errors.add(None, None, "gold tasks are read from a .jsonl file")
+    elif not os.path.isfile(path):
+        errors.add(None, None, "no such file")
+    errors.raise_if_any()
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        errors.add(raw.count(b"\n", 0, exc.start) + 1, None, "not UTF-8 text")
+        errors.raise_if_any()
+    responses = {
+        (ext, name): (pk, prompt_pk)
+        for pk, prompt_pk, ext, name in Response.objects.filter(prompt__study=study).values_list(
+            "pk", "prompt_id", "prompt__external_id", "model__name"
+        )
+    }
+    existing = {
+        (a, b): answer
+        for a, b, answer in Task.objects.filter(study=study, is_gold=True).values_list(
+            "response_a_id", "response_b_id", "gold_answer"
+        )
+    }
+    wanted: list[Task] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.add(number, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(obj, dict):
+            errors.add(number, None, f"each line must be a JSON object, got {_type_name(obj)}")
+            continue
+        task = _gold_task(study, obj, number, responses, errors)
+        if task is None:
+            continue
+        key = (task.response_a_id, task.response_b_id)
+        if key in existing:
+            if existing[key] != task.gold_answer:
+                errors.add(
+                    number,
+                    "answer",
+                    f"a gold task for this pair is already stored with answer '{existing[key]}'",
+                )
+            continue
+        existing[key] = task.gold_answer
+        wanted.append(task)
+    if not wanted and not errors.items and not existing:
+        errors.add(None, None, "the file holds no gold tasks")
+    errors.raise_if_any()
+    with transaction.atomic():
+        Task.objects.bulk_create(wanted)
+    return len(wanted)
+
+
+def _gold_task(
+    study: Study, obj: dict, number: int, responses: dict, errors: _Errors
+) -> Task | None:
+    prompt_id = obj.get("prompt_id")
+    if not isinstance(prompt_id, str | int) or isinstance(prompt_id, bool):
+        errors.add(number, "prompt_id", "is missing or not a string")
+        return None
+    prompt_id = str(prompt_id)
+    answer = obj.get("answer")
+    if not isinstance(answer, str) or not answer.strip():
+        errors.add(number, "answer", "is missing or not a string")
+        return None
+    if "models" in obj:
+        models = obj["models"]
+        if not (
+            isinstance(models, list)
+            and len(models) == 2
+            and all(isinstance(m, str) for m in models)
+        ):
+            errors.add(number, "models", "must be a list of two model names")
+            return None
+        if models[0] == models[1]:
+            errors.add(number, "models", "names the same model twice")
+            return None
+        found = [responses.get((prompt_id, m)) for m in models]
+        for model, hit in zip(models, found, strict=True):
+            if hit is None:
+                errors.add(
+                    number,
+                    "models",
+                    f"no response of '{model}' to prompt '{prompt_id}' in study '{study.slug}'",
+                )
+        if None in found:
+            return None
+        if answer in ("tie", "both_bad"):
+            verdict_for_first = answer
+        elif answer in models:
+            verdict_for_first = "first" if answer == models[0] else "second"
+        else:
+            errors.add(
+                number,
+                "answer",
+                f"must be one of the two models, 'tie' or 'both_bad', got '{answer}'",
+            )
+            return None
+        (pk0, prompt_pk), (pk1, _) = found
+        a, b = sorted((pk0, pk1))
+        if verdict_for_first in ("tie", "both_bad"):
+            gold = verdict_for_first
+        else:
+            winner = pk0 if verdict_for_first == "first" else pk1
+            gold = "a" if winner == a else "b"
+        return Task(
+            study=study,
+            kind=Task.Kind.PAIR,
+            prompt_id=prompt_pk,
+            response_a_id=a,
+            response_b_id=b,
+            is_gold=True,
+            gold_answer=gold,
+        )
+    model = obj.get("model")
+    if not isinstance(model, str):
+        errors.add(
+            number, "model", "is missing: give 'model' for a single response or 'models' for a pair"
+        )
+        return None
+    hit = responses.get((prompt_id, model))
+    if hit is None:
+        errors.add(
+            number,
+            "model",
+            f"no response of '{model}' to prompt '{prompt_id}' in study '{study.slug}'",
+        )
+        return None
+    if answer not in study.rating_scale:
+        errors.add(number, "answer", f"'{answer}' is not on the rating scale {study.rating_scale}")
+        return None
+    return Task(
+        study=study,
+        kind=Task.Kind.SINGLE,
+        prompt_id=hit[1],
+        response_a_id=hit[0],
+        is_gold=True,
+        gold_answer=answer,
+    )
