@@ -84,10 +84,13 @@ def test_it_creates_prompts_and_responses_from_conversations(db, write_jsonl):
     from annotation.models import Study
 
     Study.objects.create(slug="arena", name="Arena")
-    conv = lambda answer: [
-        {"role": "user", "content": "Hi there"},
-        {"role": "assistant", "content": answer},
-    ]  # noqa: E731
+
+    def conv(answer):
+        return [
+            {"role": "user", "content": "Hi there"},
+            {"role": "assistant", "content": answer},
+        ]
+
     path = write_jsonl(
         [
             {
