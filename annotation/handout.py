@@ -203,6 +203,7 @@ def record_vote(assignment_id: int, grader: User, vote: Vote) -> tuple[Judgment,
         assignment.status = Assignment.Status.DONE
         assignment.save(update_fields=["status"])
         refresh_quality(assignment.task.study, grader)
+        assignment.task.study.results_changed()
     return judgment, True
 
 
@@ -218,6 +219,8 @@ def _reclaim(assignment: Assignment) -> None:
 
 
 def _write_ratings(judgment: Judgment, assignment: Assignment, vote: Vote) -> None:
+    """One Rating row per response shown, even without a label or tags: tag rates count
+    every judged response, tagged or not."""
     sides = side_to_response(assignment)
     ratings = vote.ratings or {}
     tags = vote.tags or {}
@@ -229,7 +232,6 @@ def _write_ratings(judgment: Judgment, assignment: Assignment, vote: Vote) -> No
             tags=sorted(tags.get(side, [])),
         )
         for side, response_id in sides.items()
-        if ratings.get(side) or tags.get(side)
     ]
     Rating.objects.bulk_create(rows)
 
@@ -249,6 +251,7 @@ def change_vote(judgment: Judgment, vote: Vote) -> Judgment:
         judgment.ratings.all().delete()
         _write_ratings(judgment, assignment, vote)
         refresh_quality(assignment.task.study, judgment.grader)
+        assignment.task.study.results_changed()
     return judgment
 
 

@@ -534,6 +534,8 @@ def _write_records(
 
     tasks = _missing_tasks(study, file_prompt_pks, options.pairs_per_prompt)
     Task.objects.bulk_create(tasks, batch_size=2000)
+    if new_prompts or new_responses or tasks:
+        study.results_changed()
     return ImportSummary(
         study=study,
         created_study=False,

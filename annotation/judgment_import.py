@@ -459,10 +459,11 @@ def _write(
             Rating.objects.bulk_create(
                 Rating(judgment=judgment, response_id=pk, label=side.rating, tags=side.tags)
                 for side, pk in zip(item.sides, response_pks, strict=True)
-                if side.rating or side.tags
             )
             Task.objects.filter(pk=task.pk).update(slots_taken=F("slots_taken") + 1)
             created += 1
+    if created:
+        study.results_changed()
     return JudgmentImportSummary(
         created, unchanged, graders_created, prompts_created, responses_created
     )

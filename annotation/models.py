@@ -84,6 +84,9 @@ class Study(models.Model):
     reveal_after_vote = models.BooleanField(default=False)
     gold_rate = models.FloatField(default=0.0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Bumped whenever judgments or metric scores change; cached results of an older
+    # version are recomputed.
+    results_version = models.PositiveBigIntegerField(default=0)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="studies", blank=True
     )
@@ -116,6 +119,10 @@ class Study(models.Model):
 
     def is_good(self, label: str) -> bool:
         return label in self.good_labels
+
+    def results_changed(self) -> None:
+        """Mark cached results stale (called inside the transaction that changed them)."""
+        Study.objects.filter(pk=self.pk).update(results_version=F("results_version") + 1)
 
 
 class Membership(models.Model):
@@ -427,3 +434,41 @@ class GraderQuality(models.Model):
     @property
     def gold_accuracy(self) -> float | None:
         return self.gold_correct / self.gold_seen if self.gold_seen else None
+
+
+class ResultCache(models.Model):
+    """A computed result (leaderboard, agreement, ...) of one version of a study's data.
+
+    Kept in the database, not in process memory, so every app process shares it.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="result_cache")
+    key = models.CharField(max_length=200)
+    version = models.PositiveBigIntegerField()
+    payload = models.JSONField()
+    computed_at = models.DateTimeField(auto_now=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "key"], name="result_cache_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.key}@{self.version}"
+
+
+class IdempotencyRecord(models.Model):
+    """The response to a write sent with an Idempotency-Key, replayed when it is retried."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_once")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

@@ -19,10 +19,12 @@ ARENA_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (
 BATTLE_COLUMNS = [
     "judgment_id",
     "task_id",
-    "prompt_id",
+    "prompt_pk",
     "grader",
     "model_a",
     "model_b",
+    "response_a_id",
+    "response_b_id",
     "winner",
     "seconds",
 ]
@@ -64,6 +66,8 @@ def battles(study: Study) -> pd.DataFrame:
             "grader__username",
             "task__response_a__model__name",
             "task__response_b__model__name",
+            "task__response_a_id",
+            "task__response_b_id",
             "verdict",
             "seconds",
         )
@@ -93,7 +97,7 @@ def ratings(study: Study) -> pd.DataFrame:
         columns=[
             "judgment_id",
             "response_id",
-            "task__prompt_id",
+            "prompt_pk",
             "model",
             "grader",
             "label",
@@ -106,8 +110,7 @@ def ratings(study: Study) -> pd.DataFrame:
 
 def _with_metadata(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
     meta = prompt_metadata(study)
-    frame = frame.merge(meta, how="left", left_on="task__prompt_id", right_on="prompt_pk")
-    return frame.drop(columns=["task__prompt_id", "prompt_pk"])
+    return frame.merge(meta, how="left", on="prompt_pk").drop(columns=["prompt_pk"])
 
 
 def metadata_columns(frame: pd.DataFrame) -> list[str]:
