@@ -53,6 +53,7 @@ JUDGMENT_COLUMNS = [
     "winner",
     "winner_model",
     "grader",
+    "grader_kind",
     "rating_a",
     "rating_b",
     "tags_a",
@@ -111,6 +112,7 @@ def _judgment_batches(study: Study) -> Iterator[list[tuple]]:
                 "task__response_b__model__name",
                 "verdict",
                 "grader__username",
+                "grader__kind",
                 "comment",
                 "seconds",
                 "source",
@@ -150,6 +152,7 @@ def judgment_records(study: Study) -> Iterator[dict]:
             mb,
             verdict,
             grader,
+            grader_kind,
             comment,
             seconds,
             source,
@@ -170,6 +173,7 @@ def judgment_records(study: Study) -> Iterator[dict]:
                 "winner": tables.ARENA_WINNER.get(verdict, ""),
                 "winner_model": winner_model,
                 "grader": grader,
+                "grader_kind": grader_kind,
                 "rating_a": rating_a[0],
                 "rating_b": rating_b[0],
                 "tags_a": list(rating_a[1]),
@@ -347,9 +351,7 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
     if not 0 <= filters.min_agreement <= 1:
         raise ExportError("min_agreement must be between 0 and 1")
     last = 0
-    base = Judgment.objects.filter(
-        task__study=study, task__is_gold=False, task__kind=Task.Kind.PAIR
-    ).exclude(verdict="")
+    base = tables.human_judgments(study).filter(task__kind=Task.Kind.PAIR).exclude(verdict="")
     task_ids_query = Task.objects.filter(study=study, is_gold=False, kind=Task.Kind.PAIR).order_by(
         "pk"
     )
@@ -424,7 +426,8 @@ def arena_records(study: Study) -> Iterator[dict]:
     """Each pairwise judgment as an arena battle record."""
     last = 0
     base = (
-        Judgment.objects.filter(task__study=study, task__is_gold=False, task__kind=Task.Kind.PAIR)
+        tables.human_judgments(study)
+        .filter(task__kind=Task.Kind.PAIR)
         .exclude(verdict="")
         .order_by("pk")
     )

@@ -53,7 +53,11 @@ def clean(value):
 def cached(study: Study, key: str, compute: Callable[[], dict]) -> dict:
     """The cached payload for `key` if it belongs to the study's current data, else compute it."""
     version = Study.objects.values_list("results_version", flat=True).get(pk=study.pk)
-    hit = ResultCache.objects.filter(study=study, key=key, version=version).values_list("payload", flat=True).first()
+    hit = (
+        ResultCache.objects.filter(study=study, key=key, version=version)
+        .values_list("payload", flat=True)
+        .first()
+    )
     if hit is not None:
         return hit
     start = time.perf_counter()
@@ -62,7 +66,9 @@ def cached(study: Study, key: str, compute: Callable[[], dict]) -> dict:
     try:
         with transaction.atomic():
             ResultCache.objects.update_or_create(
-                study=study, key=key, defaults={"version": version, "payload": payload, "seconds": seconds}
+                study=study,
+                key=key,
+                defaults={"version": version, "payload": payload, "seconds": seconds},
             )
     except IntegrityError:
         pass  # another process stored the same result at the same moment
@@ -82,7 +88,11 @@ def _key(name: str, **params) -> str:
 def leaderboard(study: Study, *, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict:
     """Bradley-Terry ratings with bootstrap intervals and ranks, win rates, the
     Good-Result-Ratio and tag rates per model, and the win-rate matrix."""
-    return cached(study, _key("leaderboard", bootstrap=bootstrap, seed=seed), lambda: _leaderboard(study, bootstrap, seed))
+    return cached(
+        study,
+        _key("leaderboard", bootstrap=bootstrap, seed=seed),
+        lambda: _leaderboard(study, bootstrap, seed),
+    )
 
 
 def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
@@ -95,7 +105,9 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
     matrix = None
     if len(battles):
         try:
-            board = ratings.leaderboard(battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed)
+            board = ratings.leaderboard(
+                battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed
+            )
         except (InputError, ArithmeticError) as exc:
             notes.append(f"ratings could not be computed: {exc}")
         else:
@@ -113,15 +125,25 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
         grr = rates.good_result_ratio(labels, good_labels=set(study.good_labels))
         for record in grr.to_dict(orient="records"):
             rows[record["model"]].update(
-                {"grr": record["rate"], "grr_ci_lower": record["ci_lower"], "grr_ci_upper": record["ci_upper"], "n_ratings": record["n"]}
+                {
+                    "grr": record["rate"],
+                    "grr_ci_lower": record["ci_lower"],
+                    "grr_ci_upper": record["ci_upper"],
+                    "n_ratings": record["n"],
+                }
             )
     if len(all_ratings) and study.tags:
         tag_table = rates.tag_rates(all_ratings, tag_set=study.tags)
         for record in tag_table.to_dict(orient="records"):
             rows[record["model"]].setdefault("tags", {})[record["tag"]] = {
-                "rate": record["rate"], "ci_lower": record["ci_lower"], "ci_upper": record["ci_upper"], "n": record["n"]
+                "rate": record["rate"],
+                "ci_lower": record["ci_lower"],
+                "ci_upper": record["ci_upper"],
+                "n": record["n"],
             }
-    ordered = sorted(rows.values(), key=lambda r: (-(r.get("rating") or -1e18), -(r.get("grr") or 0), r["model"]))
+    ordered = sorted(
+        rows.values(), key=lambda r: (-(r.get("rating") or -1e18), -(r.get("grr") or 0), r["model"])
+    )
     return {
         "rows": ordered,
         "n_battles": int(len(battles)),
@@ -141,15 +163,23 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
 
 def agreement(study: Study, *, bootstrap: int = 500, seed: int = 0) -> dict:
     """Agreement per question (verdict, rating, each tag) and per grader."""
-    return cached(study, _key("agreement", bootstrap=bootstrap, seed=seed), lambda: _agreement(study, bootstrap, seed))
+    return cached(
+        study,
+        _key("agreement", bootstrap=bootstrap, seed=seed),
+        lambda: _agreement(study, bootstrap, seed),
+    )
 
 
-def _question(name: str, table: pd.DataFrame, *, level: str, bootstrap: int, seed: int, value_order=None) -> dict:
+def _question(
+    name: str, table: pd.DataFrame, *, level: str, bootstrap: int, seed: int, value_order=None
+) -> dict:
     base = {"question": name, "level": level}
     if table.empty or table["grader"].nunique() < 2:
         return {**base, "error": "needs judgments from at least two graders on the same items"}
     try:
-        result = agreement_stats.agreement(table, level=level, bootstrap=bootstrap, seed=seed, value_order=value_order)
+        result = agreement_stats.agreement(
+            table, level=level, bootstrap=bootstrap, seed=seed, value_order=value_order
+        )
     except (InputError, ArithmeticError) as exc:
         return {**base, "error": str(exc)}
     return {**base, **result.to_dict()}
@@ -157,7 +187,13 @@ def _question(name: str, table: pd.DataFrame, *, level: str, bootstrap: int, see
 
 def _agreement(study: Study, bootstrap: int, seed: int) -> dict:
     questions = [
-        _question("verdict", tables.verdict_agreement_table(study), level="nominal", bootstrap=bootstrap, seed=seed),
+        _question(
+            "verdict",
+            tables.verdict_agreement_table(study),
+            level="nominal",
+            bootstrap=bootstrap,
+            seed=seed,
+        ),
         _question(
             "rating",
             tables.rating_agreement_table(study),
@@ -169,32 +205,59 @@ def _agreement(study: Study, bootstrap: int, seed: int) -> dict:
     ]
     for tag in study.tags:
         questions.append(
-            _question(f"tag: {tag}", tables.tag_agreement_table(study, tag), level="nominal", bootstrap=bootstrap, seed=seed)
+            _question(
+                f"tag: {tag}",
+                tables.tag_agreement_table(study, tag),
+                level="nominal",
+                bootstrap=bootstrap,
+                seed=seed,
+            )
         )
     per_grader = {
-        row["grader"]: {"grader": row["grader"], "agreement_with_majority": row.get("agreement_with_majority")}
-        for row in next((q.get("per_grader") or [] for q in questions if q["question"] == "verdict"), [])
+        row["grader"]: {
+            "grader": row["grader"],
+            "agreement_with_majority": row.get("agreement_with_majority"),
+        }
+        for row in next(
+            (q.get("per_grader") or [] for q in questions if q["question"] == "verdict"), []
+        )
     }
+    for username, kind, n in (
+        Judgment.objects.filter(task__study=study, task__is_gold=False)
+        .values_list("grader__username", "grader__kind")
+        .annotate(n=Count("pk"))
+    ):
+        row = per_grader.setdefault(username, {"grader": username})
+        row.update({"kind": kind, "judgments": n})
     for quality in GraderQuality.objects.filter(study=study).select_related("grader"):
         row = per_grader.setdefault(quality.grader.username, {"grader": quality.grader.username})
         row.update(
             {
-                "kind": quality.grader.kind,
-                "judgments": quality.judgments,
                 "gold_seen": quality.gold_seen,
                 "gold_accuracy": quality.gold_accuracy,
                 "median_seconds": quality.median_seconds,
                 "tie_share": quality.tie_share,
             }
         )
-    return {"questions": questions, "graders": sorted(per_grader.values(), key=lambda r: r["grader"])}
+    return {
+        "questions": questions,
+        "graders": sorted(per_grader.values(), key=lambda r: r["grader"]),
+    }
 
 
 # --- significance ---------------------------------------------------------------------------
 
 
-def compare(study: Study, model_a: str, model_b: str, *, measure: str = "good_rate", resamples: int = 5000,
-            seed: int = 0, alpha: float = 0.05) -> dict:
+def compare(
+    study: Study,
+    model_a: str,
+    model_b: str,
+    *,
+    measure: str = "good_rate",
+    resamples: int = 5000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict:
     """Paired bootstrap of the difference between two models on shared prompts, and how many
     more prompts a significant result would take at the observed effect."""
     names = set(study.models.values_list("name", flat=True))
@@ -205,8 +268,18 @@ def compare(study: Study, model_a: str, model_b: str, *, measure: str = "good_ra
         raise ResultsError("choose two different models")
     if measure not in ("good_rate", "win_rate"):
         raise ResultsError("measure must be good_rate or win_rate")
-    key = _key("compare", a=model_a, b=model_b, measure=measure, resamples=resamples, seed=seed, alpha=alpha)
-    return cached(study, key, lambda: _compare(study, model_a, model_b, measure, resamples, seed, alpha))
+    key = _key(
+        "compare",
+        a=model_a,
+        b=model_b,
+        measure=measure,
+        resamples=resamples,
+        seed=seed,
+        alpha=alpha,
+    )
+    return cached(
+        study, key, lambda: _compare(study, model_a, model_b, measure, resamples, seed, alpha)
+    )
 
 
 def _compare(study, model_a, model_b, measure, resamples, seed, alpha) -> dict:
@@ -218,8 +291,15 @@ def _compare(study, model_a, model_b, measure, resamples, seed, alpha) -> dict:
         kwargs = {}
     try:
         result, estimate = significance.compare_models(
-            frame, model_a=model_a, model_b=model_b, measure=measure, unit="prompt_id",
-            resamples=resamples, seed=seed, alpha=alpha, **kwargs,
+            frame,
+            model_a=model_a,
+            model_b=model_b,
+            measure=measure,
+            unit="prompt_id",
+            resamples=resamples,
+            seed=seed,
+            alpha=alpha,
+            **kwargs,
         )
     except (InputError, ArithmeticError) as exc:
         return {"model_a": model_a, "model_b": model_b, "measure": measure, "error": str(exc)}
@@ -238,7 +318,9 @@ def _compare(study, model_a, model_b, measure, resamples, seed, alpha) -> dict:
 
 
 def _win_scores(battles: pd.DataFrame) -> pd.DataFrame:
-    score_a = battles["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5})
+    score_a = battles["winner"].map(
+        {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
+    )
     extra = [c for c in battles.columns if c not in ("model_a", "model_b", "winner")]
     side_a = battles[extra].assign(model=battles["model_a"], score=score_a)
     side_b = battles[extra].assign(model=battles["model_b"], score=1 - score_a)
@@ -262,17 +344,27 @@ def _slices(study: Study, threshold: float) -> dict:
     for frame in (battles, labels):
         if len(frame):
             frame["prompt_length"] = slices.length_buckets(frame["prompt_chars"]).astype(str)
-    columns = sorted(set(tables.metadata_columns(battles)) | set(tables.metadata_columns(labels)) | {"prompt_length"})
+    columns = sorted(
+        set(tables.metadata_columns(battles))
+        | set(tables.metadata_columns(labels))
+        | {"prompt_length"}
+    )
     out = []
     good = set(study.good_labels)
     for column in columns:
         entry = {"column": column}
         if len(battles) and column in battles:
-            result = slices.by_slice(_win_scores(battles), column, _mean_score, value="win_rate", threshold=threshold)
+            result = slices.by_slice(
+                _win_scores(battles), column, _mean_score, value="win_rate", threshold=threshold
+            )
             entry["win_rate"] = {"table": result.table, "gaps": result.gaps}
         if len(labels) and column in labels:
             result = slices.by_slice(
-                labels, column, lambda d: rates.good_result_ratio(d, good_labels=good), value="rate", threshold=threshold
+                labels,
+                column,
+                lambda d: rates.good_result_ratio(d, good_labels=good),
+                value="rate",
+                threshold=threshold,
             )
             entry["grr"] = {"table": result.table, "gaps": result.gaps}
         if len(entry) > 1:
@@ -287,13 +379,21 @@ def correlations(study: Study, *, bootstrap: int = 1000, seed: int = 0) -> dict:
     """For each automatic metric: its correlation with the human scores at segment level
     (each response) and system level (per model), and its pairwise accuracy on the
     human preferences."""
-    return cached(study, _key("correlations", bootstrap=bootstrap, seed=seed), lambda: _correlations(study, bootstrap, seed))
+    return cached(
+        study,
+        _key("correlations", bootstrap=bootstrap, seed=seed),
+        lambda: _correlations(study, bootstrap, seed),
+    )
 
 
 def _correlations(study: Study, bootstrap: int, seed: int) -> dict:
     scores = tables.response_scores(study)
     human_columns = ["good_rate", "win_rate"]
-    metric_columns = [c for c in scores.columns if c not in ("prompt_id", "model", "n_ratings", "n_battles", *human_columns)]
+    metric_columns = [
+        c
+        for c in scores.columns
+        if c not in ("prompt_id", "model", "n_ratings", "n_battles", *human_columns)
+    ]
     battles = tables.battles(study)
     per_response = scores.set_index(["prompt_id", "model"])
     out = []
@@ -303,16 +403,26 @@ def _correlations(study: Study, bootstrap: int, seed: int) -> dict:
             frame = scores[["prompt_id", "model", human, metric]].dropna()
             for level, by in (("segment", None), ("system", "model")):
                 try:
-                    entry[level][human] = correlation.correlate(frame, human=human, metric=metric, by=by, bootstrap=bootstrap, seed=seed)
+                    entry[level][human] = correlation.correlate(
+                        frame, human=human, metric=metric, by=by, bootstrap=bootstrap, seed=seed
+                    )
                 except (InputError, ArithmeticError, ValueError) as exc:
                     entry[level][human] = {"error": str(exc)}
         if len(battles):
             b = battles.copy()
-            b["metric_a"] = [per_response[metric].get((p, m)) for p, m in zip(b["prompt_id"], b["model_a"], strict=True)]
-            b["metric_b"] = [per_response[metric].get((p, m)) for p, m in zip(b["prompt_id"], b["model_b"], strict=True)]
+            b["metric_a"] = [
+                per_response[metric].get((p, m))
+                for p, m in zip(b["prompt_id"], b["model_a"], strict=True)
+            ]
+            b["metric_b"] = [
+                per_response[metric].get((p, m))
+                for p, m in zip(b["prompt_id"], b["model_b"], strict=True)
+            ]
             b = b.dropna(subset=["metric_a", "metric_b"])
             try:
-                entry["pairwise_accuracy"] = vars(correlation.pairwise_accuracy(b[["metric_a", "metric_b", "winner"]]))
+                entry["pairwise_accuracy"] = vars(
+                    correlation.pairwise_accuracy(b[["metric_a", "metric_b", "winner"]])
+                )
             except (InputError, ArithmeticError, ValueError) as exc:
                 entry["pairwise_accuracy"] = {"error": str(exc)}
         frame = scores[["model", "good_rate", "win_rate", metric]]
@@ -335,7 +445,9 @@ def _progress(study: Study) -> dict:
     judged = Judgment.objects.filter(task__study=study, task__is_gold=False)
     filled = judged.count()
     per_grader = list(
-        judged.values("grader__username", "grader__kind").annotate(judgments=Count("pk")).order_by("-judgments")
+        judged.values("grader__username", "grader__kind")
+        .annotate(judgments=Count("pk"))
+        .order_by("-judgments")
     )
     active = dict(
         Assignment.objects.filter(task__study=study, status="active")
@@ -348,7 +460,10 @@ def _progress(study: Study) -> dict:
         row["active"] = active.get(row["grader"], 0)
     battles = tables.battles(study)
     labels = tables.rated_labels(study)
-    per_model = {m: {"model": m, "battles": 0, "ratings": 0} for m in study.models.values_list("name", flat=True)}
+    per_model = {
+        m: {"model": m, "battles": 0, "ratings": 0}
+        for m in study.models.values_list("name", flat=True)
+    }
     for column in ("model_a", "model_b"):
         for model, n in battles[column].value_counts().items():
             per_model[model]["battles"] += int(n)

@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from annotation.models import Judgment, MetricScore, Rating, Response, Study, Task
+from annotation.models import Judgment, MetricScore, Rating, Response, Study, Task, User
 
 # How a stored verdict reads in the arena battle format (Chatbot Arena's winner column).
 ARENA_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
@@ -30,9 +30,15 @@ BATTLE_COLUMNS = [
 ]
 
 
-def _regular_judgments(study: Study):
-    """Judgments that count for results: gold tasks measure graders, not models."""
-    return Judgment.objects.filter(task__study=study, task__is_gold=False)
+def human_judgments(study: Study):
+    """Judgments that count for results: human graders' verdicts on regular tasks.
+
+    Gold tasks measure graders, not models; model judges (imported AI verdicts) are
+    compared with the humans separately, never mixed into the human results.
+    """
+    return Judgment.objects.filter(
+        task__study=study, task__is_gold=False, grader__kind=User.Kind.HUMAN
+    )
 
 
 def prompt_metadata(study: Study) -> pd.DataFrame:
@@ -55,7 +61,7 @@ def battles(study: Study) -> pd.DataFrame:
     """One row per pairwise judgment: model_a, model_b, winner in the arena vocabulary,
     with the prompt, the grader and the prompt's metadata columns."""
     rows = list(
-        _regular_judgments(study)
+        human_judgments(study)
         .filter(task__kind=Task.Kind.PAIR)
         .exclude(verdict="")
         .order_by("pk")
@@ -80,7 +86,7 @@ def battles(study: Study) -> pd.DataFrame:
 def ratings(study: Study) -> pd.DataFrame:
     """One row per rating of a response: model, prompt, grader, label, tags (a list)."""
     rows = list(
-        Rating.objects.filter(judgment__task__study=study, judgment__task__is_gold=False)
+        Rating.objects.filter(judgment__in=human_judgments(study))
         .order_by("pk")
         .values_list(
             "judgment_id",
@@ -150,7 +156,7 @@ def tag_table(study: Study) -> pd.DataFrame:
 def verdict_agreement_table(study: Study) -> pd.DataFrame:
     """Long format for agreement on verdicts: item (task), grader, value (a / b / tie / both_bad)."""
     rows = list(
-        _regular_judgments(study)
+        human_judgments(study)
         .filter(task__kind=Task.Kind.PAIR)
         .exclude(verdict="")
         .values_list("task_id", "grader__username", "verdict")
@@ -218,7 +224,7 @@ def response_scores(study: Study) -> pd.DataFrame:
     points: dict[int, float] = defaultdict(float)
     played: dict[int, int] = defaultdict(int)
     for a, b, verdict in (
-        _regular_judgments(study)
+        human_judgments(study)
         .filter(task__kind=Task.Kind.PAIR)
         .exclude(verdict="")
         .values_list("task__response_a_id", "task__response_b_id", "verdict")

@@ -12,4 +12,6 @@ urlpatterns = [
     ),
     path("studies/<slug:slug>/grade/last/", views.grade_change_last, name="grade_change_last"),
     path("studies/<slug:slug>/instructions/", views.instructions, name="instructions"),
+    path("studies/<slug:slug>/results/", views.dashboard, name="dashboard"),
+    path("studies/<slug:slug>/results/charts/<str:name>.svg", views.chart, name="chart"),
 ]

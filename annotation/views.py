@@ -3,13 +3,18 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from annotation import grading, handout, progress
-from annotation.access import get_assignment_for_grader, get_study_for_grader, studies_for
+from annotation import charts, exports, grading, handout, progress, results
+from annotation.access import (
+    get_assignment_for_grader,
+    get_study_for_grader,
+    get_study_for_researcher,
+    studies_for,
+)
 from annotation.forms import GradeForm, sign_shown_at
 from annotation.rendering import render_markdown
 
@@ -141,3 +146,84 @@ def instructions(request, slug):
         }
     }
     return render(request, "annotation/instructions.html", context)
+
+
+# --- results for researchers -------------------------------------------------------------
+
+CHARTS = ("ratings", "grr", "winrate")
+CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+
+
+def _compare_context(study, params) -> dict:
+    model_a, model_b = params.get("model_a", ""), params.get("model_b", "")
+    measure = params.get("measure", "good_rate")
+    context = {
+        "model_a": model_a,
+        "model_b": model_b,
+        "measure": measure,
+        "comparison": None,
+        "error": None,
+    }
+    if model_a and model_b:
+        try:
+            context["comparison"] = results.compare(study, model_a, model_b, measure=measure)
+        except results.ResultsError as exc:
+            context["error"] = str(exc)
+    return context
+
+
+@login_required
+@require_GET
+def dashboard(request, slug):
+    study = get_study_for_researcher(request.user, slug)
+    models = list(study.models.values_list("name", flat=True))
+    compare = _compare_context(study, request.GET)
+    if not compare["model_a"] and len(models) >= 2:
+        compare.update(model_a=models[0], model_b=models[1])
+    if request.htmx and request.htmx.target == "compare":
+        return render(
+            request, "annotation/dashboard.html#compare", {"study": study, "compare": compare}
+        )
+    board = results.leaderboard(study)
+    context = {
+        "study": study,
+        "models": models,
+        "progress": results.progress(study),
+        "board": board,
+        "agreement": results.agreement(study),
+        "slices": results.slice_results(study),
+        "correlations": results.correlations(study),
+        "compare": compare,
+        "export_formats": exports.FORMATS,
+        "charts": CHARTS,
+    }
+    return render(request, "annotation/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def chart(request, slug, name):
+    study = get_study_for_researcher(request.user, slug)
+    if name in ("ratings", "grr", "winrate"):
+        board = results.leaderboard(study)
+        draw = {
+            "ratings": lambda: charts.ratings_chart(board["rows"]),
+            "grr": lambda: charts.grr_chart(board["rows"]),
+            "winrate": lambda: charts.win_rate_heatmap(board["matrix"]),
+        }[name]
+    elif name.startswith("scatter-"):
+        metric, _, human = name[len("scatter-") :].rpartition("-")
+        entry = next(
+            (m for m in results.correlations(study)["metrics"] if m["metric"] == metric), None
+        )
+        if entry is None or human not in ("good_rate", "win_rate"):
+            raise Http404("No such chart")
+        draw = lambda: charts.metric_scatter(entry["points"], metric, human)  # noqa: E731
+    else:
+        raise Http404("No such chart")
+    svg = results.cached(study, f"chart:{name}", lambda: {"svg": draw()})["svg"]
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    # matplotlib's SVG carries its own inline styles; an image cannot run script anyway.
+    response["Content-Security-Policy"] = CHART_POLICY
+    response["Cache-Control"] = "private, max-age=60"
+    return response

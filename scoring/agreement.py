@@ -1,0 +1,452 @@
+"""Inter-rater agreement: Krippendorff's alpha, Fleiss' kappa, Cohen's kappa, per-grader checks.
+
+Input is long format, one row per rating: ``item``, ``grader``, ``value``. Krippendorff's
+alpha comes from the `krippendorff` package (used as a dependency, never copied) at the
+nominal, ordinal or interval level (Krippendorff 2011, "Computing Krippendorff's
+Alpha-Reliability"), with a bootstrap interval over items. Fleiss' kappa (Fleiss 1971) uses
+the items that every grader rated; Cohen's kappa (Cohen 1960; weighted: Cohen 1968) is
+computed for every pair of graders on the items both rated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import krippendorff
+import numpy as np
+import pandas as pd
+
+from scoring.errors import InputError, row_error
+from scoring.tables import (
+    jsonable,
+    missing_mask,
+    numeric_column,
+    require_columns,
+    require_table,
+)
+
+LEVELS = ("nominal", "ordinal", "interval")
+# Disagreement weights of Cohen's kappa per level: unweighted for nominal labels, linear in
+# rank for ordinal scales, quadratic in value for interval scales (Cohen 1968).
+KAPPA_WEIGHTS = {"nominal": None, "ordinal": "linear", "interval": "quadratic"}
+
+
+@dataclass(frozen=True)
+class AgreementResult:
+    """Agreement among graders on one set of items (see `agreement`).
+
+    Coefficients that the data leave undefined (e.g. every rating the same) are None, with
+    the reason in `notes`.
+    """
+
+    level: str
+    krippendorff_alpha: float | None
+    alpha_ci_lower: float | None
+    alpha_ci_upper: float | None
+    n_items: int
+    n_pairable_items: int
+    n_graders: int
+    n_ratings: int
+    fleiss_kappa: float | None
+    fleiss_items: int
+    percent_agreement: float | None
+    cohen_kappas: pd.DataFrame
+    per_grader: pd.DataFrame
+    bootstrap: int
+    confidence: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict; tables become lists of row objects, NaN becomes None."""
+        return jsonable(self)
+
+
+# --------------------------------------------------------------------------- coefficients
+
+
+def fleiss_kappa(counts) -> float:
+    """Fleiss' kappa from an items x categories table of rating counts.
+
+    Every item must have the same number m >= 2 of ratings (the raters may differ between
+    items). With p_j the share of all ratings in category j,
+    P_i = (sum_j n_ij^2 - m) / (m (m - 1)), P = mean_i P_i, P_e = sum_j p_j^2:
+    kappa = (P - P_e) / (1 - P_e)  (Fleiss 1971, "Measuring nominal scale agreement among
+    many raters", eqs. 2-9). Raises `InputError` if the rows differ in total, m < 2, or
+    all ratings fall in one category (P_e = 1, kappa undefined).
+    """
+    table = np.asarray(counts, dtype=float)
+    if table.ndim != 2 or table.shape[0] == 0:
+        raise InputError("Fleiss' kappa needs an items x categories table with at least one item")
+    m = table.sum(axis=1)
+    if np.any(table < 0) or not np.allclose(m, m[0]):
+        raise InputError("Fleiss' kappa needs the same number of ratings for every item")
+    m = float(m[0])
+    if m < 2:
+        raise InputError("Fleiss' kappa needs at least two ratings per item")
+    per_item = ((table**2).sum(axis=1) - m) / (m * (m - 1))
+    shares = table.sum(axis=0) / table.sum()
+    expected = float((shares**2).sum())
+    if np.isclose(expected, 1.0):
+        raise InputError("Fleiss' kappa is undefined: every rating is in the same category")
+    return float((per_item.mean() - expected) / (1 - expected))
+
+
+def _weights(values: np.ndarray, scheme: str | None) -> np.ndarray:
+    if scheme is None:
+        return 1.0 - np.eye(len(values))
+    gap = np.abs(values[:, None] - values[None, :])
+    if scheme == "linear":
+        return gap
+    if scheme == "quadratic":
+        return gap**2
+    raise ValueError(f"unknown weights {scheme!r} (use None, 'linear' or 'quadratic')")
+
+
+def _kappa_from_confusion(confusion: np.ndarray, weights: np.ndarray) -> float:
+    total = confusion.sum()
+    observed = confusion / total
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
+    chance = float((weights * expected).sum())
+    if chance <= 0:
+        return float("nan")
+    return 1.0 - float((weights * observed).sum()) / chance
+
+
+def cohen_kappa(a, b, *, weights: str | None = None, categories: Sequence | None = None) -> float:
+    """Cohen's kappa between two graders' ratings of the same items (aligned arrays).
+
+    kappa = 1 - sum(w * observed) / sum(w * expected), with observed the joint shares of
+    the two graders' categories, expected the product of their marginal shares and w the
+    disagreement weights: 1 off the diagonal (unweighted; Cohen 1960, equal to
+    (p_o - p_e) / (1 - p_e)), ``"linear"`` |i - j| or ``"quadratic"`` (i - j)^2 on the
+    category positions (Cohen 1968). `categories` gives the order of the categories
+    (needed for weights on text labels); numbers are used as positions themselves.
+    Returns NaN when the graders each used one and the same category (kappa undefined).
+    """
+    a = np.asarray(a, dtype=object)
+    b = np.asarray(b, dtype=object)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise InputError("Cohen's kappa needs two equally long, non-empty rating lists")
+    if categories is None:
+        categories = sorted(set(a.tolist()) | set(b.tolist()), key=_sort_key)
+    categories = list(categories)
+    position = {value: i for i, value in enumerate(categories)}
+    try:
+        ia = np.array([position[v] for v in a])
+        ib = np.array([position[v] for v in b])
+    except KeyError as exc:
+        raise InputError(f"rating {exc.args[0]!r} is not among the categories") from None
+    if weights is not None and all(isinstance(c, int | float | np.number) for c in categories):
+        points = np.array(categories, dtype=float)
+    else:
+        points = np.arange(len(categories), dtype=float)
+    size = len(categories)
+    confusion = np.bincount(ia * size + ib, minlength=size * size).reshape(size, size)
+    return _kappa_from_confusion(confusion.astype(float), _weights(points, weights))
+
+
+def _sort_key(value: object) -> tuple:
+    if isinstance(value, int | float | np.number):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class _Ratings:
+    items: np.ndarray  # item labels
+    graders: np.ndarray  # grader labels
+    domain: np.ndarray  # value of each code, in order (numbers for ordinal/interval)
+    labels: list  # the original value of each code (for messages)
+    item: np.ndarray  # per rating: item code
+    grader: np.ndarray  # per rating: grader code
+    value: np.ndarray  # per rating: value code
+
+
+def _encode(
+    long_df: pd.DataFrame,
+    level: str,
+    value_order: Sequence | None,
+    item: str,
+    grader: str,
+    value: str,
+) -> tuple[_Ratings, int]:
+    df = require_table(long_df, "rating table")
+    require_columns(df, [item, grader, value], "rating table")
+    for column in (item, grader):
+        missing = missing_mask(df[column])
+        if missing.any():
+            raise row_error(int(np.argmax(missing)), f"{column} is empty")
+    rated = ~missing_mask(df[value])
+    dropped = int((~rated).sum())
+    positions = np.flatnonzero(rated)
+    if positions.size == 0:
+        raise InputError(f"no rating has a value in column '{value}'")
+    items, item_codes = _codes(df[item].to_numpy()[positions])
+    graders, grader_codes = _codes(df[grader].to_numpy()[positions])
+    pair = item_codes.astype(np.int64) * len(graders) + grader_codes
+    order = np.argsort(pair, kind="stable")
+    repeat = np.flatnonzero(pair[order][1:] == pair[order][:-1])
+    if repeat.size:
+        later = positions[order[repeat + 1]]
+        first_at = int(np.argmin(later))
+        row, earlier = int(later[first_at]), int(positions[order[repeat[first_at]]])
+        raise row_error(
+            row,
+            f"grader {graders[grader_codes[order[repeat[first_at] + 1]]]!r} rated item "
+            f"{items[item_codes[order[repeat[first_at] + 1]]]!r} twice (also in row {earlier + 1})",
+        )
+    raw = df[value].to_numpy(dtype=object)[positions]
+    domain, labels, value_codes = _value_codes(df, value, raw, positions, level, value_order)
+    return _Ratings(items, graders, domain, labels, item_codes, grader_codes, value_codes), dropped
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    text = np.array([str(v) for v in values], dtype=object)
+    uniques, codes = np.unique(text, return_inverse=True)
+    return uniques, codes
+
+
+def _value_codes(df, value, raw, positions, level, value_order):
+    if value_order is not None:
+        order = list(value_order)
+        if len(set(map(str, order))) != len(order):
+            raise InputError("value_order lists a value twice")
+        position = {str(v): i for i, v in enumerate(order)}
+        codes = np.empty(len(raw), dtype=np.intp)
+        for i, v in enumerate(raw):
+            key = _as_label(v)
+            if key not in position:
+                raise row_error(
+                    positions[i],
+                    f"value {v!r} is not in the value order ({', '.join(map(str, order))})",
+                )
+            codes[i] = position[key]
+        return np.arange(len(order), dtype=float), order, codes
+    if level == "nominal":
+        text = np.array([_as_label(v) for v in raw], dtype=object)
+        labels, codes = np.unique(text, return_inverse=True)
+        return np.arange(len(labels), dtype=float), list(labels), codes
+    sub = df.iloc[positions]
+    try:
+        numbers = numeric_column(sub, value, allow_missing=False)
+    except InputError as exc:
+        hint = " (give value_order for text labels)" if level == "ordinal" else ""
+        message = str(exc)
+        if message.startswith("row "):
+            local = int(message.split(":")[0].split()[1]) - 1
+            raise row_error(positions[local], message.split(": ", 1)[1] + hint) from None
+        raise
+    domain, codes = np.unique(numbers, return_inverse=True)
+    return domain, list(domain), codes
+
+
+def _as_label(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _value_counts(ratings: _Ratings, mask: np.ndarray | None = None) -> np.ndarray:
+    item, value = ratings.item, ratings.value
+    if mask is not None:
+        item, value = item[mask], value[mask]
+    size = len(ratings.domain)
+    flat = np.bincount(item * size + value, minlength=len(ratings.items) * size)
+    return flat.reshape(len(ratings.items), size)
+
+
+def _alpha(value_counts: np.ndarray, domain: np.ndarray, level: str) -> float | None:
+    """Krippendorff's alpha from the package, or None where it is undefined."""
+    pairable = value_counts[value_counts.sum(axis=1) >= 2]
+    if len(pairable) == 0:
+        return None
+    used = pairable.sum(axis=0) > 0
+    if used.sum() < 2:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = float(
+            krippendorff.alpha(
+                value_counts=pairable, value_domain=domain, level_of_measurement=level
+            )
+        )
+    return result if np.isfinite(result) else None
+
+
+def agreement(
+    long_df: pd.DataFrame,
+    *,
+    level: str = "nominal",
+    bootstrap: int = 1000,
+    seed: int | None = 0,
+    rng: np.random.Generator | None = None,
+    confidence: float = 0.95,
+    value_order: Sequence | None = None,
+    item: str = "item",
+    grader: str = "grader",
+    value: str = "value",
+) -> AgreementResult:
+    """Inter-rater agreement of graders' ratings, in long format (item, grader, value).
+
+    - ``krippendorff_alpha``: Krippendorff's alpha at `level` (nominal, ordinal or
+      interval; Krippendorff 2011), computed by the `krippendorff` package from the items x
+      values table of counts. Items rated once do not count (they are not pairable).
+    - ``alpha_ci_lower/upper``: percentile bootstrap interval, resampling the pairable items
+      with replacement `bootstrap` times (Zapf et al. 2016, "Measuring inter-rater
+      reliability for nominal data", BMC Med Res Methodol 16:93, recommend alpha with this
+      interval). Resamples in which alpha is undefined are left out and counted in `notes`.
+    - ``fleiss_kappa``: Fleiss' kappa (1971) on the items rated by every grader; nominal
+      level only, else None.
+    - ``percent_agreement``: over items with two or more ratings, the mean share of pairs
+      of ratings that are equal (Fleiss' P-bar for complete data).
+    - ``cohen_kappas``: for every pair of graders with common items, Cohen's kappa on those
+      items (columns grader_a, grader_b, kappa, n, weights); weighted linearly in rank for
+      ordinal and quadratically in value for interval data (Cohen 1968).
+    - ``per_grader``: each grader's number of ratings ``n``, ``n_compared`` (ratings on
+      items where the other graders' most frequent value is unique), the share of those
+      equal to it (``agreement_with_majority``), and ``alpha_without`` (alpha when that
+      grader's ratings are left out): low agreement with a rising alpha_without points to
+      a careless grader. Sorted by agreement, lowest first.
+
+    Values: nominal values are compared as text; ordinal and interval values must be
+    numbers unless `value_order` lists the labels in order (then their positions 0, 1, ...
+    are used, i.e. equally spaced for the interval level). Rows without a value are skipped
+    (noted); an empty item or grader, a grader rating an item twice, a value outside
+    `value_order` or a non-number raise `InputError` naming the row.
+    """
+    if level not in LEVELS:
+        raise InputError(f"unknown level {level!r} (use one of: {', '.join(LEVELS)})")
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0, got {bootstrap!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    ratings, dropped = _encode(long_df, level, value_order, item, grader, value)
+    notes = [f"{dropped} row(s) without a value were skipped"] if dropped else []
+    counts = _value_counts(ratings)
+    per_item = counts.sum(axis=1)
+    pairable = counts[per_item >= 2]
+
+    alpha = _alpha(counts, ratings.domain, level)
+    lower = upper = None
+    if alpha is None:
+        notes.append(
+            "Krippendorff's alpha is undefined: no item has two ratings"
+            if len(pairable) == 0
+            else "Krippendorff's alpha is undefined: all pairable ratings have the same value"
+        )
+    elif bootstrap > 0:
+        generator = rng if rng is not None else np.random.default_rng(seed)
+        draws = generator.integers(0, len(pairable), size=(bootstrap, len(pairable)))
+        values = [_alpha(pairable[idx], ratings.domain, level) for idx in draws]
+        defined = np.array([v for v in values if v is not None])
+        if len(defined) < bootstrap:
+            notes.append(
+                f"alpha was undefined in {bootstrap - len(defined)} of {bootstrap} bootstrap "
+                "resamples (no variation); the interval uses the others"
+            )
+        if len(defined):
+            tail = (1 - confidence) / 2
+            lower, upper = (float(q) for q in np.quantile(defined, [tail, 1 - tail]))
+
+    fleiss, fleiss_items = None, 0
+    if level == "nominal":
+        complete = counts[per_item == len(ratings.graders)]
+        fleiss_items = len(complete)
+        if len(ratings.graders) < 2 or fleiss_items == 0:
+            notes.append("Fleiss' kappa needs items rated by every grader; there are none")
+        else:
+            try:
+                fleiss = fleiss_kappa(complete)
+            except InputError as exc:
+                notes.append(str(exc))
+
+    percent = None
+    if len(pairable):
+        m = pairable.sum(axis=1)
+        percent = float(((pairable * (pairable - 1)).sum(axis=1) / (m * (m - 1))).mean())
+
+    return AgreementResult(
+        level=level,
+        krippendorff_alpha=alpha,
+        alpha_ci_lower=lower,
+        alpha_ci_upper=upper,
+        n_items=len(ratings.items),
+        n_pairable_items=len(pairable),
+        n_graders=len(ratings.graders),
+        n_ratings=len(ratings.value),
+        fleiss_kappa=fleiss,
+        fleiss_items=fleiss_items,
+        percent_agreement=percent,
+        cohen_kappas=_pairwise_kappas(ratings, KAPPA_WEIGHTS[level], level),
+        per_grader=_per_grader(ratings, counts, level),
+        bootstrap=bootstrap,
+        confidence=confidence,
+        notes=notes,
+    )
+
+
+def _pairwise_kappas(ratings: _Ratings, weights: str | None, level: str) -> pd.DataFrame:
+    n_items, n_graders = len(ratings.items), len(ratings.graders)
+    grid = np.full((n_items, n_graders), -1, dtype=np.intp)
+    grid[ratings.item, ratings.grader] = ratings.value
+    rated = (grid >= 0).astype(np.int64)
+    common = rated.T @ rated
+    points = ratings.domain if level == "interval" else np.arange(len(ratings.domain), dtype=float)
+    w = _weights(points, weights)
+    size = len(ratings.domain)
+    rows = []
+    for a, b in itertools.combinations(range(n_graders), 2):
+        if common[a, b] == 0:
+            continue
+        both = (grid[:, a] >= 0) & (grid[:, b] >= 0)
+        flat = grid[both, a] * size + grid[both, b]
+        confusion = np.bincount(flat, minlength=size * size).reshape(size, size).astype(float)
+        rows.append(
+            (
+                ratings.graders[a],
+                ratings.graders[b],
+                _kappa_from_confusion(confusion, w),
+                int(common[a, b]),
+            )
+        )
+    table = pd.DataFrame(rows, columns=["grader_a", "grader_b", "kappa", "n"])
+    table["n"] = table["n"].astype(np.int64)
+    table["weights"] = weights or "none"
+    return table
+
+
+def _per_grader(ratings: _Ratings, counts: np.ndarray, level: str) -> pd.DataFrame:
+    others = counts[ratings.item].copy()
+    others[np.arange(len(ratings.value)), ratings.value] -= 1
+    top = others.max(axis=1)
+    unique_top = (others == top[:, None]).sum(axis=1) == 1
+    compared = (others.sum(axis=1) >= 1) & unique_top
+    agrees = compared & (others[np.arange(len(ratings.value)), ratings.value] == top)
+    n_graders = len(ratings.graders)
+    n = np.bincount(ratings.grader, minlength=n_graders)
+    n_compared = np.bincount(ratings.grader, weights=compared, minlength=n_graders)
+    n_agree = np.bincount(ratings.grader, weights=agrees, minlength=n_graders)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n_compared > 0, n_agree / np.maximum(n_compared, 1), np.nan)
+    without = []
+    for g in range(n_graders):
+        alpha = _alpha(_value_counts(ratings, ratings.grader != g), ratings.domain, level)
+        without.append(np.nan if alpha is None else alpha)
+    table = pd.DataFrame(
+        {
+            "grader": ratings.graders,
+            "n": n.astype(np.int64),
+            "n_compared": n_compared.astype(np.int64),
+            "agreement_with_majority": share,
+            "alpha_without": np.array(without, dtype=float),
+        }
+    )
+    return table.sort_values(
+        ["agreement_with_majority", "grader"], na_position="last", kind="stable"
+    ).reset_index(drop=True)

@@ -1,0 +1,517 @@
+"""`python -m scoring`: leaderboards, agreement, correlation, Good-Result-Ratio and paired
+comparisons on CSV, JSON Lines, JSON or Parquet files.
+
+Bad input (missing column, unknown winner, a model battling itself, an empty or unreadable
+file, a value that is not a number, ...) prints one line on stderr naming the problem and,
+where there is one, the 1-based data row, and exits with status 2. Set SCORING_DEBUG=1 to
+get a traceback for unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+
+from scoring.errors import InputError
+
+EXIT_INPUT = 2
+EXIT_INTERNAL = 1
+FORMATS = ("table", "json")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _split_list(text: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text!r}")
+    return value
+
+
+def _anchor(text: str) -> tuple[str, float]:
+    name, sep, rating = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(rating)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MODEL=RATING, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m scoring",
+        description="Statistics for human evaluation of LLM outputs, on files "
+        "(.csv, .jsonl, .json, .parquet). Bad input: one line on stderr, exit 2.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description)
+        sub.add_argument(
+            "file", metavar="FILE", help="input table: .csv, .jsonl, .json or .parquet"
+        )
+        sub.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="table",
+            help="output a readable table (default) or JSON",
+        )
+        return sub
+
+    lb = command(
+        "leaderboard",
+        "Bradley-Terry leaderboard with bootstrap intervals",
+        "Bradley-Terry ratings (Elo scale: 400, base 10, mean 1000; ties count half a win) "
+        "of pairwise battles with columns model_a, model_b, winner (model_a, model_b, tie, "
+        "'tie (bothbad)'), bootstrap confidence intervals and rank = 1 + the number of "
+        "models whose lower bound is above this model's upper bound. JSON: a list of rows "
+        "model, rating, ci_lower, ci_upper, battles, wins, ties, losses, win_rate, rank, "
+        "rank_lower, rank_upper.",
+    )
+    lb.add_argument(
+        "--bootstrap",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="bootstrap rounds (default 1000; 0 for none)",
+    )
+    lb.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    lb.add_argument(
+        "--confidence",
+        type=_probability,
+        default=0.95,
+        metavar="C",
+        help="interval confidence level (default 0.95)",
+    )
+    lb.add_argument(
+        "--anchor",
+        type=_anchor,
+        metavar="MODEL=RATING",
+        help="shift ratings so that MODEL has RATING",
+    )
+
+    ag = command(
+        "agreement",
+        "inter-rater agreement (Krippendorff's alpha, kappas)",
+        "Agreement among graders, from a long table with columns item, grader, value: "
+        "Krippendorff's alpha with a bootstrap interval, Fleiss' kappa (nominal; items rated "
+        "by all graders), percent agreement, Cohen's kappa per grader pair and each "
+        "grader's agreement with the majority of the others.",
+    )
+    ag.add_argument(
+        "--level",
+        choices=("nominal", "ordinal", "interval"),
+        required=True,
+        help="level of measurement of the values",
+    )
+    ag.add_argument(
+        "--value-order",
+        type=_split_list,
+        metavar="A,B,C",
+        help="order of text labels, lowest first (needed for ordinal/interval text)",
+    )
+    ag.add_argument(
+        "--bootstrap",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="bootstrap rounds for alpha's interval (default 1000)",
+    )
+    ag.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    for name in ("item", "grader", "value"):
+        ag.add_argument(
+            f"--{name}-column",
+            default=name,
+            metavar="COL",
+            help=f"column holding the {name} (default {name})",
+        )
+
+    co = command(
+        "correlate",
+        "correlation of human scores with an automatic metric",
+        "Pearson, Spearman and Kendall tau (with p-values and bootstrap intervals) between "
+        "a human score column and a metric column; --by aggregates (means) per value of a "
+        "column first, e.g. --by model for system level.",
+    )
+    co.add_argument("--human", required=True, metavar="COL", help="human score column")
+    co.add_argument("--metric", required=True, metavar="COL", help="metric score column")
+    co.add_argument("--by", metavar="COL", help="average per value of COL first")
+    co.add_argument(
+        "--bootstrap",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="bootstrap rounds (default 1000)",
+    )
+    co.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+
+    gr = command(
+        "grr",
+        "Good-Result-Ratio (or any label/tag rate) per model",
+        "Share of ratings whose label is one of --good, per model, with Wilson 95%% "
+        "intervals. With --tags COL, the share of rows carrying each tag instead. With "
+        "--by COL, per slice of COL with the parity gap (max - min) per model, flagged "
+        "above --threshold percentage points.",
+    )
+    gr.add_argument(
+        "--good",
+        type=_split_list,
+        metavar="A,B",
+        help="labels that count as good (comma-separated)",
+    )
+    gr.add_argument("--label", default="label", metavar="COL", help="label column (default label)")
+    gr.add_argument(
+        "--tags",
+        metavar="COL",
+        help="report tag rates from this column (lists or comma-separated tags)",
+    )
+    gr.add_argument("--group", default="model", metavar="COL", help="group column (default model)")
+    gr.add_argument("--by", metavar="COL", help="slice by this column and report parity gaps")
+    gr.add_argument(
+        "--threshold",
+        type=float,
+        default=3.0,
+        metavar="PP",
+        help="flag parity gaps above PP percentage points (default 3)",
+    )
+
+    cp = command(
+        "compare",
+        "paired comparison of two models on the same prompts",
+        "Paired bootstrap of the difference between two models on shared prompts, in "
+        "Good-Result-Ratio (ratings: prompt, model, label) or win rate (battles: prompt, "
+        "model_a, model_b, winner), with interval, p-value and the number of prompts a "
+        "significant result would take at the observed effect.",
+    )
+    cp.add_argument("--model-a", required=True, metavar="MODEL")
+    cp.add_argument("--model-b", required=True, metavar="MODEL")
+    cp.add_argument(
+        "--measure",
+        choices=("good_rate", "win_rate"),
+        default="good_rate",
+        help="what to compare (default good_rate)",
+    )
+    cp.add_argument(
+        "--good", type=_split_list, metavar="A,B", help="labels that count as good (for good_rate)"
+    )
+    cp.add_argument(
+        "--unit",
+        default="prompt",
+        metavar="COL",
+        help="column identifying the shared prompt (default prompt)",
+    )
+    cp.add_argument("--label", default="label", metavar="COL", help="label column (default label)")
+    cp.add_argument(
+        "--resamples",
+        type=_positive_int,
+        default=5000,
+        metavar="N",
+        help="bootstrap resamples (default 5000)",
+    )
+    cp.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    cp.add_argument(
+        "--alpha",
+        type=_probability,
+        default=0.05,
+        help="significance level for the sample-size estimate (default 0.05)",
+    )
+    cp.add_argument(
+        "--power",
+        type=_probability,
+        default=0.8,
+        help="power for the sample-size estimate (default 0.8)",
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _leaderboard(args: argparse.Namespace):
+    from scoring.io import read_table
+    from scoring.ratings import BATTLE_COLUMNS, leaderboard
+
+    table = read_table(args.file, text_columns=BATTLE_COLUMNS)
+    board = leaderboard(
+        table,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        confidence=args.confidence,
+        anchor=args.anchor,
+    )
+    return board, lambda: _frame_text(
+        board, {"rating": 1, "ci_lower": 1, "ci_upper": 1, "win_rate": 3}
+    )
+
+
+def _agreement(args: argparse.Namespace):
+    from scoring.agreement import agreement
+    from scoring.io import read_table
+
+    table = read_table(args.file, text_columns=[args.item_column, args.grader_column])
+    result = agreement(
+        table,
+        level=args.level,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        value_order=args.value_order,
+        item=args.item_column,
+        grader=args.grader_column,
+        value=args.value_column,
+    )
+
+    def text() -> str:
+        summary = {
+            "level": result.level,
+            "krippendorff_alpha": result.krippendorff_alpha,
+            f"alpha {result.confidence:.0%} interval": (
+                result.alpha_ci_lower,
+                result.alpha_ci_upper,
+            ),
+            "fleiss_kappa": result.fleiss_kappa,
+            "fleiss_items": result.fleiss_items,
+            "percent_agreement": result.percent_agreement,
+            "items (pairable)": f"{result.n_items} ({result.n_pairable_items})",
+            "graders": result.n_graders,
+            "ratings": result.n_ratings,
+        }
+        parts = [_pairs_text(summary)]
+        if len(result.cohen_kappas):
+            parts.append(
+                "Cohen's kappa per grader pair:\n" + _frame_text(result.cohen_kappas, {"kappa": 3})
+            )
+        parts.append(
+            "Graders, lowest agreement with the majority first:\n"
+            + _frame_text(result.per_grader, {"agreement_with_majority": 3, "alpha_without": 3})
+        )
+        parts.extend(f"note: {note}" for note in result.notes)
+        return "\n\n".join(parts)
+
+    return result, text
+
+
+def _correlate(args: argparse.Namespace):
+    import pandas as pd
+
+    from scoring.correlation import METHODS, correlate
+    from scoring.io import read_table
+
+    table = read_table(args.file, text_columns=[args.by] if args.by else [])
+    result = correlate(
+        table,
+        human=args.human,
+        metric=args.metric,
+        by=args.by,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
+
+    def text() -> str:
+        rows = pd.DataFrame([{"method": m, **result[m]} for m in METHODS])
+        head = f"{args.human} vs {args.metric}, {result['level']} level, n = {result['n']}"
+        if result["dropped"]:
+            head += f" ({result['dropped']} rows without both scores left out)"
+        return (
+            head
+            + "\n"
+            + _frame_text(rows, {"r": 3, "ci_lower": 3, "ci_upper": 3}, scientific=("p",))
+        )
+
+    return result, text
+
+
+def _grr(args: argparse.Namespace):
+    from scoring.io import read_table
+    from scoring.rates import good_result_ratio, tag_rates
+    from scoring.slices import by_slice
+
+    if args.tags is None and not args.good:
+        raise InputError("give --good LABELS (or --tags COL for tag rates)")
+    text_columns = [c for c in (args.group, args.by) if c]
+    table = read_table(args.file, text_columns=text_columns)
+    if args.tags is not None:
+
+        def compute(frame):
+            return tag_rates(frame, group=args.group, tags=args.tags)
+    else:
+
+        def compute(frame):
+            return good_result_ratio(
+                frame, good_labels=args.good, group=args.group, label=args.label
+            )
+
+    digits = {"rate": 3, "ci_lower": 3, "ci_upper": 3}
+    if args.by is None:
+        result = compute(table)
+        return result, lambda: _frame_text(result, digits)
+    group = [args.group, "tag"] if args.tags is not None else args.group
+    sliced = by_slice(
+        table, args.by, compute, value="rate", group=group, threshold=args.threshold / 100
+    )
+
+    def text() -> str:
+        return (
+            _frame_text(sliced.table, digits) + f"\n\nParity gaps across {args.by} "
+            f"(flagged above {args.threshold:g} percentage points):\n"
+            + _frame_text(sliced.gaps, {"gap": 3, "max_value": 3, "min_value": 3})
+        )
+
+    return {"slices": sliced.table, "parity": sliced.gaps}, text
+
+
+def _compare(args: argparse.Namespace):
+    from scoring.io import read_table
+    from scoring.significance import compare_models
+
+    text_columns = [args.unit, "model", "model_a", "model_b", "winner"]
+    table = read_table(args.file, text_columns=text_columns)
+    result, needed = compare_models(
+        table,
+        model_a=args.model_a,
+        model_b=args.model_b,
+        measure=args.measure,
+        good_labels=args.good,
+        unit=args.unit,
+        label=args.label,
+        resamples=args.resamples,
+        seed=args.seed,
+        alpha=args.alpha,
+        power=args.power,
+    )
+    output = {
+        **result.to_dict(),
+        "measure": args.measure,
+        "model_a": args.model_a,
+        "model_b": args.model_b,
+        "judgments_needed": needed.to_dict(),
+    }
+
+    def text() -> str:
+        lines = {
+            "measure": args.measure,
+            f"{args.model_a} (A)": result.mean_a,
+            f"{args.model_b} (B)": result.mean_b,
+            "difference A - B": result.difference,
+            f"{result.confidence:.0%} interval": (result.ci_lower, result.ci_upper),
+            "p-value (two-sided)": result.p_value,
+            "shared prompts": result.n,
+            f"prompts for p < {args.alpha:g} at power {args.power:g}": "never (no difference)"
+            if needed.n_needed is None
+            else f"{needed.n_needed} ({needed.n_more} more)",
+        }
+        return _pairs_text(lines)
+
+    return output, text
+
+
+COMMANDS: dict[str, Callable] = {
+    "leaderboard": _leaderboard,
+    "agreement": _agreement,
+    "correlate": _correlate,
+    "grr": _grr,
+    "compare": _compare,
+}
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _number(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pairs_text(pairs: dict) -> str:
+    width = max(len(k) for k in pairs)
+    lines = []
+    for key, value in pairs.items():
+        if isinstance(value, tuple):
+            shown = f"[{_number(value[0])}, {_number(value[1])}]"
+        else:
+            shown = _number(value, 4 if key.startswith("p-value") else 3)
+        lines.append(f"{key.ljust(width)}  {shown}")
+    return "\n".join(lines)
+
+
+def _frame_text(frame, digits: dict[str, int], scientific: Sequence[str] = ()) -> str:
+    if len(frame) == 0:
+        return "(none)"
+    shown = frame.copy()
+    for column in shown.columns:
+        if column in scientific:
+            shown[column] = shown[column].map(lambda v: "-" if v != v else f"{v:.3g}")
+        elif column in digits:
+            shown[column] = shown[column].map(lambda v, d=digits[column]: _number(v, d))
+        elif shown[column].dtype.kind == "f":
+            shown[column] = shown[column].map(_number)
+    return shown.to_string(index=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 2 bad input, 1 unexpected error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result, text = COMMANDS[args.command](args)
+            if args.format == "json":
+                from scoring.tables import jsonable
+
+                output = json.dumps(jsonable(result), indent=2, ensure_ascii=False, allow_nan=False)
+            else:
+                output = text()
+        for warning in caught:
+            if issubclass(warning.category, UserWarning):
+                print(f"warning: {warning.message}", file=sys.stderr)
+        print(output)
+        return 0
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+    except Exception as exc:  # never a traceback for the user; SCORING_DEBUG shows it
+        if os.environ.get("SCORING_DEBUG"):
+            raise
+        message = " ".join(str(exc).split())[:300]
+        print(
+            f"error: unexpected {type(exc).__name__}: {message} (set SCORING_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,264 @@
+"""Do automatic metrics agree with human judgments? Correlations and pairwise accuracy.
+
+Segment level: one row per response (human score, metric score). System level: the same
+after averaging per model (``by="model"``), as in the WMT metrics shared tasks (e.g. Freitag
+et al. 2021, "Results of the WMT21 Metrics Shared Task"). Pairwise accuracy counts how often
+the metric orders two responses (or two systems) as the humans did (Kocmi et al. 2021,
+"To Ship or Not to Ship: An Extensive Evaluation of Automatic Metrics for Machine
+Translation").
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scoring.errors import InputError, row_error
+from scoring.rates import wilson_interval
+from scoring.ratings import WINNERS
+from scoring.tables import jsonable, missing_mask, numeric_column, require_columns, require_table
+
+METHODS = ("pearson", "spearman", "kendall")
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of each row pair of two (rounds, n) arrays; NaN where a row is constant."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (xc * yc).sum(axis=1) / denominator
+    return np.where(denominator > 1e-12 * (1 + np.abs(denominator).max()), r, np.nan)
+
+
+def _aggregate(df: pd.DataFrame, human: str, metric: str, by: str | None):
+    df = require_table(df)
+    require_columns(df, [human, metric, *([by] if by else [])])
+    h = numeric_column(df, human)
+    m = numeric_column(df, metric)
+    keep = ~(np.isnan(h) | np.isnan(m))
+    dropped = int((~keep).sum())
+    if by:
+        missing = missing_mask(df[by])
+        if (missing & keep).any():
+            raise row_error(int(np.argmax(missing & keep)), f"{by} is empty")
+        frame = pd.DataFrame({"unit": df[by].to_numpy()[keep], "h": h[keep], "m": m[keep]})
+        means = frame.groupby("unit", sort=True, observed=True)[["h", "m"]].mean()
+        return means["h"].to_numpy(), means["m"].to_numpy(), dropped
+    return h[keep], m[keep], dropped
+
+
+def correlate(
+    df: pd.DataFrame,
+    *,
+    human: str,
+    metric: str,
+    by: str | None = None,
+    bootstrap: int = 1000,
+    seed: int | None = 0,
+    rng: np.random.Generator | None = None,
+    confidence: float = 0.95,
+) -> dict:
+    """Pearson, Spearman and Kendall (tau-b) correlation of a human score with a metric.
+
+    Rows where either score is missing are left out (counted in ``dropped``); a value that
+    is not a number raises `InputError` naming its row. With `by` (e.g. ``"model"``), both
+    scores are first averaged per value of that column (system level), and the units are
+    those groups.
+
+    r and p come from `scipy.stats.pearsonr` (t-test), `spearmanr` (t approximation) and
+    `kendalltau` (tau-b; exact or normal approximation). ``ci_lower``/``ci_upper`` are
+    percentile bootstrap intervals over units resampled with replacement `bootstrap` times
+    (Efron & Tibshirani 1993, ch. 13); resamples where a coefficient is undefined (a
+    constant column) are left out.
+
+    Returns ``{"pearson": {"r", "p", "ci_lower", "ci_upper", "n"}, "spearman": {...},
+    "kendall": {...}, "n", "dropped", "level", "bootstrap", "confidence"}``.
+    Raises `InputError` with fewer than 3 units or a constant column.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0, got {bootstrap!r}")
+    h, m, dropped = _aggregate(df, human, metric, by)
+    n = len(h)
+    what = f"groups of '{by}'" if by else "rows with both scores"
+    if n < 3:
+        raise InputError(f"correlation needs at least 3 {what}, got {n}")
+    for name, values in ((human, h), (metric, m)):
+        if np.ptp(values) == 0:
+            raise InputError(
+                f"column '{name}' has the same value in every unit; correlation is undefined"
+            )
+    estimates = {
+        "pearson": stats.pearsonr(h, m),
+        "spearman": stats.spearmanr(h, m),
+        "kendall": stats.kendalltau(h, m),
+    }
+    intervals = _bootstrap_intervals(
+        h, m, bootstrap, rng or np.random.default_rng(seed), confidence
+    )
+    result: dict = {}
+    for method in METHODS:
+        r, p = estimates[method]
+        lower, upper = intervals.get(method, (None, None))
+        result[method] = {
+            "r": float(r),
+            "p": float(p),
+            "ci_lower": lower,
+            "ci_upper": upper,
+            "n": n,
+        }
+    result.update(
+        n=n,
+        dropped=dropped,
+        level=f"by {by}" if by else "segment",
+        bootstrap=bootstrap,
+        confidence=confidence,
+    )
+    return result
+
+
+def _bootstrap_intervals(
+    h: np.ndarray, m: np.ndarray, rounds: int, generator: np.random.Generator, confidence: float
+) -> dict:
+    if rounds == 0:
+        return {}
+    n = len(h)
+    samples = {method: np.empty(rounds) for method in METHODS}
+    step = max(1, 2_000_000 // n)
+    for begin in range(0, rounds, step):
+        size = min(step, rounds - begin)
+        idx = generator.integers(0, n, size=(size, n))
+        hs, ms = h[idx], m[idx]
+        samples["pearson"][begin : begin + size] = _pearson_rows(hs, ms)
+        samples["spearman"][begin : begin + size] = _pearson_rows(
+            stats.rankdata(hs, axis=1), stats.rankdata(ms, axis=1)
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # constant resamples: NaN, left out below
+            samples["kendall"][begin : begin + size] = [
+                stats.kendalltau(hs[i], ms[i]).statistic for i in range(size)
+            ]
+    tail = (1 - confidence) / 2
+    out = {}
+    for method, values in samples.items():
+        values = values[np.isfinite(values)]
+        if len(values):
+            lower, upper = np.quantile(values, [tail, 1 - tail])
+            out[method] = (float(lower), float(upper))
+    return out
+
+
+@dataclass(frozen=True)
+class PairwiseAccuracy:
+    """Share of human-ordered pairs that the metric orders the same way.
+
+    Metric ties count as half right. ``ci_lower``/``ci_upper``: Wilson interval over the
+    pairs (battle level only; None at system level, where pairs share systems).
+    """
+
+    accuracy: float
+    n: int
+    metric_ties: int
+    ci_lower: float | None
+    ci_upper: float | None
+    dropped: int = 0
+
+    def to_dict(self) -> dict:
+        return jsonable(self)
+
+
+def _agreement_score(human_sign: np.ndarray, metric_diff: np.ndarray) -> np.ndarray:
+    metric_sign = np.sign(metric_diff)
+    return np.where(metric_sign == 0, 0.5, (metric_sign == human_sign).astype(float))
+
+
+def pairwise_accuracy(
+    battles: pd.DataFrame,
+    *,
+    metric_a: str = "metric_a",
+    metric_b: str = "metric_b",
+    winner: str = "winner",
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+) -> PairwiseAccuracy:
+    """Pairwise accuracy of a metric against human preferences between two responses.
+
+    Each row is one human verdict (`winner` one of model_a, model_b, tie, tie (bothbad))
+    with the metric's score of each response (`metric_a`, `metric_b`). Human ties are left
+    out; the accuracy is the share of the remaining verdicts where the metric scores the
+    preferred response higher (lower if not `higher_is_better`), a metric tie counting
+    half, so a constant metric scores 0.5 (Kocmi et al. 2021, pairwise accuracy). Rows with
+    a missing metric score are left out (``dropped``). Wilson interval over the verdicts.
+    """
+    battles = require_table(battles, "battle table")
+    require_columns(battles, [winner, metric_a, metric_b], "battle table")
+    verdict = battles[winner].to_numpy(dtype=object)
+    known = np.array([v in WINNERS for v in verdict], dtype=bool)
+    if not known.all():
+        position = int(np.argmax(~known))
+        raise row_error(
+            position,
+            f"unknown winner {verdict[position]!r} (expected one of: {', '.join(WINNERS)})",
+        )
+    a, b = numeric_column(battles, metric_a), numeric_column(battles, metric_b)
+    decided = (verdict == "model_a") | (verdict == "model_b")
+    present = ~(np.isnan(a) | np.isnan(b))
+    use = decided & present
+    if not use.any():
+        raise InputError("no verdict with a winner and both metric scores")
+    human_sign = np.where(verdict[use] == "model_a", 1.0, -1.0)
+    diff = (a[use] - b[use]) * (1.0 if higher_is_better else -1.0)
+    score = _agreement_score(human_sign, diff)
+    n = int(use.sum())
+    lower, upper = wilson_interval(score.sum(), n, confidence=confidence)
+    return PairwiseAccuracy(
+        accuracy=float(score.mean()),
+        n=n,
+        metric_ties=int((diff == 0).sum()),
+        ci_lower=lower,
+        ci_upper=upper,
+        dropped=int((decided & ~present).sum()),
+    )
+
+
+def system_pairwise_accuracy(
+    df: pd.DataFrame,
+    *,
+    human: str,
+    metric: str,
+    by: str | None = None,
+    higher_is_better: bool = True,
+) -> PairwiseAccuracy:
+    """System-level pairwise accuracy (Kocmi et al. 2021): over all pairs of systems whose
+    human scores differ, the share the metric orders the same way (metric ties: half).
+
+    With `by`, scores are first averaged per value of that column; otherwise each row is a
+    system.
+    """
+    h, m, dropped = _aggregate(df, human, metric, by)
+    if len(h) < 2:
+        raise InputError("pairwise accuracy needs at least two systems")
+    pairs = np.array(list(itertools.combinations(range(len(h)), 2)))
+    human_diff = h[pairs[:, 0]] - h[pairs[:, 1]]
+    decided = human_diff != 0
+    if not decided.any():
+        raise InputError("every system has the same human score")
+    metric_diff = (m[pairs[:, 0]] - m[pairs[:, 1]])[decided]
+    if not higher_is_better:
+        metric_diff = -metric_diff
+    score = _agreement_score(np.sign(human_diff[decided]), metric_diff)
+    return PairwiseAccuracy(
+        accuracy=float(score.mean()),
+        n=int(decided.sum()),
+        metric_ties=int((metric_diff == 0).sum()),
+        ci_lower=None,
+        ci_upper=None,
+        dropped=dropped,
+    )

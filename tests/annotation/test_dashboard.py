@@ -1,0 +1,197 @@
+"""The researchers' dashboard: access, content, charts, caching, and one code path with the CLI."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from annotation import handout, results
+from annotation.handout import Vote
+from annotation.models import ResultCache, Study
+from tests.conftest import REPO_ROOT, join, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def graded(pair_study):
+    """Two graders vote on every task: the response with the smaller answer number wins,
+    except that the second grader calls prompt q3 a tie."""
+    users = [make_user(f"v{i}", "grader") for i in range(2)]
+    join(pair_study, *users)
+    for i, user in enumerate(users):
+        while (a := handout.next_assignment(user, pair_study)) is not None:
+            task = a.task
+            first_better = task.response_a.text < task.response_b.text
+            side = "left" if first_better == a.a_on_left else "right"
+            verdict = "tie" if (i == 1 and task.prompt.external_id == "q3") else side
+            handout.record_vote(
+                a.pk,
+                user,
+                Vote(
+                    verdict=verdict,
+                    ratings={"left": "good", "right": "poor"},
+                    tags={side: ["untrue"]},
+                ),
+            )
+    return pair_study
+
+
+@pytest.fixture
+def rita(graded):
+    user = make_user("rita", "researcher")
+    join(graded, user)
+    return user
+
+
+def url(study):
+    return reverse("dashboard", args=[study.slug])
+
+
+def test_a_researcher_sees_the_leaderboard(client, graded, rita):
+    client.force_login(rita)
+    page = client.get(url(graded))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.index("alpha-model") < html.index("beta-model") < html.index("gamma-model")
+    board = page.context["board"]
+    assert [r["model"] for r in board["rows"]] == ["alpha-model", "beta-model", "gamma-model"]
+    assert board["n_battles"] == 24
+    for section in (
+        "Agreement",
+        "Slices and parity gaps",
+        "Automatic metrics",
+        "Progress",
+        "Exports",
+    ):
+        assert section in html
+
+
+@pytest.mark.parametrize("who,status", [("grader", 403), ("outsider", 404)])
+def test_others_get_no_results(client, graded, grader, outsider, who, status):
+    user = grader if who == "grader" else outsider
+    if who == "grader":
+        join(graded, grader)
+    client.force_login(user)
+    assert client.get(url(graded)).status_code == status
+    assert client.get(reverse("chart", args=[graded.slug, "ratings"])).status_code == status
+
+
+def test_anonymous_visitors_are_sent_to_login(client, graded):
+    response = client.get(url(graded))
+    assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+@pytest.mark.parametrize("name", ["ratings", "grr", "winrate"])
+def test_charts_are_svg_images(client, graded, rita, name):
+    client.force_login(rita)
+    response = client.get(reverse("chart", args=[graded.slug, name]))
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    body = response.content.decode()
+    assert body.lstrip().startswith("<?xml") and "<svg" in body and "<script" not in body
+    assert "alpha-model" in body
+
+
+def test_an_unknown_chart_is_404(client, graded, rita):
+    client.force_login(rita)
+    assert client.get(reverse("chart", args=[graded.slug, "pie"])).status_code == 404
+
+
+def test_the_comparison_swaps_in_with_htmx(client, graded, rita):
+    client.force_login(rita)
+    response = client.get(
+        url(graded),
+        {"model_a": "alpha-model", "model_b": "gamma-model", "measure": "win_rate"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="compare",
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="compare">') and "Leaderboard" not in html
+    assert "on 4 shared prompts" in html
+    bad = client.get(
+        url(graded),
+        {"model_a": "alpha-model", "model_b": "nope"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="compare",
+    )
+    assert "no model &#x27;nope&#x27;" in bad.content.decode()
+
+
+def test_results_are_cached_until_the_data_changes(graded):
+    first = results.leaderboard(graded, bootstrap=200)
+    cache = ResultCache.objects.get(study=graded, key__startswith="leaderboard")
+    version = Study.objects.get(pk=graded.pk).results_version
+    assert cache.version == version
+    assert results.leaderboard(graded, bootstrap=200) == first
+    # A new vote bumps the version; the next read recomputes.
+    user = make_user("late", "grader")
+    join(graded, user)
+    Study.objects.filter(pk=graded.pk).update(overlap=3)
+    graded.refresh_from_db()
+    a = handout.next_assignment(user, graded)
+    handout.record_vote(a.pk, user, Vote(verdict="tie", ratings={"left": "poor", "right": "poor"}))
+    assert Study.objects.get(pk=graded.pk).results_version == version + 1
+    again = results.leaderboard(graded, bootstrap=200)
+    assert again["n_battles"] == first["n_battles"] + 1
+
+
+def test_the_arena_export_gives_the_cli_the_dashboards_ratings(graded, tmp_path):
+    """Round trip: export arena battles, run `python -m scoring leaderboard` on the file,
+    and get the ratings the dashboard shows (same scoring code, same seed)."""
+    board = results.leaderboard(graded, bootstrap=300, seed=7)
+    path = tmp_path / "battles.jsonl"
+    call_command(
+        "export",
+        "--study",
+        graded.slug,
+        "--format",
+        "arena",
+        "--output",
+        str(path),
+        stderr=io.StringIO(),
+    )
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scoring",
+            "leaderboard",
+            str(path),
+            "--bootstrap",
+            "300",
+            "--seed",
+            "7",
+            "--format",
+            "json",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    from_cli = {row["model"]: row for row in json.loads(cli.stdout)}
+    for row in board["rows"]:
+        assert from_cli[row["model"]]["rating"] == pytest.approx(row["rating"], abs=1e-6)
+        assert from_cli[row["model"]]["ci_lower"] == pytest.approx(row["ci_lower"], abs=1e-6)
+        assert from_cli[row["model"]]["rank"] == row["rank"]
+
+
+def test_model_judges_are_kept_out_of_human_results(graded):
+    judge = make_user("gpt-judge", "grader")
+    judge.kind = "model_judge"
+    judge.save()
+    join(graded, judge)
+    Study.objects.filter(pk=graded.pk).update(overlap=3)
+    graded.refresh_from_db()
+    before = results.leaderboard(graded, bootstrap=100)["n_battles"]
+    a = handout.next_assignment(judge, graded)
+    handout.record_vote(a.pk, judge, Vote(verdict="tie"))
+    assert Study.objects.get(pk=graded.pk).results_version > 0
+    assert results.leaderboard(graded, bootstrap=100)["n_battles"] == before
+    assert "gpt-judge" in {g["grader"] for g in results.progress(graded)["graders"]}

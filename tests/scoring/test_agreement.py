@@ -1,0 +1,275 @@
+"""scoring.agreement: Krippendorff's alpha, Fleiss' and Cohen's kappa, per-grader checks.
+
+Reference values come from the published worked examples cited beside each.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.agreement import agreement, cohen_kappa, fleiss_kappa
+from scoring.errors import InputError
+
+NAN = np.nan
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C ("Nominal
+# data, any number of observers, missing values"): 4 observers x 12 units, values 1-5.
+KRIPPENDORFF_2011 = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+    [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
+]
+
+
+def long_table(matrix, graders="ABCD", labels=None) -> pd.DataFrame:
+    rows = []
+    for g, ratings in enumerate(matrix):
+        for unit, value in enumerate(ratings):
+            if not (isinstance(value, float) and np.isnan(value)):
+                shown = labels[int(value) - 1] if labels else value
+                rows.append({"item": f"u{unit + 1}", "grader": graders[g], "value": shown})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        # Krippendorff (2011): alpha_nominal = .743 (section C); the same data give
+        # alpha_interval = .849 and alpha_ordinal = .815 (the `krippendorff` package's
+        # documented examples on this matrix agree).
+        ("nominal", 0.743),
+        ("ordinal", 0.815),
+        ("interval", 0.849),
+    ],
+)
+def test_it_reproduces_krippendorff_2011(level, expected):
+    result = agreement(long_table(KRIPPENDORFF_2011), level=level, bootstrap=200)
+    assert round(result.krippendorff_alpha, 3) == expected
+    assert result.n_items == 12 and result.n_pairable_items == 11
+    assert result.n_graders == 4 and result.n_ratings == 41
+    assert result.alpha_ci_lower <= result.krippendorff_alpha <= result.alpha_ci_upper
+
+
+def test_ordinal_text_labels_with_a_value_order_give_the_same_alpha():
+    labels = ["very low", "low", "mid", "high", "very high"]
+    table = long_table(KRIPPENDORFF_2011, labels=labels)
+    result = agreement(table, level="ordinal", value_order=labels, bootstrap=0)
+    assert round(result.krippendorff_alpha, 3) == 0.815
+    with pytest.raises(InputError, match="value_order"):
+        agreement(table, level="ordinal", bootstrap=0)
+
+
+# Fleiss (1971), "Measuring nominal scale agreement among many raters", Psychological
+# Bulletin 76:378-382, Table 1: 30 patients, 6 psychiatrists each, 5 diagnoses
+# (depression, personality disorder, schizophrenia, neurosis, other); kappa = .430
+# (also R irr::kappam.fleiss(diagnoses)).
+FLEISS_1971 = [
+    [0, 0, 0, 6, 0],
+    [0, 3, 0, 0, 3],
+    [0, 1, 4, 0, 1],
+    [0, 0, 0, 0, 6],
+    [0, 3, 0, 3, 0],
+    [2, 0, 4, 0, 0],
+    [0, 0, 4, 0, 2],
+    [2, 0, 3, 1, 0],
+    [2, 0, 0, 4, 0],
+    [0, 0, 0, 0, 6],
+    [1, 0, 0, 5, 0],
+    [1, 1, 0, 4, 0],
+    [0, 3, 3, 0, 0],
+    [1, 0, 0, 5, 0],
+    [0, 2, 0, 3, 1],
+    [0, 0, 5, 0, 1],
+    [3, 0, 0, 1, 2],
+    [5, 1, 0, 0, 0],
+    [0, 2, 0, 4, 0],
+    [1, 0, 2, 0, 3],
+    [0, 0, 0, 0, 6],
+    [0, 1, 0, 5, 0],
+    [0, 2, 0, 1, 3],
+    [2, 0, 0, 4, 0],
+    [1, 0, 0, 4, 1],
+    [0, 5, 0, 1, 0],
+    [4, 0, 0, 0, 2],
+    [0, 2, 0, 4, 0],
+    [1, 0, 5, 0, 0],
+    [0, 0, 0, 0, 6],
+]
+
+# Wikipedia, "Fleiss' kappa", worked example: 10 subjects, 14 raters, 5 categories;
+# P-bar = 0.378, P-bar_e = 0.213, kappa = 0.210.
+WIKIPEDIA_FLEISS = [
+    [0, 0, 0, 0, 14],
+    [0, 2, 6, 4, 2],
+    [0, 0, 3, 5, 6],
+    [0, 3, 9, 2, 0],
+    [2, 2, 8, 1, 1],
+    [7, 7, 0, 0, 0],
+    [3, 2, 6, 3, 0],
+    [2, 5, 3, 2, 2],
+    [6, 5, 2, 1, 0],
+    [0, 2, 2, 3, 7],
+]
+
+
+def counts_to_long(counts) -> pd.DataFrame:
+    """Each item's ratings handed to graders r1, r2, ... in category order."""
+    rows = []
+    for item, row in enumerate(counts):
+        values = [c for c, k in enumerate(row) for _ in range(k)]
+        rows += [
+            {"item": item, "grader": f"r{g + 1}", "value": f"cat{v}"} for g, v in enumerate(values)
+        ]
+    return pd.DataFrame(rows)
+
+
+def test_fleiss_kappa_reproduces_fleiss_1971():
+    assert round(fleiss_kappa(FLEISS_1971), 3) == 0.430
+    result = agreement(counts_to_long(FLEISS_1971), level="nominal", bootstrap=0)
+    assert round(result.fleiss_kappa, 3) == 0.430
+    assert result.fleiss_items == 30
+
+
+def test_fleiss_kappa_and_percent_agreement_reproduce_wikipedia():
+    assert round(fleiss_kappa(WIKIPEDIA_FLEISS), 3) == 0.210
+    result = agreement(counts_to_long(WIKIPEDIA_FLEISS), level="nominal", bootstrap=0)
+    assert round(result.fleiss_kappa, 3) == 0.210
+    assert round(result.percent_agreement, 3) == 0.378
+
+
+def test_fleiss_kappa_rejects_unequal_rows_and_no_variation():
+    with pytest.raises(InputError, match="same number of ratings"):
+        fleiss_kappa([[1, 1], [2, 1]])
+    with pytest.raises(InputError, match="undefined"):
+        fleiss_kappa([[3, 0], [3, 0]])
+
+
+def test_cohen_kappa_reproduces_wikipedia():
+    # Wikipedia, "Cohen's kappa", example: 50 grant proposals; both yes 20, A yes / B no 5,
+    # A no / B yes 10, both no 15: p_o = 0.7, p_e = 0.5, kappa = 0.4.
+    a = ["yes"] * 25 + ["no"] * 25
+    b = ["yes"] * 20 + ["no"] * 5 + ["yes"] * 10 + ["no"] * 15
+    assert cohen_kappa(a, b) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
+def test_cohen_kappa_equals_scikit_learn(weights):
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    a = rng.integers(1, 6, 80)
+    b = np.clip(a + rng.integers(-1, 2, 80), 1, 5)
+    expected = metrics.cohen_kappa_score(a, b, weights=weights, labels=[1, 2, 3, 4, 5])
+    assert cohen_kappa(a, b, weights=weights, categories=[1, 2, 3, 4, 5]) == pytest.approx(expected)
+
+
+def test_pairwise_cohen_kappas_use_the_common_items():
+    result = agreement(long_table(KRIPPENDORFF_2011), level="nominal", bootstrap=0)
+    table = result.cohen_kappas.set_index(["grader_a", "grader_b"])
+    assert len(table) == 6
+    # A rated units 1-9, B units 1-10 and 12: 9 in common.
+    assert table.loc[("A", "B"), "n"] == 9
+    a = [1, 2, 3, 3, 2, 1, 4, 1, 2]
+    b = [1, 2, 3, 3, 2, 2, 4, 1, 2]
+    assert table.loc[("A", "B"), "kappa"] == pytest.approx(cohen_kappa(a, b))
+
+
+def test_a_careless_grader_stands_out():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 3, 120)
+    rows = []
+    for grader in ["g1", "g2", "g3", "g4"]:
+        careless = grader == "g4"
+        for item, value in enumerate(truth):
+            noisy = rng.integers(0, 3) if careless or rng.random() < 0.1 else value
+            rows.append({"item": item, "grader": grader, "value": int(noisy)})
+    result = agreement(pd.DataFrame(rows), level="nominal", bootstrap=100)
+    per_grader = result.per_grader.set_index("grader")
+    assert result.per_grader["grader"].iloc[0] == "g4"
+    assert per_grader.loc["g4", "agreement_with_majority"] < 0.6
+    assert per_grader.loc["g1", "agreement_with_majority"] > 0.85
+    assert per_grader.loc["g4", "alpha_without"] > result.krippendorff_alpha
+
+
+def test_bootstrap_interval_is_seeded():
+    table = long_table(KRIPPENDORFF_2011)
+    first = agreement(table, level="interval", bootstrap=300, seed=3)
+    again = agreement(table, level="interval", bootstrap=300, seed=3)
+    other = agreement(table, level="interval", bootstrap=300, seed=4)
+    assert (first.alpha_ci_lower, first.alpha_ci_upper) == (
+        again.alpha_ci_lower,
+        again.alpha_ci_upper,
+    )
+    assert (first.alpha_ci_lower, first.alpha_ci_upper) != (
+        other.alpha_ci_lower,
+        other.alpha_ci_upper,
+    )
+
+
+def test_to_dict_is_plain_json():
+    result = agreement(long_table(KRIPPENDORFF_2011), level="nominal", bootstrap=50)
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    for key in (
+        "krippendorff_alpha",
+        "alpha_ci_lower",
+        "alpha_ci_upper",
+        "n_items",
+        "n_graders",
+        "fleiss_kappa",
+        "percent_agreement",
+        "cohen_kappas",
+        "per_grader",
+    ):
+        assert key in data
+    assert set(data["cohen_kappas"][0]) == {"grader_a", "grader_b", "kappa", "n", "weights"}
+    assert {"grader", "n", "agreement_with_majority"} <= set(data["per_grader"][0])
+
+
+def test_undefined_coefficients_are_none_with_a_note():
+    same = pd.DataFrame(
+        {"item": [1, 1, 2, 2], "grader": ["a", "b", "a", "b"], "value": ["good"] * 4}
+    )
+    result = agreement(same, level="nominal", bootstrap=10)
+    assert result.krippendorff_alpha is None and result.fleiss_kappa is None
+    assert result.percent_agreement == 1.0
+    assert any("undefined" in note for note in result.notes)
+    single = pd.DataFrame({"item": [1, 2], "grader": ["a", "b"], "value": [1, 2]})
+    assert agreement(single, level="interval").krippendorff_alpha is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "kwargs", "message"),
+    [
+        (
+            [("u1", "a", 1), ("u1", "b", 2), ("u1", "a", 2)],
+            {},
+            "row 3: grader 'a' rated item 'u1' twice",
+        ),
+        (
+            [("u1", "a", 1), ("u1", "b", "high")],
+            {"level": "interval"},
+            "row 2: value is not a number: 'high'",
+        ),
+        (
+            [("u1", "a", "low"), ("u1", "b", "huge")],
+            {"level": "ordinal", "value_order": ["low", "high"]},
+            "row 2: value 'huge' is not in",
+        ),
+        ([("u1", None, 1), ("u1", "b", 1)], {}, "row 1: grader is empty"),
+    ],
+)
+def test_bad_ratings_name_the_row(rows, kwargs, message):
+    table = pd.DataFrame(rows, columns=["item", "grader", "value"])
+    with pytest.raises(InputError, match=message):
+        agreement(table, bootstrap=0, **kwargs)
+
+
+def test_missing_columns_and_unknown_level():
+    with pytest.raises(InputError, match="no column 'grader'"):
+        agreement(pd.DataFrame({"item": [1], "value": [1]}))
+    with pytest.raises(InputError, match="unknown level"):
+        agreement(long_table(KRIPPENDORFF_2011), level="ratio")

@@ -1,0 +1,129 @@
+"""scoring.rates: Wilson intervals, Good-Result-Ratio, label and tag rates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binomtest
+
+from scoring.errors import InputError
+from scoring.rates import good_result_ratio, rate_table, tag_rates, wilson_interval
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "lower", "upper"),
+    [
+        # Newcombe (1998), "Two-sided confidence intervals for the single proportion:
+        # comparison of seven methods", Stat Med 17:857-872, Table II, method 3 (Wilson
+        # score interval without continuity correction), examples (a)-(d).
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0000, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
+def test_wilson_reproduces_newcombe_1998(k, n, lower, upper):
+    low, high = wilson_interval(k, n)
+    assert round(low, 4) == lower
+    assert round(high, 4) == upper
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 500), share=st.floats(0, 1), confidence=st.sampled_from([0.8, 0.95, 0.99]))
+def test_wilson_equals_scipy_binomtest_wilson(n, share, confidence):
+    k = int(round(share * n))
+    ours = wilson_interval(k, n, confidence=confidence)
+    reference = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    assert ours == pytest.approx((reference.low, reference.high), abs=1e-12)
+
+
+def test_wilson_edges_and_arrays():
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    low, high = wilson_interval(np.array([0, 5]), np.array([5, 5]))
+    assert low[0] == 0.0 and high[1] == 1.0
+    with pytest.raises(ValueError):
+        wilson_interval(6, 5)
+
+
+RATINGS = pd.DataFrame(
+    {
+        "model": ["a", "a", "a", "a", "b", "b", "b"],
+        "label": ["good", "poor", "good", "acceptable", "good", None, "poor"],
+    }
+)
+
+
+def test_good_result_ratio_counts_good_labels_per_model():
+    table = good_result_ratio(RATINGS, good_labels={"good"})
+    assert list(table.columns) == ["model", "n", "k", "rate", "ci_lower", "ci_upper"]
+    assert table["n"].tolist() == [4, 2]  # b's missing label is not a rating
+    assert table["k"].tolist() == [2, 1]
+    assert table["rate"].tolist() == [0.5, 0.5]
+    assert (table["ci_lower"].iloc[0], table["ci_upper"].iloc[0]) == pytest.approx(
+        wilson_interval(2, 4)
+    )
+
+
+def test_several_good_labels_and_a_callable():
+    both = good_result_ratio(RATINGS, good_labels=["good", "acceptable"])
+    assert both["k"].tolist() == [3, 1]
+    scored = pd.DataFrame({"model": ["a", "a", "b"], "value": [5, 2, 4]})
+    table = rate_table(scored, positive=lambda v: v >= 4)
+    assert table["k"].tolist() == [1, 1]
+
+
+def test_labels_match_as_text():
+    # A 1-5 scale read from CSV gives numbers; the study may define good labels as text.
+    scores = pd.DataFrame({"model": ["a", "a", "a"], "label": [4, 5, 2]})
+    assert good_result_ratio(scores, good_labels={"4", "5"})["k"].tolist() == [2]
+
+
+def test_overall_rate_without_group():
+    table = rate_table(RATINGS, group=None, value="label", positive={"poor"})
+    assert table[["n", "k"]].iloc[0].tolist() == [6, 2]
+
+
+def test_rate_table_errors():
+    with pytest.raises(InputError, match="no column 'verdict'"):
+        rate_table(RATINGS, value="verdict", positive={"good"})
+    with pytest.raises(InputError, match="empty"):
+        rate_table(RATINGS.iloc[:0], value="label", positive={"good"})
+    with pytest.raises(InputError, match="no good labels"):
+        good_result_ratio(RATINGS, good_labels=[])
+    with pytest.raises(InputError, match="row 2: model is empty"):
+        good_result_ratio(
+            pd.DataFrame({"model": ["a", None], "label": ["good", "poor"]}), good_labels={"good"}
+        )
+
+
+TAGS = pd.DataFrame(
+    {
+        "model": ["a", "a", "a", "b", "b"],
+        "response": [1, 1, 2, 3, 4],
+        "tags": [["harmful", "untrue"], "untrue", None, [], "unhelpful, untrue, untrue"],
+    }
+)
+
+
+def test_tag_rates_are_shares_of_judged_responses():
+    table = tag_rates(TAGS, tag_set=["harmful", "untrue", "unhelpful", "refusal"])
+    a = table[table["model"] == "a"].set_index("tag")
+    b = table[table["model"] == "b"].set_index("tag")
+    assert a["n"].unique().tolist() == [3] and b["n"].unique().tolist() == [2]
+    assert a.loc["untrue", "k"] == 2 and a.loc["harmful", "k"] == 1
+    assert b.loc["untrue", "k"] == 1  # listed twice in one judgment: counted once
+    assert a.loc["refusal", "rate"] == 0.0 and a.loc["refusal", "ci_upper"] > 0
+
+
+def test_tag_rates_per_response_unit():
+    table = tag_rates(TAGS, unit="response").set_index(["model", "tag"])
+    assert table.loc[("a", "untrue"), "n"] == 2  # two responses of a
+    assert table.loc[("a", "untrue"), "k"] == 1  # response 1, tagged by both graders
+    assert sorted(table.index.get_level_values("tag").unique()) == [
+        "harmful",
+        "unhelpful",
+        "untrue",
+    ]
