@@ -69,3 +69,20 @@ class GradeForm(forms.Form):
             comment=data.get("comment", "").strip(),
             seconds=data.get("shown_at"),
         )
+
+
+class MetricJobForm(forms.Form):
+    """Start a metric computation from the dashboard."""
+
+    metric = forms.CharField(max_length=100)
+    model = forms.CharField(max_length=500, required=False)
+    store_as = forms.SlugField(max_length=100, required=False)
+    batch_size = forms.IntegerField(min_value=1, max_value=4096, required=False)
+
+    def clean_metric(self) -> str:
+        from scoring.metrics import metric_names
+
+        name = self.cleaned_data["metric"]
+        if name not in metric_names():
+            raise forms.ValidationError(f"unknown metric '{name}'")
+        return name

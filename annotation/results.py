@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -23,7 +24,7 @@ from annotation import tables
 from annotation.models import Assignment, GraderQuality, Judgment, ResultCache, Study, Task
 from scoring import agreement as agreement_stats
 from scoring import correlation, rates, ratings, significance, slices
-from scoring.errors import InputError
+from scoring.errors import InputError, RatingWarning
 
 DEFAULT_BOOTSTRAP = 1000
 
@@ -105,9 +106,12 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
     matrix = None
     if len(battles):
         try:
-            board = ratings.leaderboard(
-                battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RatingWarning)
+                board = ratings.leaderboard(
+                    battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed
+                )
+            notes.extend(str(w.message) for w in caught if issubclass(w.category, RatingWarning))
         except (InputError, ArithmeticError) as exc:
             notes.append(f"ratings could not be computed: {exc}")
         else:

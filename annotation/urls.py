@@ -14,4 +14,5 @@ urlpatterns = [
     path("studies/<slug:slug>/instructions/", views.instructions, name="instructions"),
     path("studies/<slug:slug>/results/", views.dashboard, name="dashboard"),
     path("studies/<slug:slug>/results/charts/<str:name>.svg", views.chart, name="chart"),
+    path("studies/<slug:slug>/results/metric-jobs/", views.metric_jobs, name="metric_jobs"),
 ]

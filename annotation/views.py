@@ -5,18 +5,20 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from annotation import charts, exports, grading, handout, progress, results
+from annotation import charts, exports, grading, handout, metric_runs, progress, results
 from annotation.access import (
     get_assignment_for_grader,
     get_study_for_grader,
     get_study_for_researcher,
     studies_for,
 )
-from annotation.forms import GradeForm, sign_shown_at
+from annotation.forms import GradeForm, MetricJobForm, sign_shown_at
 from annotation.rendering import render_markdown
+from scoring.metrics import MetricError, metric_names
 
 
 @login_required
@@ -195,6 +197,8 @@ def dashboard(request, slug):
         "correlations": results.correlations(study),
         "compare": compare,
         "export_formats": exports.FORMATS,
+        "jobs": _jobs(study),
+        "metric_names": metric_names(),
         "charts": CHARTS,
     }
     return render(request, "annotation/dashboard.html", context)
@@ -227,3 +231,39 @@ def chart(request, slug, name):
     response["Content-Security-Policy"] = CHART_POLICY
     response["Cache-Control"] = "private, max-age=60"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def metric_jobs(request, slug):
+    """Start a metric computation in the background, and show the jobs' progress."""
+    study = get_study_for_researcher(request.user, slug)
+    error = None
+    if request.method == "POST":
+        form = MetricJobForm(request.POST)
+        if form.is_valid():
+            try:
+                data = form.cleaned_data
+                metric_runs.start_job(
+                    study,
+                    data["metric"],
+                    model=data["model"],
+                    store_as=data["store_as"],
+                    batch_size=data["batch_size"],
+                    user=request.user,
+                )
+            except MetricError as exc:
+                error = str(exc)
+        else:
+            error = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items())
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            return redirect(f"{reverse('dashboard', args=[slug])}#metrics")
+    context = {"study": study, "jobs": _jobs(study), "job_error": error}
+    return render(request, "annotation/dashboard.html#jobs", context, status=400 if error else 200)
+
+
+def _jobs(study):
+    jobs = list(study.metric_jobs.all()[:10])
+    return {"items": jobs, "active": any(j.status in ("queued", "running") for j in jobs)}

@@ -64,8 +64,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "annotation",
 ]
+
+# Background jobs (metric computation) on a database-backed queue: run
+# `python manage.py db_worker` beside the web server. Nothing lives in process memory.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -179,6 +186,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Studies, prompts, responses, judgments, results and exports.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from the app's own static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # How long a handed-out task stays reserved for a grader before it returns to the pool.

@@ -20,13 +20,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.errors import InputError, row_error
-from scoring.tables import (
-    jsonable,
-    missing_mask,
-    numeric_column,
-    require_columns,
-    require_table,
-)
+from scoring.tables import jsonable, missing_mask, require_columns, require_table, to_number
 
 LEVELS = ("nominal", "ordinal", "interval")
 # Disagreement weights of Cohen's kappa per level: unweighted for nominal labels, linear in
@@ -202,7 +196,7 @@ def _encode(
             f"{items[item_codes[order[repeat[first_at] + 1]]]!r} twice (also in row {earlier + 1})",
         )
     raw = df[value].to_numpy(dtype=object)[positions]
-    domain, labels, value_codes = _value_codes(df, value, raw, positions, level, value_order)
+    domain, labels, value_codes = _value_codes(value, raw, positions, level, value_order)
     return _Ratings(items, graders, domain, labels, item_codes, grader_codes, value_codes), dropped
 
 
@@ -212,7 +206,8 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniques, codes
 
 
-def _value_codes(df, value, raw, positions, level, value_order):
+def _value_codes(value, raw, positions, level, value_order):
+    """Codes 0..V-1 of the values, the domain passed to `krippendorff.alpha`, the labels."""
     if value_order is not None:
         order = list(value_order)
         if len(set(map(str, order))) != len(order):
@@ -232,16 +227,13 @@ def _value_codes(df, value, raw, positions, level, value_order):
         text = np.array([_as_label(v) for v in raw], dtype=object)
         labels, codes = np.unique(text, return_inverse=True)
         return np.arange(len(labels), dtype=float), list(labels), codes
-    sub = df.iloc[positions]
-    try:
-        numbers = numeric_column(sub, value, allow_missing=False)
-    except InputError as exc:
-        hint = " (give value_order for text labels)" if level == "ordinal" else ""
-        message = str(exc)
-        if message.startswith("row "):
-            local = int(message.split(":")[0].split()[1]) - 1
-            raise row_error(positions[local], message.split(": ", 1)[1] + hint) from None
-        raise
+    numbers = np.empty(len(raw))
+    for i, v in enumerate(raw):
+        try:
+            numbers[i] = to_number(v, value, positions[i])
+        except InputError as exc:
+            hint = " (give value_order for text labels)" if level == "ordinal" else ""
+            raise InputError(f"{exc}{hint}") from None
     domain, codes = np.unique(numbers, return_inverse=True)
     return domain, list(domain), codes
 

@@ -68,6 +68,7 @@ def _anchor(text: str) -> tuple[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `python -m scoring` and its five commands."""
     parser = _Parser(
         prog="python -m scoring",
         description="Statistics for human evaluation of LLM outputs, on files "

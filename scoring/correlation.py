@@ -171,6 +171,7 @@ class PairwiseAccuracy:
     dropped: int = 0
 
     def to_dict(self) -> dict:
+        """Plain JSON-ready dict (NaN becomes None)."""
         return jsonable(self)
 
 

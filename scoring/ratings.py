@@ -188,6 +188,7 @@ class PairCounts:
 
     @property
     def n_models(self) -> int:
+        """Number of models."""
         return len(self.models)
 
     @property

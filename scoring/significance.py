@@ -36,6 +36,7 @@ class PairedBootstrapResult:
     confidence: float
 
     def to_dict(self) -> dict:
+        """Plain JSON-ready dict (NaN becomes None)."""
         return jsonable(self)
 
 
@@ -57,6 +58,7 @@ class JudgmentsEstimate:
     method: str
 
     def to_dict(self) -> dict:
+        """Plain JSON-ready dict (NaN becomes None)."""
         return jsonable(self)
 
 

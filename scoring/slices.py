@@ -32,6 +32,7 @@ class SliceResult:
     gaps: pd.DataFrame
 
     def to_dict(self) -> dict:
+        """Plain JSON-ready dict (NaN becomes None)."""
         return jsonable(self)
 
 

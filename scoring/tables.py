@@ -70,7 +70,7 @@ def numeric_column(df: pd.DataFrame, column: str, *, allow_missing: bool = True)
         raw = values.to_numpy(dtype=object)
         out = np.empty(len(raw), dtype=float)
         for position, value in enumerate(raw):
-            out[position] = _to_float(value, column, position)
+            out[position] = to_number(value, column, position)
     if not allow_missing and np.isnan(out).any():
         raise row_error(int(np.argmax(np.isnan(out))), f"{column} is empty")
     if np.isinf(out).any():
@@ -79,7 +79,9 @@ def numeric_column(df: pd.DataFrame, column: str, *, allow_missing: bool = True)
     return out
 
 
-def _to_float(value: object, column: str, position: int) -> float:
+def to_number(value: object, column: str, position: int) -> float:
+    """`value` of `column` in the row at 0-based `position` as a float (NaN if missing), or
+    `InputError` naming the row when it is not a number (text is parsed; True/False is not)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return np.nan
     if isinstance(value, bool | np.bool_):

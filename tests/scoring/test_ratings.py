@@ -153,6 +153,19 @@ def test_input_error_is_a_value_error():
     assert issubclass(InputError, ValueError)
 
 
+def test_categorical_columns_give_the_same_ratings_as_text():
+    battles = simulate(STRENGTHS, 500, seed=20, tie_share=0.1)
+    categorical = battles.astype("category")
+    categorical["model_b"] = categorical["model_b"].cat.reorder_categories(
+        list(reversed(categorical["model_b"].cat.categories))
+    )
+    pd.testing.assert_series_equal(bradley_terry(battles), bradley_terry(categorical))
+    with pytest.raises(InputError, match="row 3: unknown winner 'x'"):
+        validate_battles(
+            categorical.assign(winner=pd.Categorical(["tie", "tie", "x"] + ["tie"] * 497))
+        )
+
+
 def test_it_treats_numeric_model_names_as_text():
     battles = pd.DataFrame(
         {"model_a": [7, 8], "model_b": ["8", "7"], "winner": ["model_a", "model_a"]}

@@ -1,0 +1,66 @@
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotation import metric_runs
+from annotation.models import Study
+from scoring.metrics import MetricError, metric_names
+
+
+class Command(BaseCommand):
+    help = (
+        "Compute an automatic metric for every response of a study that lacks it, with a progress "
+        "bar. Metrics: " + ", ".join(metric_names()) + ". Model-based ones (embedding_similarity, "
+        "perplexity, reward) take --model (a local path or hub name) and use a GPU when present. "
+        "A second run computes only what is missing; a failing model writes no partial batch."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", required=True)
+        parser.add_argument("--metric", required=True, choices=metric_names())
+        parser.add_argument("--model", help="model path or hub name for model-based metrics")
+        parser.add_argument("--batch-size", type=int, help="items per forward pass")
+        parser.add_argument(
+            "--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA if present)"
+        )
+        parser.add_argument(
+            "--as",
+            dest="store_as",
+            help="store the scores under this name (e.g. perplexity-gpt2 to keep two models apart)",
+        )
+
+    def handle(self, *args, **options):
+        study = Study.objects.filter(slug=options["study"]).first()
+        if study is None:
+            raise CommandError(f"no study with slug '{options['study']}'")
+        if options["batch_size"] is not None and options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
+        bar = tqdm(
+            total=0,
+            unit="resp",
+            file=sys.stderr,
+            disable=options["verbosity"] == 0,
+            desc=options["metric"],
+        )
+
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            summary = metric_runs.compute(
+                study,
+                options["metric"],
+                model=options["model"],
+                store_as=options["store_as"],
+                batch_size=options["batch_size"],
+                device=options["device"],
+                progress=progress,
+            )
+        except MetricError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            bar.close()
+        self.stdout.write(summary.describe())

@@ -1,0 +1,189 @@
+"""compute_metrics, background metric jobs, and imports of metric scores."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from annotation import metric_runs
+from annotation.models import MetricJob, MetricScore, Prompt, Response, Study
+from tests.conftest import join, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def compute(*args):
+    out = io.StringIO()
+    call_command("compute_metrics", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_it_computes_a_text_metric_and_then_only_what_is_missing(pair_study):
+    out = compute("--study", "pairs", "--metric", "length")
+    assert "12 responses scored" in out
+    for response in Response.objects.all():
+        assert MetricScore.objects.get(response=response, metric="length").value == len(
+            response.text
+        )
+    new = Response.objects.first()
+    MetricScore.objects.filter(response=new).delete()
+    assert "1 responses scored, 11 already had a score" in compute(
+        "--study", "pairs", "--metric", "length"
+    )
+
+
+def test_reference_metrics_skip_prompts_without_a_reference(pair_study):
+    Prompt.objects.filter(external_id="q0").update(reference="Answer number 0 to question 0.")
+    compute("--study", "pairs", "--metric", "chrf")
+    scores = dict(MetricScore.objects.filter(metric="chrf").values_list("response__text", "value"))
+    assert len(scores) == 3
+    assert scores["Answer number 0 to question 0."] == pytest.approx(100.0)
+    assert scores["Answer number 1 to question 0."] < 100.0
+
+
+def test_a_bad_model_path_is_a_clear_error_and_writes_nothing(pair_study, tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        compute("--study", "pairs", "--metric", "perplexity", "--model", str(tmp_path / "missing"))
+    assert not MetricScore.objects.exists()
+
+
+def test_store_as_keeps_two_runs_apart(pair_study):
+    compute("--study", "pairs", "--metric", "length", "--as", "length-chars")
+    assert set(MetricScore.objects.values_list("metric", flat=True)) == {"length-chars"}
+
+
+def test_a_dashboard_job_runs_on_the_database_queue(client, pair_study, transactional_db):
+    """The researcher starts a job on the page; the real db_worker runs it; progress shows."""
+    rita = make_user("rita", "researcher")
+    join(pair_study, rita)
+    client.force_login(rita)
+    response = client.post(
+        reverse("metric_jobs", args=["pairs"]), {"metric": "distinct_2"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    job = MetricJob.objects.get()
+    assert job.status == "queued" and 'hx-trigger="every 2s"' in response.content.decode()
+    call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
+    job.refresh_from_db()
+    assert job.status == "done", job.message
+    assert (job.done, job.total) == (12, 12) and job.percent == 100
+    assert MetricScore.objects.filter(metric="distinct_2").count() == 12
+    page = client.get(
+        reverse("metric_jobs", args=["pairs"]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "every 2s" not in page and "Done" in page
+
+
+def test_a_failing_job_reports_its_error(pair_study, transactional_db):
+    job = metric_runs.start_job(Study.objects.get(slug="pairs"), "reward", model="/no/such/model")
+    call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
+    job.refresh_from_db()
+    assert job.status == "failed" and "/no/such/model" in job.message
+    assert not MetricScore.objects.exists()
+
+
+def test_an_unknown_metric_is_refused_on_the_page(client, pair_study):
+    rita = make_user("rita", "researcher")
+    join(pair_study, rita)
+    client.force_login(rita)
+    response = client.post(
+        reverse("metric_jobs", args=["pairs"]), {"metric": "vibes"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 400 and "unknown metric" in response.content.decode()
+    assert not MetricJob.objects.exists()
+
+
+def test_graders_cannot_start_jobs(client, pair_study, grader):
+    join(pair_study, grader)
+    client.force_login(grader)
+    assert (
+        client.post(reverse("metric_jobs", args=["pairs"]), {"metric": "length"}).status_code == 403
+    )
+
+
+def run_import(path, fmt, *args):
+    call_command(
+        "import_metric_scores",
+        str(path),
+        "--study",
+        "pairs",
+        "--format",
+        fmt,
+        *args,
+        stdout=io.StringIO(),
+    )
+
+
+def test_it_imports_wide_and_long_csv(pair_study, tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        "prompt_id,model,bertscore,toxicity\nq0,alpha-model,0.9,0.01\nq1,beta-model,0.5,\n"
+    )
+    run_import(wide, "csv")
+    long = tmp_path / "long.csv"
+    long.write_text("prompt_id,model,metric,value\nq0,alpha-model,bertscore,0.95\n")
+    run_import(long, "csv")
+    values = dict(
+        MetricScore.objects.values_list("metric", "value").filter(
+            response__prompt__external_id="q0"
+        )
+    )
+    assert values == {"bertscore": 0.95, "toxicity": 0.01}
+    assert MetricScore.objects.count() == 3
+
+
+def test_it_imports_lm_eval_harness_samples(pair_study, tmp_path):
+    path = tmp_path / "samples_task.jsonl"
+    lines = [
+        {
+            "doc_id": 0,
+            "doc": {"id": "q0"},
+            "target": "x",
+            "resps": [["y"]],
+            "filtered_resps": ["y"],
+            "acc": 1.0,
+            "exact_match": 0.0,
+        },
+        {
+            "doc_id": 1,
+            "doc": {"id": "q1"},
+            "target": "x",
+            "resps": [["y"]],
+            "filtered_resps": ["y"],
+            "acc": 0.0,
+            "exact_match": 0.0,
+        },
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    run_import(path, "lm-eval", "--model", "gamma-model", "--id-field", "id", "--prefix", "hs:")
+    acc = dict(
+        MetricScore.objects.filter(metric="hs:acc").values_list(
+            "response__prompt__external_id", "value"
+        )
+    )
+    assert acc == {"q0": 1.0, "q1": 0.0}
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            "prompt_id,model,bleu\nq0,alpha-model,high\n",
+            "s.csv:2: field 'bleu': not a number: 'high'",
+        ),
+        (
+            "prompt_id,model,bleu\nq9,alpha-model,1\n",
+            "s.csv:2: field 'prompt_id': no response of 'alpha-model' to prompt 'q9'",
+        ),
+        ("prompt_id,bleu\nq0,1\n", "s.csv:1: field 'model': missing column"),
+        ("prompt_id,model,bleu\nq0,alpha-model,inf\n", "not a finite number"),
+    ],
+)
+def test_it_rejects_bad_scores_and_writes_nothing(pair_study, tmp_path, content, message):
+    path = tmp_path / "s.csv"
+    path.write_text(content)
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_import(path, "csv")
+    assert not MetricScore.objects.exists()
