@@ -24,6 +24,7 @@ from annotation import tables
 from annotation.models import Assignment, GraderQuality, Judgment, ResultCache, Study, Task
 from scoring import agreement as agreement_stats
 from scoring import correlation, rates, ratings, significance, slices
+from scoring import judges as judge_stats
 from scoring.errors import InputError, RatingWarning
 
 DEFAULT_BOOTSTRAP = 1000
@@ -247,6 +248,52 @@ def _agreement(study: Study, bootstrap: int, seed: int) -> dict:
         "questions": questions,
         "graders": sorted(per_grader.values(), key=lambda r: r["grader"]),
     }
+
+
+# --- AI judges against humans -------------------------------------------------------------
+
+
+def judges(study: Study) -> dict:
+    """Each model judge's agreement with the human graders, with and without ties
+    (MT-Bench's setups S1 and S2), the humans' agreement among themselves for
+    reference, and a committee of all model judges voting by majority."""
+    return cached(study, "judges", lambda: _judges(study))
+
+
+def _judges(study: Study) -> dict:
+    votes = tables.all_verdict_votes(study)
+    humans = set(votes.loc[votes["kind"] == "human", "grader"])
+    model_judges = sorted(set(votes.loc[votes["kind"] == "model_judge", "grader"]))
+    rows = []
+
+    def row(name, table, raters, kind):
+        with_ties = judge_stats.vote_agreement(table, raters, humans, ties=True)
+        without = judge_stats.vote_agreement(table, raters, humans, ties=False)
+        return {
+            "judge": name,
+            "kind": kind,
+            "agreement_with_ties": with_ties.agreement,
+            "pairs_with_ties": with_ties.pairs,
+            "agreement_without_ties": without.agreement,
+            "pairs_without_ties": without.pairs,
+            "items": with_ties.items,
+        }
+
+    if humans:
+        rows.append(row("humans (with each other)", votes, humans, "human"))
+    for judge in model_judges:
+        rows.append(row(judge, votes, {judge}, "model_judge"))
+    if len(model_judges) >= 2:
+        committee = judge_stats.committee_votes(votes, model_judges, name="committee of judges")
+        rows.append(
+            row(
+                "committee of judges",
+                pd.concat([votes, committee], ignore_index=True),
+                {"committee of judges"},
+                "committee",
+            )
+        )
+    return {"humans": len(humans), "model_judges": model_judges, "rows": rows}
 
 
 # --- significance ---------------------------------------------------------------------------

@@ -260,3 +260,14 @@ def response_scores(study: Study) -> pd.DataFrame:
         + ["good_rate", "win_rate", "n_ratings", "n_battles"]
     )
     return responses[ordered]
+
+
+def all_verdict_votes(study: Study) -> pd.DataFrame:
+    """Every grader's verdict on regular pair tasks, humans and model judges alike:
+    item (task), grader, kind, value."""
+    rows = list(
+        Judgment.objects.filter(task__study=study, task__is_gold=False, task__kind=Task.Kind.PAIR)
+        .exclude(verdict="")
+        .values_list("task_id", "grader__username", "grader__kind", "verdict")
+    )
+    return pd.DataFrame(rows, columns=["item", "grader", "kind", "value"])

@@ -193,6 +193,7 @@ def dashboard(request, slug):
         "progress": results.progress(study),
         "board": board,
         "agreement": results.agreement(study),
+        "judges": results.judges(study),
         "slices": results.slice_results(study),
         "correlations": results.correlations(study),
         "compare": compare,

@@ -195,3 +195,49 @@ def test_model_judges_are_kept_out_of_human_results(graded):
     assert Study.objects.get(pk=graded.pk).results_version > 0
     assert results.leaderboard(graded, bootstrap=100)["n_battles"] == before
     assert "gpt-judge" in {g["grader"] for g in results.progress(graded)["graders"]}
+
+
+def test_ai_judges_are_compared_with_humans(graded, write_jsonl):
+    from annotation.judgment_import import import_judgments
+
+    # Two model judges vote on q0's pairs: one always agrees with the humans' preference
+    # for the smaller answer number, the other always calls a tie.
+    names = {0: "alpha-model", 1: "beta-model", 2: "gamma-model"}
+    records = []
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        records.append(
+            {
+                "question_id": "q0",
+                "model_a": names[a],
+                "model_b": names[b],
+                "winner": "model_a",
+                "judge": "good-judge",
+            }
+        )
+        records.append(
+            {
+                "question_id": "q0",
+                "model_a": names[a],
+                "model_b": names[b],
+                "winner": "tie",
+                "judge": "tie-judge",
+            }
+        )
+    import_judgments(
+        write_jsonl(records, name="judges.jsonl"), graded.slug, "arena", model_judge=True
+    )
+    out = results.judges(graded)
+    rows = {r["judge"]: r for r in out["rows"]}
+    assert out["model_judges"] == ["good-judge", "tie-judge"]
+    # On q0 both humans chose the smaller number on all three pairs: 6 judge-human pairs.
+    assert (
+        rows["good-judge"]["agreement_with_ties"] == 1.0
+        and rows["good-judge"]["pairs_with_ties"] == 6
+    )
+    assert (
+        rows["tie-judge"]["agreement_with_ties"] == 0.0
+        and rows["tie-judge"]["pairs_without_ties"] == 0
+    )
+    # The committee of two splits on every pair: no strict majority, so it votes tie.
+    assert rows["committee of judges"]["agreement_with_ties"] == 0.0
+    assert rows["humans (with each other)"]["agreement_with_ties"] < 1.0  # q3 split the humans
