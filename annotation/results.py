@@ -118,7 +118,9 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
         else:
             for record in board.to_dict(orient="records"):
                 rows[record["model"]].update(record)
-            mats = ratings.battle_matrices(battles[["model_a", "model_b", "winner"]])
+            mats = ratings.battle_matrices(
+                battles[["model_a", "model_b", "winner"]], board.set_index("model")["rating"]
+            )
             order = [m for m in board["model"] if m in mats.observed.index]
             matrix = {
                 "models": order,

@@ -244,6 +244,8 @@ def response_scores(study: Study) -> pd.DataFrame:
             "points": pd.Series(points, dtype="float64"),
         }
     )
+    # A response that never won has no points entry: zero, not missing.
+    battles_frame["points"] = battles_frame["points"].fillna(0.0)
     battles_frame["win_rate"] = battles_frame["points"] / battles_frame["n_battles"]
     responses = responses.merge(rated, how="left", left_on="response_id", right_index=True)
     responses = responses.merge(
