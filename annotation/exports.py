@@ -25,8 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import orjson
+from django.db import connection
+
 from annotation import tables
-from annotation.models import Judgment, Prompt, Rating, Response, Study, Task
+from annotation.models import Judgment, Prompt, Rating, Response, Study, Task, User
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores")
 CONTENT_TYPES = {
@@ -82,152 +85,174 @@ def filename(study: Study, fmt: str) -> str:
 # --- one row per judgment ------------------------------------------------------------------
 
 
-def _metadata_keys(study: Study) -> list[str]:
+# The judgment table drives the join (CROSS JOIN keeps SQLite from reordering it), so rows
+# stream in id order with no sort; each judgment's two ratings come by index lookups.
+JUDGMENT_SQL = """
+SELECT j.id, CAST(j.created_at AS TEXT), j.task_id, t.kind, t.prompt_id, t.response_a_id, t.response_b_id,
+       j.verdict, j.grader_id, j.comment, j.seconds, j.source,
+       ra.label, ra.tags, rb.label, rb.tags
+FROM {judgment} j
+CROSS JOIN {task} t
+LEFT JOIN {rating} ra ON ra.judgment_id = j.id AND ra.response_id = t.response_a_id
+LEFT JOIN {rating} rb ON rb.judgment_id = j.id AND rb.response_id = t.response_b_id
+WHERE t.id = j.task_id AND t.study_id = %s AND t.is_gold = %s
+ORDER BY j.id
+"""
+ROWS_PER_CHUNK = 5_000
+
+
+def _tags(value) -> tuple[str, ...]:
+    # Tuples, not lists: a million small lists keep the cyclic garbage collector busy.
+    if not value or value == "[]":
+        return ()
+    return tuple(json.loads(value) if isinstance(value, str) else value)
+
+
+def _tag_text(value) -> str:
+    return ";".join(_tags(value))
+
+
+def _iso(value) -> str:
+    """A timestamp cast to text by the database, as ISO 8601: SQLite gives
+    '2026-11-29 12:00:00[.ffffff]' (UTC), PostgreSQL '2026-11-29 12:00:00+00'."""
+    value = value.replace(" ", "T", 1)
+    if value.endswith("+00"):
+        return value + ":00"
+    return value if "+" in value[10:] else value + "+00:00"
+
+
+def _meta_text(value):
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+def _metadata(study: Study) -> tuple[dict, list[str]]:
+    """Prompt pk -> (external id, metadata), and the sorted metadata keys."""
+    prompts: dict = {}
     keys: set[str] = set()
-    for meta in (
+    for pk, ext, meta in (
         Prompt.objects.filter(study=study)
-        .values_list("metadata", flat=True)
+        .values_list("pk", "external_id", "metadata")
         .iterator(chunk_size=BATCH)
     ):
-        keys.update((meta or {}).keys())
-    return sorted(keys)
+        prompts[pk] = (ext, meta or {})
+        keys.update(meta or {})
+    return prompts, sorted(keys)
 
 
-def _judgment_batches(study: Study) -> Iterator[list[tuple]]:
-    """Batches of regular judgments in id order, by keyset pagination."""
-    last = 0
-    base = Judgment.objects.filter(task__study=study, task__is_gold=False).order_by("pk")
-    while True:
-        batch = list(
-            base.filter(pk__gt=last).values_list(
-                "pk",
-                "created_at",
-                "task__prompt__external_id",
-                "task__prompt_id",
-                "task_id",
-                "task__kind",
-                "task__response_a_id",
-                "task__response_b_id",
-                "task__response_a__model__name",
-                "task__response_b__model__name",
-                "verdict",
-                "grader__username",
-                "grader__kind",
-                "comment",
-                "seconds",
-                "source",
-            )[:BATCH]
-        )
-        if not batch:
-            return
-        yield batch
-        last = batch[-1][0]
+def _columns(study: Study) -> list[str]:
+    return JUDGMENT_COLUMNS + [f"meta_{key}" for key in _metadata(study)[1]]
+
+
+def judgment_rows(
+    study: Study, *, as_text: bool = False
+) -> Iterator[tuple[list[str], list[tuple]]]:
+    """The study's regular judgments in id order, in chunks: (columns, rows).
+
+    Each row is a tuple in the order of `columns`: tags as lists, or with `as_text` as
+    ';'-joined text and metadata objects as JSON (ready for CSV). One SQL pass joins
+    each judgment to its task and its two ratings; prompt ids, model names and graders
+    come from lookup tables loaded first, so the export streams at database speed with
+    flat memory.
+    """
+    prompts, meta_keys = _metadata(study)
+    columns = JUDGMENT_COLUMNS + [f"meta_{key}" for key in meta_keys]
+    tag_value = _tag_text if as_text else _tags
+    # Per prompt, once: its id and its metadata values in column order.
+    prompt_cells = {
+        pk: (ext, tuple((_meta_text if as_text else lambda v: v)(meta.get(k)) for k in meta_keys))
+        for pk, (ext, meta) in prompts.items()
+    }
+    models = dict(
+        Response.objects.filter(prompt__study=study)
+        .values_list("pk", "model__name")
+        .iterator(chunk_size=BATCH)
+    )
+    graders = {
+        pk: (name, kind) for pk, name, kind in User.objects.values_list("pk", "username", "kind")
+    }
+    winners = tables.ARENA_WINNER
+    slug = study.slug
+    sql = JUDGMENT_SQL.format(
+        judgment=Judgment._meta.db_table, task=Task._meta.db_table, rating=Rating._meta.db_table
+    )
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [study.pk, False])
+        while batch := cursor.fetchmany(ROWS_PER_CHUNK):
+            out = []
+            for jid, created, task_id, kind, ppk, ra, rb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch:  # fmt: skip
+                ma = models[ra]
+                mb = models[rb] if rb else ""
+                grader, grader_kind = graders[gid]
+                prompt_id, meta = prompt_cells[ppk]
+                out.append(
+                    (
+                        jid,
+                        _iso(created),
+                        slug,
+                        prompt_id,
+                        task_id,
+                        kind,
+                        ma,
+                        mb,
+                        verdict,
+                        winners.get(verdict, ""),
+                        ma if verdict == "a" else mb if verdict == "b" else "",
+                        grader,
+                        grader_kind,
+                        la or "",
+                        lb or "",
+                        tag_value(ta),
+                        tag_value(tb),
+                        comment,
+                        seconds,
+                        source,
+                    )
+                    + meta  # fmt: skip
+                )
+            yield columns, out
 
 
 def judgment_records(study: Study) -> Iterator[dict]:
     """Each regular judgment of the study as a flat record (meta_* for prompt metadata)."""
-    meta_keys = _metadata_keys(study)
-    metadata: dict[int, dict] = {}
-    for batch in _judgment_batches(study):
-        ids = [row[0] for row in batch]
-        ratings: dict[tuple[int, int], tuple[str, list]] = {
-            (j, r): (label, tags or [])
-            for j, r, label, tags in Rating.objects.filter(judgment_id__in=ids).values_list(
-                "judgment_id", "response_id", "label", "tags"
-            )
-        }
-        missing = {row[3] for row in batch} - metadata.keys()
-        if missing:
-            metadata.update(Prompt.objects.filter(pk__in=missing).values_list("pk", "metadata"))
-        for (
-            pk,
-            created,
-            prompt_ext,
-            prompt_pk,
-            task_id,
-            kind,
-            ra,
-            rb,
-            ma,
-            mb,
-            verdict,
-            grader,
-            grader_kind,
-            comment,
-            seconds,
-            source,
-        ) in batch:
-            rating_a = ratings.get((pk, ra), ("", []))
-            rating_b = ratings.get((pk, rb), ("", [])) if rb else ("", [])
-            winner_model = ma if verdict == "a" else mb if verdict == "b" else ""
-            record = {
-                "judgment_id": pk,
-                "created_at": created.isoformat(),
-                "study": study.slug,
-                "prompt_id": prompt_ext,
-                "task_id": task_id,
-                "kind": kind,
-                "model_a": ma,
-                "model_b": mb or "",
-                "verdict": verdict,
-                "winner": tables.ARENA_WINNER.get(verdict, ""),
-                "winner_model": winner_model,
-                "grader": grader,
-                "grader_kind": grader_kind,
-                "rating_a": rating_a[0],
-                "rating_b": rating_b[0],
-                "tags_a": list(rating_a[1]),
-                "tags_b": list(rating_b[1]),
-                "comment": comment,
-                "seconds": seconds,
-                "source": source,
-            }
-            meta = metadata.get(prompt_pk) or {}
-            for key in meta_keys:
-                record[f"meta_{key}"] = meta.get(key)
-            yield record
-
-
-def _columns(study: Study) -> list[str]:
-    return JUDGMENT_COLUMNS + [f"meta_{key}" for key in _metadata_keys(study)]
+    for columns, rows in judgment_rows(study):
+        for row in rows:
+            yield dict(zip(columns, row, strict=True))
 
 
 def _csv_cell(value):
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return ";".join(value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return "" if value is None else value
+    return _meta_text(value)
 
 
 def iter_csv(study: Study) -> Iterator[bytes]:
-    """CSV in chunks of bytes (tags joined with ';')."""
-    columns = _columns(study)
+    """CSV in chunks of bytes (tags joined with ';', metadata objects as JSON)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for n, record in enumerate(judgment_records(study), start=1):
-        writer.writerow([_csv_cell(record[c]) for c in columns])
-        if n % 2000 == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_columns(study))
+    for _, rows in judgment_rows(study, as_text=True):
+        writer.writerows(rows)
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue().encode("utf-8")
 
 
 def _iter_jsonl(records: Iterator[dict]) -> Iterator[bytes]:
     lines = []
     for record in records:
-        lines.append(json.dumps(record, ensure_ascii=False))
+        lines.append(orjson.dumps(record))
         if len(lines) == 2000:
-            yield ("\n".join(lines) + "\n").encode("utf-8")
+            yield b"\n".join(lines) + b"\n"
             lines = []
     if lines:
-        yield ("\n".join(lines) + "\n").encode("utf-8")
+        yield b"\n".join(lines) + b"\n"
 
 
 def iter_jsonl(study: Study) -> Iterator[bytes]:
-    return _iter_jsonl(judgment_records(study))
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    for columns, rows in judgment_rows(study):
+        yield b"".join(dumps(dict(zip(columns, row)), option=newline) for row in rows)  # noqa: B905
 
 
 def write_parquet(study: Study, out: IO[bytes]) -> int:
