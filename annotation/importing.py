@@ -410,6 +410,83 @@ def import_study(path: str | Path, slug: str, options: StudyOptions | None = Non
     return summary
 
 
+class RecordsError(StudyFileError):
+    """StudyFileError for in-memory records; `details` holds each problem as
+    ``{"index": ..., "field": ..., "message": ...}`` (index and field may be None)."""
+
+    def __init__(self, errors: list[str], details: list[dict]):
+        super().__init__(errors)
+        self.details = details
+
+
+class _RecordErrors(_Errors):
+    """_Errors that also keeps each problem as a record, for a caller to report field by field."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.details: list[dict] = []
+
+    def add(self, line: int | None, fieldname: str | None, message: str) -> None:
+        self.details.append({"index": line, "field": fieldname, "message": message})
+        super().add(line, fieldname, message)
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def import_records(
+    records: list[dict],
+    slug: str,
+    options: StudyOptions | None = None,
+    source_name: str = "request",
+) -> ImportSummary:
+    """Import study-file records already in memory (each a dict shaped like one JSONL line)
+    into study `slug`, with the same checks, all-or-nothing write and idempotency as
+    `import_study`. An error's line is the record's index in `records`; on any error
+    nothing is written and RecordsError lists every problem.
+    """
+    options = options or StudyOptions()
+    errors = _RecordErrors(source_name)
+    parsed: dict[str, PromptRecord] = {}
+    try:
+        if not isinstance(records, list):
+            errors.add(None, None, f"must be a list of records, got {_type_name(records)}")
+            records = []
+        for index, obj in enumerate(records):
+            if not isinstance(obj, dict):
+                errors.add(index, None, f"each record must be an object, got {_type_name(obj)}")
+                continue
+            if _has_nul(obj):
+                errors.add(index, None, "contains a NUL character")
+                continue
+            missing = [name for name in ("id", "prompt", "outputs") if name not in obj]
+            for name in missing:
+                errors.add(index, name, "is missing")
+            if missing:
+                continue
+            record = _record_from_fields(index, obj, errors)
+            if record is not None:
+                _add_record(parsed, record, errors)
+        if not records and not errors.items:
+            errors.add(None, None, "holds no prompts")
+        errors.raise_if_any()
+        with transaction.atomic():
+            study, created = _get_or_create_study(slug, options, errors)
+            errors.raise_if_any()
+            summary = _write_records(study, list(parsed.values()), errors, options)
+            summary.created_study = created
+    except StudyFileError as exc:
+        raise RecordsError(exc.errors, errors.details) from None
+    return summary
+
+
 def _get_or_create_study(slug: str, options: StudyOptions, errors: _Errors) -> tuple[Study, bool]:
     study = Study.objects.select_for_update().filter(slug=slug).first()
     wanted = {

@@ -1,0 +1,83 @@
+"""Retried writes happen once: a POST sent with an Idempotency-Key header stores its
+response, and a retry with the same key gets that response again, writing nothing.
+
+Keys belong to a user. Only successful responses are stored: a request that failed
+wrote nothing, so running it again is safe (and lets a client fix the body and retry).
+A key reused for a different method or path is refused with 422.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.db import IntegrityError, transaction
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from annotation.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+
+
+def _key(request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationError({HEADER: [f"must be 1 to {MAX_KEY_LENGTH} printable characters"]})
+    return key
+
+
+def _replay(request, key: str) -> Response | None:
+    record = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
+    if record is None:
+        return None
+    if (record.method, record.path) != (request.method, request.path):
+        return Response(
+            {
+                "detail": f"This {HEADER} was used for {record.method} {record.path}; "
+                "use a new key for a different request."
+            },
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    response = Response(record.body, status=record.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(action):
+    """Decorate a viewset action that writes: honour the Idempotency-Key header."""
+
+    @functools.wraps(action)
+    def wrapper(self, request, *args, **kwargs):
+        key = _key(request)
+        if key is None:
+            return action(self, request, *args, **kwargs)
+        replayed = _replay(request, key)
+        if replayed is not None:
+            return replayed
+        try:
+            # The write and its record commit together, so a retry sees both or neither.
+            with transaction.atomic():
+                response = action(self, request, *args, **kwargs)
+                if status.is_success(response.status_code):
+                    IdempotencyRecord.objects.create(
+                        user=request.user,
+                        key=key,
+                        method=request.method,
+                        path=request.path,
+                        status_code=response.status_code,
+                        body=response.data,
+                    )
+        except IntegrityError:
+            # A concurrent request with the same key committed first: answer as it did.
+            replayed = _replay(request, key)
+            if replayed is None:
+                raise
+            return replayed
+        return response
+
+    return wrapper

@@ -1,0 +1,386 @@
+"""Thin viewsets: each names the role it needs, reads its parameters through a serializer,
+calls a domain function, and returns what it gives back."""
+
+from __future__ import annotations
+
+import tempfile
+
+from django.db.models import Prefetch, Q
+from django.http import FileResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response as APIResponse
+from rest_framework.settings import api_settings
+
+from annotation import exports, results
+from annotation.access import studies_for
+from annotation.api import serializers as s
+from annotation.api.idempotency import HEADER, idempotent
+from annotation.api.permissions import HasStudyRole
+from annotation.api.studies import create_study
+from annotation.importing import RecordsError, import_records
+from annotation.metric_runs import MetricScoreError, upsert_metric_scores
+from annotation.middleware import CONTENT_SECURITY_POLICY
+from annotation.models import Judgment, MetricScore, Prompt, Response, Study
+
+SLUG_REGEX = "[-a-zA-Z0-9_]+"
+SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="the study's slug")
+IDEMPOTENCY_KEY = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="a retry with the same key replays the first response and writes nothing",
+)
+BULK_ERRORS = OpenApiResponse(
+    s.BulkErrorsSerializer, description="nothing was written; each error names its index"
+)
+JSON_OBJECT = OpenApiResponse(OpenApiTypes.OBJECT)
+
+
+def query(serializer_class, request, **kwargs) -> dict:
+    """The request's query parameters, checked (a bad value is a 400 naming it)."""
+    serializer = serializer_class(data=request.query_params, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def bulk_errors(details: list[dict]) -> APIResponse:
+    return APIResponse({"errors": details}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class StudyScoped(viewsets.GenericViewSet):
+    """A viewset under /studies/{slug}/; HasStudyRole loads `self.study` for it."""
+
+    permission_classes = [HasStudyRole]
+    parser_classes = [JSONParser]
+    required_role = "researcher"
+    study: Study
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no study
+            return self.serializer_class.Meta.model.objects.none()
+        return self.study_queryset()
+
+
+# --- studies -----------------------------------------------------------------------------
+
+
+class StudyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Studies the user belongs to (admins: every study). Researchers and admins create them."""
+
+    permission_classes = [HasStudyRole]
+    required_role = "grader"
+    write_role = "researcher"
+    lookup_field = "slug"
+    lookup_value_regex = SLUG_REGEX
+
+    def get_queryset(self):
+        return studies_for(self.request.user).order_by("slug")
+
+    def get_serializer_class(self):
+        return {"list": s.StudySummarySerializer, "create": s.StudyCreateSerializer}.get(
+            self.action, s.StudySerializer
+        )
+
+    def retrieve(self, request, slug):
+        return APIResponse(s.StudySerializer(self.study).data)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        request=s.StudyCreateSerializer,
+        responses={201: s.StudySerializer},
+    )
+    @idempotent
+    def create(self, request):
+        serializer = s.StudyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        study = create_study(request.user, serializer.validated_data)
+        return APIResponse(s.StudySerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+# --- prompts, responses, judgments ---------------------------------------------------------
+
+
+@extend_schema(tags=["prompts"], parameters=[SLUG])
+class PromptViewSet(mixins.ListModelMixin, StudyScoped):
+    """The study's prompts with the ids and model names of their responses; a POST adds
+    prompts and outputs given as study-file records, checked as `import_study` checks a
+    file: all or nothing, and sending the same records again adds nothing."""
+
+    serializer_class = s.PromptSerializer
+
+    def study_queryset(self):
+        responses = Response.objects.select_related("model").order_by("model__name")
+        return (
+            Prompt.objects.filter(study=self.study)
+            .order_by("pk")
+            .prefetch_related(Prefetch("responses", queryset=responses))
+        )
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        request=s.StudyRecordSerializer(many=True),
+        responses={
+            201: s.ImportSummarySerializer,
+            200: OpenApiResponse(s.ImportSummarySerializer, description="nothing was new"),
+            400: BULK_ERRORS,
+        },
+    )
+    @idempotent
+    def create(self, request, slug):
+        try:
+            summary = import_records(request.data, self.study.slug)
+        except RecordsError as exc:
+            return bulk_errors(exc.details)
+        added = summary.prompts_created + summary.responses_created + summary.tasks_created
+        return APIResponse(
+            s.ImportSummarySerializer(summary).data,
+            status=status.HTTP_201_CREATED if added else status.HTTP_200_OK,
+        )
+
+
+@extend_schema(tags=["responses"], parameters=[SLUG, s.ModelFilter])
+class ResponseViewSet(mixins.ListModelMixin, StudyScoped):
+    """The models' responses to the study's prompts (?model= for one model's)."""
+
+    serializer_class = s.ResponseSerializer
+
+    def study_queryset(self):
+        responses = (
+            Response.objects.filter(prompt__study=self.study)
+            .select_related("prompt", "model")
+            .order_by("prompt_id", "model__name")
+        )
+        model = query(s.ModelFilter, self.request).get("model")
+        return responses if model is None else responses.filter(model__name=model)
+
+
+@extend_schema(tags=["judgments"], parameters=[SLUG, s.JudgmentFilter])
+class JudgmentViewSet(mixins.ListModelMixin, StudyScoped):
+    """Judgments of the study's regular tasks (gold tasks, which measure graders, are left
+    out, as in the exports), oldest first."""
+
+    serializer_class = s.JudgmentSerializer
+
+    def study_queryset(self):
+        filters = query(s.JudgmentFilter, self.request)
+        judgments = (
+            Judgment.objects.filter(task__study=self.study, task__is_gold=False)
+            .select_related(
+                "grader", "task__prompt", "task__response_a__model", "task__response_b__model"
+            )
+            .prefetch_related("ratings")
+            .order_by("created_at", "pk")
+        )
+        if "grader" in filters:
+            judgments = judgments.filter(grader__username=filters["grader"])
+        if "model" in filters:
+            judgments = judgments.filter(
+                Q(task__response_a__model__name=filters["model"])
+                | Q(task__response_b__model__name=filters["model"])
+            )
+        if "since" in filters:
+            judgments = judgments.filter(created_at__gte=filters["since"])
+        if "until" in filters:
+            judgments = judgments.filter(created_at__lt=filters["until"])
+        return judgments
+
+
+# --- metric scores -------------------------------------------------------------------------
+
+
+@extend_schema(tags=["metric scores"], parameters=[SLUG])
+class MetricScoreViewSet(mixins.ListModelMixin, StudyScoped):
+    """Automatic metric scores of the study's responses (?metric=, ?model=); a POST stores a
+    list of scores, replacing earlier values of the same metric, all or nothing."""
+
+    serializer_class = s.MetricScoreSerializer
+
+    def study_queryset(self):
+        filters = query(s.MetricFilter, self.request)
+        scores = (
+            MetricScore.objects.filter(response__prompt__study=self.study)
+            .select_related("response__prompt", "response__model")
+            .order_by("response__prompt_id", "response__model__name", "metric")
+        )
+        if "metric" in filters:
+            scores = scores.filter(metric=filters["metric"])
+        if "model" in filters:
+            scores = scores.filter(response__model__name=filters["model"])
+        return scores
+
+    @extend_schema(parameters=[s.MetricFilter])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        request=s.MetricScoreInputSerializer(many=True),
+        responses={
+            201: s.MetricUpsertSummarySerializer,
+            200: OpenApiResponse(
+                s.MetricUpsertSummarySerializer, description="only replaced values"
+            ),
+            400: BULK_ERRORS,
+        },
+    )
+    @idempotent
+    def create(self, request, slug):
+        if not isinstance(request.data, list) or not request.data:
+            return bulk_errors(
+                [{"index": None, "field": None, "message": "must be a non-empty list of scores"}]
+            )
+        scores, details = [], []
+        for index, item in enumerate(request.data):
+            serializer = s.MetricScoreInputSerializer(data=item)
+            if serializer.is_valid():
+                scores.append(serializer.validated_data)
+                continue
+            for field, messages in serializer.errors.items():
+                field = None if field == api_settings.NON_FIELD_ERRORS_KEY else field
+                details.extend(
+                    {"index": index, "field": field, "message": str(m)} for m in messages
+                )
+        if details:
+            return bulk_errors(details)
+        try:
+            summary = upsert_metric_scores(self.study, scores)
+        except MetricScoreError as exc:
+            return bulk_errors(exc.details)
+        return APIResponse(
+            summary, status=status.HTTP_201_CREATED if summary["created"] else status.HTTP_200_OK
+        )
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["results"], parameters=[SLUG], responses=JSON_OBJECT)
+class ResultsViewSet(StudyScoped):
+    """A study's results, computed by annotation.results (cached per data version)."""
+
+    @extend_schema(parameters=[s.BootstrapQuery])
+    @action(detail=False)
+    def leaderboard(self, request, slug):
+        return APIResponse(results.leaderboard(self.study, **query(s.BootstrapQuery, request)))
+
+    @extend_schema(parameters=[s.BootstrapQuery])
+    @action(detail=False)
+    def agreement(self, request, slug):
+        return APIResponse(results.agreement(self.study, **query(s.BootstrapQuery, request)))
+
+    @extend_schema(parameters=[s.BootstrapQuery])
+    @action(detail=False)
+    def correlations(self, request, slug):
+        return APIResponse(results.correlations(self.study, **query(s.BootstrapQuery, request)))
+
+    @extend_schema(parameters=[s.SlicesQuery])
+    @action(detail=False)
+    def slices(self, request, slug):
+        return APIResponse(results.slice_results(self.study, **query(s.SlicesQuery, request)))
+
+    @action(detail=False)
+    def progress(self, request, slug):
+        return APIResponse(results.progress(self.study))
+
+    @extend_schema(parameters=[s.CompareQuery])
+    @action(detail=False)
+    def compare(self, request, slug):
+        models = sorted(self.study.models.values_list("name", flat=True))
+        params = query(s.CompareQuery, request, context={"models": models})
+        model_a, model_b = params.pop("model_a"), params.pop("model_b")
+        try:
+            return APIResponse(results.compare(self.study, model_a, model_b, **params))
+        except results.ResultsError as exc:
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}) from None
+
+
+# --- exports -------------------------------------------------------------------------------
+
+
+class AnyAccept(BaseContentNegotiation):
+    """A download is what it is whatever the client accepts; errors still come as JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+# Written to a temporary file first (they cannot be streamed as they are produced).
+FILE_FORMATS = ("parquet", "xlsx")
+
+
+@extend_schema(
+    tags=["exports"],
+    parameters=[
+        SLUG,
+        OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(exports.FORMATS)),
+        s.ExportQuery,
+    ],
+    responses={
+        (200, "application/octet-stream"): OpenApiResponse(
+            OpenApiTypes.BINARY, description="the export, as an attachment"
+        )
+    },
+)
+class ExportViewSet(StudyScoped):
+    """The study's judgments as a file in one of exports.FORMATS."""
+
+    lookup_field = "fmt"
+    lookup_value_regex = "|".join(exports.FORMATS)
+    content_negotiation_class = AnyAccept
+
+    def retrieve(self, request, slug, fmt):
+        params = s.ExportQuery(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = params.filters()
+        name = exports.filename(self.study, fmt)
+        content_type = exports.CONTENT_TYPES[fmt]
+        if fmt in FILE_FORMATS:
+            out = tempfile.TemporaryFile()
+            try:
+                exports.write(
+                    self.study,
+                    fmt,
+                    out,
+                    filters=filters,
+                    slice_by=params.validated_data.get("slice_by"),
+                )
+            except exports.ExportError as exc:
+                out.close()
+                raise ValidationError({"slice_by": [str(exc)]}) from None
+            out.seek(0)
+            return FileResponse(out, as_attachment=True, filename=name, content_type=content_type)
+        response = StreamingHttpResponse(
+            exports.stream(self.study, fmt, filters=filters), content_type=content_type
+        )
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
+
+
+# --- docs ----------------------------------------------------------------------------------
+
+# Swagger UI's page has one inline <style> block and its script sets style attributes;
+# scripts stay same-origin only (the page's own script is a separate file).
+DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    """Swagger UI, served from the app's own static files (drf-spectacular-sidecar)."""
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+        return response
