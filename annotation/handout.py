@@ -95,8 +95,11 @@ def _claim(grader: User, study: Study, *, gold: bool, rng: random.Random) -> Ass
     skip_locked = connection.features.has_select_for_update_skip_locked
     for _attempt in range(8):
         with transaction.atomic():
-            candidates = Task.objects.filter(study=study, is_gold=gold).exclude(
-                pk__in=Assignment.objects.filter(grader=grader, task__study=study).values("task_id")
+            # `is_gold__in` compiles to "is_gold IN (0)", which SQLite matches against the
+            # hand-out index; "NOT is_gold" (what `is_gold=False` becomes) it cannot. The
+            # grader's own assignments are found through the grader index alone.
+            candidates = Task.objects.filter(study=study, is_gold__in=[gold]).exclude(
+                pk__in=Assignment.objects.filter(grader=grader).values("task_id")
             )
             if not gold:
                 candidates = candidates.filter(slots_taken__lt=study.overlap)
@@ -272,6 +275,13 @@ def skip(assignment_id: int, grader: User) -> bool:
             slots_taken=F("slots_taken") - 1
         )
     return True
+
+
+def has_judged_here(grader: User, study: Study) -> bool:
+    """Whether the grader has an answer on this screen that "change my last answer" can open."""
+    return Judgment.objects.filter(
+        grader=grader, task__study=study, assignment__isnull=False
+    ).exists()
 
 
 def last_judgment(grader: User, study: Study) -> Judgment | None:

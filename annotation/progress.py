@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 
 from annotation.models import Assignment, Judgment, Study, Task, User
 
@@ -33,24 +33,33 @@ def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgr
     if not studies:
         return []
     ids = [s.pk for s in studies]
+    # The grader's own rows are found through the grader indexes, without a study filter
+    # that would make the database walk every task of the study.
     done = dict(
-        Judgment.objects.filter(grader=grader, task__study_id__in=ids)
+        Judgment.objects.filter(grader=grader).values_list("task__study_id").annotate(n=Count("id"))
+    )
+    held = dict(
+        Assignment.objects.filter(grader=grader, status=Assignment.Status.ACTIVE)
         .values_list("task__study_id")
         .annotate(n=Count("id"))
     )
-    held = dict(
+    mine_open = dict(
         Assignment.objects.filter(
-            grader=grader, task__study_id__in=ids, status=Assignment.Status.ACTIVE
+            grader=grader,
+            task__is_gold__in=[False],
+            task__slots_taken__lt=F("task__study__overlap"),
         )
         .values_list("task__study_id")
         .annotate(n=Count("id"))
     )
-    open_tasks = dict(
-        Task.objects.filter(study_id__in=ids, is_gold=False, slots_taken__lt=F("study__overlap"))
-        .exclude(Q(assignments__grader=grader))
+    all_open = dict(
+        Task.objects.filter(
+            study_id__in=ids, is_gold__in=[False], slots_taken__lt=F("study__overlap")
+        )
         .values_list("study_id")
         .annotate(n=Count("id"))
     )
+    open_tasks = {pk: all_open.get(pk, 0) - mine_open.get(pk, 0) for pk in ids}
     return [
         GraderStudyProgress(
             study=s,

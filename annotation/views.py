@@ -47,7 +47,7 @@ def _grade_page(request, study, *, assignment=None, form=None, status=200, extra
         "progress": progress.grader_progress(request.user, [study])[0],
         "screen": None,
         "shown_at": sign_shown_at(),
-        "can_change_last": handout.last_judgment(request.user, study) is not None,
+        "can_change_last": handout.has_judged_here(request.user, study),
     }
     if assignment is not None:
         form = form or GradeForm(study=study, kind=assignment.task.kind)

@@ -29,14 +29,20 @@ def write_study(path: Path, prompts: int, models: int, rng: random.Random) -> in
             outputs = {
                 name: {
                     "text": " ".join(rng.choices(WORDS, k=rng.randint(40, 160))),
-                    "metadata": {"latency_ms": rng.randint(100, 4000), "tokens": rng.randint(40, 400)},
+                    "metadata": {
+                        "latency_ms": rng.randint(100, 4000),
+                        "tokens": rng.randint(40, 400),
+                    },
                 }
                 for name in names
             }
             record = {
                 "id": f"p{i:06d}",
                 "prompt": " ".join(rng.choices(WORDS, k=20)) + "?",
-                "metadata": {"language": rng.choice(["en", "de", "fr"]), "category": rng.choice(["qa", "code"])},
+                "metadata": {
+                    "language": rng.choice(["en", "de", "fr"]),
+                    "category": rng.choice(["qa", "code"]),
+                },
                 "outputs": outputs,
             }
             handle.write(json.dumps(record) + "\n")
@@ -78,7 +84,9 @@ def main() -> None:
     assert again.responses_created == 0 and again.tasks_created == 0
 
     print(f"file: {args.prompts} prompts x {args.models} models = {n} responses, {size_mb:.0f} MB")
-    print(f"import: {first:.1f} s ({n / first:,.0f} responses/s), {summary.tasks_created} tasks ({tasks} stored)")
+    print(
+        f"import: {first:.1f} s ({n / first:,.0f} responses/s), {summary.tasks_created} tasks ({tasks} stored)"
+    )
     print(f"rerun of the same file (no change): {rerun:.1f} s")
     print(f"target: under 30 s for 100,000 responses -> {'met' if first < 30 else 'NOT met'}")
 

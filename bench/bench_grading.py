@@ -1,0 +1,320 @@
+"""Time the grading screen's two hot paths with 100,000 judgments already stored.
+
+Builds, in a fresh SQLite file, a pairwise study of 10,000 prompts x 4 models with
+4 pairs per prompt (40,000 pair tasks, overlap 3, ratings required) and 200
+graders, and stores 100,000 judgments (each with its done assignment and two
+ratings) the way hand-out would have filled them: every task twice, then half
+of them a third time, `slots_taken` kept consistent. Then, as one of those
+graders, through django.test.Client with the htmx header:
+
+  serve:  GET  /studies/<slug>/grade/ with no assignment held (a new one is handed out)
+  vote:   POST /studies/<slug>/grade/<id>/ (records the vote, then hands out and
+          renders the next task, as the screen does)
+
+and, called directly, the steps inside them: handout.next_assignment and
+handout.record_vote. Prints the median and p95 in ms of each and the SQL
+queries per request. Target: under 50 ms median for serve and vote.
+
+Run: .venv/bin/python bench/bench_grading.py [--iterations N] [--profile] [--keep]
+"""
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+WORDS = (
+    "the model answers question with a short list of steps and some code example because "
+    "users asked for clear help about python data science history music travel recipes"
+).split()
+MODELS = 4
+PAIRS = [(0, 1), (2, 3), (0, 2), (1, 3)]  # 4 of the 6 pairs of each prompt
+GRADERS = 200
+OVERLAP = 3
+TARGET_MS = 50
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def build(prompts: int, judgments: int, rng: random.Random):
+    """The study, its graders, and `judgments` stored judgments; returns (study, graders)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from annotation.models import (
+        Assignment,
+        Judgment,
+        LanguageModel,
+        Membership,
+        Prompt,
+        Rating,
+        Response,
+        Study,
+        Task,
+        User,
+    )
+
+    with transaction.atomic():
+        study = Study.objects.create(
+            slug="bench",
+            name="Bench study",
+            instructions="Pick the **better** answer.",
+            rating_scale=["poor", "acceptable", "good"],
+            good_labels=["good"],
+            tags=["harmful", "untrue", "unhelpful"],
+            overlap=OVERLAP,
+            require_ratings=True,
+        )
+        models = LanguageModel.objects.bulk_create(
+            [LanguageModel(study=study, name=f"model-{i}") for i in range(MODELS)]
+        )
+        prompt_rows = Prompt.objects.bulk_create(
+            [
+                Prompt(
+                    study=study, external_id=f"p{i:06d}", text=" ".join(rng.choices(WORDS, k=20))
+                )
+                for i in range(prompts)
+            ],
+            batch_size=5000,
+        )
+        response_rows = Response.objects.bulk_create(
+            [
+                Response(
+                    prompt=p, model=m, text=" ".join(rng.choices(WORDS, k=rng.randint(40, 160)))
+                )
+                for p in prompt_rows
+                for m in models
+            ],
+            batch_size=5000,
+        )
+        tasks = []
+        for i, p in enumerate(prompt_rows):
+            mine = response_rows[i * MODELS : (i + 1) * MODELS]
+            for a, b in PAIRS:
+                ra, rb = sorted((mine[a].pk, mine[b].pk))
+                tasks.append(
+                    Task(
+                        study=study,
+                        kind=Task.Kind.PAIR,
+                        prompt=p,
+                        response_a_id=ra,
+                        response_b_id=rb,
+                        order_key=rng.randrange(2**31),
+                    )
+                )
+        # Hand-out fills the least-filled tasks first, in order_key order: every task
+        # once, then every task twice, then the first ones a third time.
+        tasks.sort(key=lambda t: t.order_key)
+        per_round = len(tasks)
+        for i, task in enumerate(tasks):
+            task.slots_taken = min(OVERLAP, judgments // per_round + (i < judgments % per_round))
+        Task.objects.bulk_create(tasks, batch_size=5000)
+
+        graders = [User(username=f"grader{g:03d}", role="grader") for g in range(GRADERS)]
+        for user in graders:
+            user.set_unusable_password()
+        graders = User.objects.bulk_create(graders)
+        Membership.objects.bulk_create([Membership(study=study, user=u) for u in graders])
+
+        now = timezone.now()
+        done = []  # (task, grader) of every stored judgment
+        for n in range(judgments):
+            round_, t = divmod(n, per_round)
+            # 67 and 134 are not multiples of 200: a task's graders differ between rounds.
+            done.append((tasks[t], graders[(t + 67 * round_) % GRADERS]))
+        assignments = Assignment.objects.bulk_create(
+            [
+                Assignment(
+                    task=task,
+                    grader=grader,
+                    status=Assignment.Status.DONE,
+                    a_on_left=rng.random() < 0.5,
+                    assigned_at=now,
+                    expires_at=now,
+                )
+                for task, grader in done
+            ],
+            batch_size=5000,
+        )
+        verdicts = ["a", "b", "tie", "both_bad"]
+        judgment_rows = Judgment.objects.bulk_create(
+            [
+                Judgment(
+                    task=a.task,
+                    grader=a.grader,
+                    assignment=a,
+                    verdict=rng.choice(verdicts),
+                    seconds=rng.uniform(5, 120),
+                    created_at=now,
+                )
+                for a in assignments
+            ],
+            batch_size=5000,
+        )
+        labels = study.rating_scale
+        Rating.objects.bulk_create(
+            [
+                Rating(judgment=j, response_id=response_id, label=rng.choice(labels))
+                for j in judgment_rows
+                for response_id in (j.task.response_a_id, j.task.response_b_id)
+            ],
+            batch_size=5000,
+        )
+    return study, graders
+
+
+def summary(name: str, samples: list[float], target: float | None = None) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    median = statistics.median(ms)
+    verdict = ""
+    if target is not None:
+        verdict = f"  target < {target:.0f} ms median: {'met' if median < target else 'NOT met'}"
+    return f"{name:<34} median {median:7.1f} ms   p95 {p95:7.1f} ms   (n={len(ms)}){verdict}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=10_000)
+    parser.add_argument("--judgments", type=int, default=100_000)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--profile", action="store_true", help="cProfile the serve and vote loop")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite file to inspect")
+    args = parser.parse_args()
+    if args.judgments > args.prompts * len(PAIRS) * OVERLAP:
+        parser.error("more judgments than the study has slots")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ.setdefault("DEBUG", "1")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "humaneval_site.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation import handout, progress
+    from annotation.models import Assignment, Judgment, Task
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(0)
+    started = time.perf_counter()
+    study, graders = build(args.prompts, args.judgments, rng)
+    built = time.perf_counter() - started
+    stored = Judgment.objects.count()
+    tasks = Task.objects.count()
+    print(
+        f"stored: {tasks:,} pair tasks, {stored:,} judgments by {len(graders)} graders "
+        f"(built in {built:.1f} s)"
+    )
+
+    grader = graders[0]
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(grader)
+    grade_url = f"/studies/{study.slug}/grade/"
+    vote = {"verdict": "left", "rating_left": "good", "rating_right": "poor", "comment": ""}
+
+    def drop_held() -> None:
+        """Give back whatever the grader holds, so the next GET hands out a new task."""
+        held = handout.current_assignment(grader, study)
+        if held is not None:
+            handout.skip(held.pk, grader)
+
+    serve, post, queries = [], [], {"serve": 0, "vote": 0}
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    warmup = 10
+    for i in range(warmup + args.iterations):
+        drop_held()
+        reset_queries()  # DEBUG keeps the last 9,000 queries; a full log breaks the capture
+        if profiler and i >= warmup:
+            profiler.enable()
+        with CaptureQueriesContext(connection) as served:
+            t0 = time.perf_counter()
+            response = client.get(grade_url, **HTMX)
+            t1 = time.perf_counter()
+        assert response.status_code == 200, response.status_code
+        assignment = handout.current_assignment(grader, study)
+        assert assignment is not None, "the grader ran out of work"
+        with CaptureQueriesContext(connection) as voted:
+            t2 = time.perf_counter()
+            response = client.post(f"{grade_url}{assignment.pk}/", vote, **HTMX)
+            t3 = time.perf_counter()
+        if profiler:
+            profiler.disable()
+        assert response.status_code == 200, response.content[:500]
+        if i >= warmup:
+            serve.append(t1 - t0)
+            post.append(t3 - t2)
+            queries["serve"] = len(served.captured_queries)
+            queries["vote"] = len(voted.captured_queries)
+            slowest_serve = sorted(served.captured_queries, key=lambda q: -float(q["time"]))
+            slowest_vote = sorted(voted.captured_queries, key=lambda q: -float(q["time"]))
+
+    # The steps on their own: hand-out, recording the vote, and the two lookups
+    # every grading screen makes besides (progress, "is there a last answer").
+    steps = {"next_assignment": [], "record_vote": [], "grader_progress": [], "last_judgment": []}
+    vote_obj = handout.Vote(verdict="left", ratings={"left": "good", "right": "poor"})
+    for i in range(warmup + args.iterations):
+        drop_held()
+        t0 = time.perf_counter()
+        assignment = handout.next_assignment(grader, study)
+        t1 = time.perf_counter()
+        assert assignment is not None, "the grader ran out of work"
+        handout.record_vote(assignment.pk, grader, vote_obj)
+        t2 = time.perf_counter()
+        progress.grader_progress(grader, [study])
+        t3 = time.perf_counter()
+        handout.last_judgment(grader, study)
+        t4 = time.perf_counter()
+        if i >= warmup:
+            for name, took in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                steps[name].append(took)
+
+    total = Judgment.objects.count()
+    assert total == stored + 2 * (warmup + args.iterations)
+    assert not Task.objects.filter(slots_taken__gt=OVERLAP).exists()
+    done_by_me = Assignment.objects.filter(grader=grader, status="done").count()
+    print(f"after the run: {total:,} judgments; {grader.username} has {done_by_me} done")
+    print(summary("serve next task (GET, htmx)", serve, TARGET_MS))
+    print(summary("vote (POST, htmx, + next task)", post, TARGET_MS))
+    print("inside them, called directly:")
+    print(summary("  handout.next_assignment", steps["next_assignment"]))
+    print(summary("  handout.record_vote", steps["record_vote"]))
+    print(summary("  progress.grader_progress", steps["grader_progress"]))
+    print(summary("  handout.last_judgment", steps["last_judgment"]))
+    print(f"SQL queries per request: serve {queries['serve']}, vote {queries['vote']}")
+    for name, slowest in (("serve", slowest_serve), ("vote", slowest_vote)):
+        print(f"slowest queries of the last {name} request:")
+        for q in slowest[:3]:
+            print(f"  {float(q['time']) * 1000:6.1f} ms  {q['sql'][:160]}")
+    if profiler:
+        import pstats
+
+        print("\ncProfile of the serve + vote requests after warm-up (cumulative):")
+        stats = pstats.Stats(profiler).sort_stats("cumulative")
+        stats.print_stats(
+            r"annotation/|django/template/response|django/shortcuts|markdown_it/main|nh3", 30
+        )
+
+    if args.keep:
+        print(f"kept {workdir / 'bench.sqlite3'}")
+    else:
+        connection.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
