@@ -21,6 +21,7 @@ from django_tasks import task
 
 from annotation.importing import _Errors
 from annotation.models import MetricJob, MetricScore, Response, Study
+from annotation.tables import SCORE_COLUMNS
 from scoring.metrics import MetricError, MetricInput, get_metric
 
 CHUNK = 2000
@@ -81,6 +82,10 @@ def compute(
     """Score every response of the study still missing `store_as` (default: the metric name)."""
     metric = get_metric(metric_name)
     store_as = store_as or metric.name
+    if store_as in SCORE_COLUMNS:
+        raise MetricError(
+            f"'{store_as}' names a column of the scores table; store the metric under another name"
+        )
     todo = missing_responses(study, store_as, needs_reference=metric.needs_reference)
     total_responses = Response.objects.filter(prompt__study=study).count()
     already = MetricScore.objects.filter(response__prompt__study=study, metric=store_as).count()
@@ -188,7 +193,109 @@ def run_metric_job(job_id: int) -> str:
     return summary.describe()
 
 
-# --- imports of scores computed elsewhere ----------------------------------------------------
+# --- scores computed elsewhere: stored all or nothing -----------------------------------------
+
+DEFAULT_SOURCE = "api"
+
+
+class MetricScoreError(ValueError):
+    """Scores that cannot be stored; `details` lists each problem as {index, field, message}."""
+
+    def __init__(self, details: list[dict]):
+        super().__init__("; ".join(f"{d['index']}: {d['field']}: {d['message']}" for d in details))
+        self.details = details
+
+
+def upsert_metric_scores(study: Study, scores: list[dict]) -> dict:
+    """Store each {prompt_id, model, metric, value[, source]} as the score of that model's
+    response to that prompt, replacing a stored value of the same metric.
+
+    Nothing is written unless every score names a response of the study; the study's
+    cached results are marked stale. Returns how many scores were created and updated.
+    """
+    prompt_ids = sorted({score["prompt_id"] for score in scores})
+    responses = {}
+    for chunk in _id_chunks(prompt_ids):
+        for pk, ext, model in Response.objects.filter(
+            prompt__study=study, prompt__external_id__in=chunk
+        ).values_list("pk", "prompt__external_id", "model__name"):
+            responses[(ext, model)] = pk
+    known_prompts = {ext for ext, _ in responses}
+    details: list[dict] = []
+    wanted: dict[tuple[int, str], tuple[int, MetricScore]] = {}
+    for index, score in enumerate(scores):
+        prompt_id, model, metric = score["prompt_id"], score["model"], score["metric"]
+        if metric in SCORE_COLUMNS:
+            details.append(
+                _error(
+                    index,
+                    "metric",
+                    f"'{metric}' names a column of the scores table; choose another name",
+                )
+            )
+            continue
+        response_id = responses.get((prompt_id, model))
+        if prompt_id not in known_prompts:
+            details.append(_error(index, "prompt_id", f"no prompt '{prompt_id}' in this study"))
+            continue
+        if response_id is None:
+            details.append(
+                _error(index, "model", f"no response of model '{model}' to prompt '{prompt_id}'")
+            )
+            continue
+        # As in file imports (metric_runs.import_scores): a repeat is fine, a conflict is not.
+        first = wanted.get((response_id, metric))
+        if first is not None:
+            if first[1].value != score["value"]:
+                details.append(
+                    _error(
+                        index,
+                        "value",
+                        f"a second, different {metric} value for '{model}' on '{prompt_id}' "
+                        f"(first at index {first[0]})",
+                    )
+                )
+            continue
+        wanted[(response_id, metric)] = (
+            index,
+            MetricScore(
+                response_id=response_id,
+                metric=metric,
+                value=score["value"],
+                source=score.get("source") or DEFAULT_SOURCE,
+            ),
+        )
+    if details:
+        raise MetricScoreError(details)
+    rows = [row for _, row in wanted.values()]
+    with transaction.atomic():
+        stored = set()
+        for chunk in _id_chunks(sorted({row.response_id for row in rows})):
+            stored.update(
+                MetricScore.objects.filter(response_id__in=chunk).values_list(
+                    "response_id", "metric"
+                )
+            )
+        MetricScore.objects.bulk_create(
+            rows,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["response", "metric"],
+            update_fields=["value", "source", "computed_at"],
+        )
+        study.results_changed()
+    updated = sum((row.response_id, row.metric) in stored for row in rows)
+    return {"created": len(rows) - updated, "updated": updated}
+
+
+def _id_chunks(items: list, size: int = 5000):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _error(index: int, field: str, message: str) -> dict:
+    return {"index": index, "field": field, "message": message}
+
 
 RESERVED = {"prompt_id", "model", "metric", "value"}
 
@@ -295,13 +402,8 @@ def import_scores(
         errors.add(None, None, f"unknown format '{fmt}': csv, jsonl or lm-eval")
         errors.raise_if_any()
 
-    responses = {
-        (ext, name): pk
-        for pk, ext, name in Response.objects.filter(prompt__study=study).values_list(
-            "pk", "prompt__external_id", "model__name"
-        )
-    }
-    scores: dict[tuple[int, str], tuple[int, float]] = {}
+    scores: list[dict] = []
+    lines: list[int] = []
     for line, prompt_id, model_name, metric, value in rows:
         if (
             not isinstance(prompt_id, str | int)
@@ -324,37 +426,27 @@ def import_scores(
         if not math.isfinite(number):
             errors.add(line, metric, f"not a finite number: {value!r}")
             continue
-        response = responses.get((str(prompt_id), model_name))
-        if response is None:
-            errors.add(
-                line,
-                "prompt_id",
-                f"no response of '{model_name}' to prompt '{prompt_id}' in study '{study.slug}'",
-            )
-            continue
-        key = (response, prefix + metric)
-        if key in scores and scores[key][1] != number:
-            errors.add(
-                line,
-                metric,
-                f"a second, different value for '{model_name}' on '{prompt_id}' (first on line {scores[key][0]})",
-            )
-            continue
-        scores[key] = (line, number)
+        scores.append(
+            {
+                "prompt_id": str(prompt_id),
+                "model": model_name,
+                "metric": prefix + metric,
+                "value": number,
+                "source": f"imported from {os.path.basename(path)}",
+            }
+        )
+        lines.append(line)
     if not scores and not errors.items:
         errors.add(None, None, "the file holds no scores")
     errors.raise_if_any()
-    source = f"imported from {os.path.basename(path)}"
-    with transaction.atomic():
-        MetricScore.objects.bulk_create(
-            [
-                MetricScore(response_id=r, metric=m, value=v, source=source)
-                for (r, m), (_, v) in scores.items()
-            ],
-            update_conflicts=True,
-            unique_fields=["response", "metric"],
-            update_fields=["value", "source", "computed_at"],
-            batch_size=2000,
-        )
-        study.results_changed()
-    return len(scores)
+    try:
+        summary = upsert_metric_scores(study, scores)
+    except MetricScoreError as exc:
+        for detail in exc.details:
+            errors.add(
+                lines[detail["index"]],
+                detail["field"],
+                detail["message"].replace("(first at index ", "(first at record "),
+            )
+        errors.raise_if_any()
+    return summary["created"] + summary["updated"]

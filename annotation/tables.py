@@ -16,6 +16,10 @@ from annotation.models import Judgment, MetricScore, Rating, Response, Study, Ta
 
 # How a stored verdict reads in the arena battle format (Chatbot Arena's winner column).
 ARENA_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
+# Columns of the `scores` table (response_scores) besides the metrics: no metric may shadow one.
+SCORE_COLUMNS = frozenset(
+    {"response_id", "prompt_id", "model", "good_rate", "win_rate", "n_ratings", "n_battles"}
+)
 BATTLE_COLUMNS = [
     "judgment_id",
     "task_id",

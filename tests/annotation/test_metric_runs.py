@@ -175,7 +175,7 @@ def test_it_imports_lm_eval_harness_samples(pair_study, tmp_path):
         ),
         (
             "prompt_id,model,bleu\nq9,alpha-model,1\n",
-            "s.csv:2: field 'prompt_id': no response of 'alpha-model' to prompt 'q9'",
+            "s.csv:2: field 'prompt_id': no prompt 'q9' in this study",
         ),
         ("prompt_id,bleu\nq0,1\n", "s.csv:1: field 'model': missing column"),
         ("prompt_id,model,bleu\nq0,alpha-model,inf\n", "not a finite number"),
@@ -185,5 +185,15 @@ def test_it_rejects_bad_scores_and_writes_nothing(pair_study, tmp_path, content,
     path = tmp_path / "s.csv"
     path.write_text(content)
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_import(path, "csv")
+    assert not MetricScore.objects.exists()
+
+
+def test_a_metric_may_not_shadow_a_human_column(pair_study, tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("prompt_id,model,metric,value\nq0,alpha-model,win_rate,0.5\n")
+    with pytest.raises(
+        CommandError, match="s.csv:2: field 'metric': 'win_rate' names a column of the scores table"
+    ):
         run_import(path, "csv")
     assert not MetricScore.objects.exists()
