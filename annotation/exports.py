@@ -29,9 +29,10 @@ import orjson
 from django.db import connection
 
 from annotation import tables
+from annotation.model_card import model_card
 from annotation.models import Judgment, Prompt, Rating, Response, Study, Task, User
 
-FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores")
+FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores", "card")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",
@@ -40,8 +41,14 @@ CONTENT_TYPES = {
     "preferences": "application/x-ndjson",
     "arena": "application/x-ndjson",
     "scores": "text/csv; charset=utf-8",
+    "card": "text/markdown; charset=utf-8",
 }
-EXTENSIONS = {"preferences": "preferences.jsonl", "arena": "arena.jsonl", "scores": "scores.csv"}
+EXTENSIONS = {
+    "preferences": "preferences.jsonl",
+    "arena": "arena.jsonl",
+    "scores": "scores.csv",
+    "card": "model-card.md",
+}
 BATCH = 5000
 JUDGMENT_COLUMNS = [
     "judgment_id",
@@ -511,6 +518,8 @@ def stream(study: Study, fmt: str, *, filters: PreferenceFilters | None = None) 
         return _iter_jsonl(arena_records(study))
     if fmt == "scores":
         return iter_scores_csv(study)
+    if fmt == "card":
+        return iter([model_card(study).encode("utf-8")])
     raise ExportError(f"unknown text export format '{fmt}'")
 
 

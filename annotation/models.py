@@ -72,6 +72,8 @@ class Study(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
     instructions = models.TextField(blank=True)
+    # Where the prompts and outputs come from and under which licences (for the model card).
+    data_sources = models.TextField(blank=True)
     protocol = models.CharField(max_length=16, choices=Protocol.choices, default=Protocol.PAIRWISE)
     # Ordered labels, worst first, and the subset that counts as a good result.
     rating_scale = models.JSONField(default=list)

@@ -21,7 +21,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 
 from annotation import tables
-from annotation.models import Assignment, GraderQuality, Judgment, ResultCache, Study, Task
+from annotation.models import (
+    Assignment,
+    GraderQuality,
+    Judgment,
+    MetricScore,
+    ResultCache,
+    Study,
+    Task,
+)
 from scoring import agreement as agreement_stats
 from scoring import correlation, rates, ratings, significance, slices
 from scoring import judges as judge_stats
@@ -99,8 +107,8 @@ def leaderboard(study: Study, *, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int =
 
 def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
     battles = tables.battles(study)
-    labels = tables.rated_labels(study)
     all_ratings = tables.ratings(study)
+    labels = tables.rated_labels(study, all_ratings)
     models = sorted(study.models.values_list("name", flat=True))
     rows = {m: {"model": m} for m in models}
     notes: list[str] = []
@@ -168,7 +176,14 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
 # --- agreement ----------------------------------------------------------------------------
 
 
-def agreement(study: Study, *, bootstrap: int = 500, seed: int = 0) -> dict:
+# Bootstrap rounds for the agreement and correlation intervals on pages and in the API: enough
+# for stable 95% percentile intervals, few enough that a 100,000-judgment study computes in
+# seconds. The scoring CLI runs 1,000 by default on exported files.
+RESULT_BOOTSTRAP = 300
+MAX_COHEN_PAIRS = 300
+
+
+def agreement(study: Study, *, bootstrap: int = RESULT_BOOTSTRAP, seed: int = 0) -> dict:
     """Agreement per question (verdict, rating, each tag) and per grader."""
     return cached(
         study,
@@ -189,10 +204,18 @@ def _question(
         )
     except (InputError, ArithmeticError) as exc:
         return {**base, "error": str(exc)}
-    return {**base, **result.to_dict()}
+    payload = {**base, **result.to_dict()}
+    kappas = result.cohen_kappas
+    payload["cohen_kappa_pairs"] = len(kappas)
+    payload["cohen_kappa_median"] = float(kappas["kappa"].median()) if len(kappas) else None
+    if len(kappas) > MAX_COHEN_PAIRS:
+        # Hundreds of graders make tens of thousands of pairs: keep the best-supported ones.
+        payload["cohen_kappas"] = kappas.nlargest(MAX_COHEN_PAIRS, "n").to_dict(orient="records")
+    return payload
 
 
 def _agreement(study: Study, bootstrap: int, seed: int) -> dict:
+    rated = tables.ratings(study)
     questions = [
         _question(
             "verdict",
@@ -203,7 +226,7 @@ def _agreement(study: Study, bootstrap: int, seed: int) -> dict:
         ),
         _question(
             "rating",
-            tables.rating_agreement_table(study),
+            tables.rating_agreement_table(rated),
             level="ordinal",
             bootstrap=bootstrap,
             seed=seed,
@@ -214,7 +237,7 @@ def _agreement(study: Study, bootstrap: int, seed: int) -> dict:
         questions.append(
             _question(
                 f"tag: {tag}",
-                tables.tag_agreement_table(study, tag),
+                tables.tag_agreement_table(rated, tag),
                 level="nominal",
                 bootstrap=bootstrap,
                 seed=seed,
@@ -428,7 +451,7 @@ def _slices(study: Study, threshold: float) -> dict:
 # --- correlation with automatic metrics ------------------------------------------------------
 
 
-def correlations(study: Study, *, bootstrap: int = 1000, seed: int = 0) -> dict:
+def correlations(study: Study, *, bootstrap: int = RESULT_BOOTSTRAP, seed: int = 0) -> dict:
     """For each automatic metric: its correlation with the human scores at segment level
     (each response) and system level (per model), and its pairwise accuracy on the
     human preferences."""
@@ -448,7 +471,6 @@ def _correlations(study: Study, bootstrap: int, seed: int) -> dict:
         if c not in ("prompt_id", "model", "n_ratings", "n_battles", *human_columns)
     ]
     battles = tables.battles(study)
-    per_response = scores.set_index(["prompt_id", "model"])
     out = []
     for metric in metric_columns:
         entry = {"metric": metric, "segment": {}, "system": {}}
@@ -462,20 +484,20 @@ def _correlations(study: Study, bootstrap: int, seed: int) -> dict:
                 except (InputError, ArithmeticError, ValueError) as exc:
                     entry[level][human] = {"error": str(exc)}
         if len(battles):
-            b = battles.copy()
-            b["metric_a"] = [
-                per_response[metric].get((p, m))
-                for p, m in zip(b["prompt_id"], b["model_a"], strict=True)
-            ]
-            b["metric_b"] = [
-                per_response[metric].get((p, m))
-                for p, m in zip(b["prompt_id"], b["model_b"], strict=True)
-            ]
-            b = b.dropna(subset=["metric_a", "metric_b"])
+            values = dict(
+                MetricScore.objects.filter(
+                    response__prompt__study=study, metric=metric
+                ).values_list("response_id", "value")
+            )
+            b = pd.DataFrame(
+                {
+                    "metric_a": battles["response_a_id"].map(values),
+                    "metric_b": battles["response_b_id"].map(values),
+                    "winner": battles["winner"],
+                }
+            ).dropna(subset=["metric_a", "metric_b"])
             try:
-                entry["pairwise_accuracy"] = vars(
-                    correlation.pairwise_accuracy(b[["metric_a", "metric_b", "winner"]])
-                )
+                entry["pairwise_accuracy"] = vars(correlation.pairwise_accuracy(b))
             except (InputError, ArithmeticError, ValueError) as exc:
                 entry["pairwise_accuracy"] = {"error": str(exc)}
         frame = scores[["model", "good_rate", "win_rate", metric]]

@@ -143,18 +143,10 @@ def metadata_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def rated_labels(study: Study) -> pd.DataFrame:
-    """Ratings with a label (tags may come without one)."""
-    frame = ratings(study)
+def rated_labels(study: Study, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Ratings with a label (tags may come without one); `frame`: ratings already loaded."""
+    frame = ratings(study) if frame is None else frame
     return frame[frame["label"] != ""].reset_index(drop=True)
-
-
-def tag_table(study: Study) -> pd.DataFrame:
-    """One row per rated response with one boolean column per tag of the study."""
-    frame = ratings(study)
-    for tag in study.tags:
-        frame[f"tag:{tag}"] = frame["tags"].map(lambda tags, tag=tag: tag in tags)
-    return frame
 
 
 def verdict_agreement_table(study: Study) -> pd.DataFrame:
@@ -168,27 +160,29 @@ def verdict_agreement_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "grader", "value"])
 
 
-def rating_agreement_table(study: Study) -> pd.DataFrame:
-    """Long format for agreement on ratings: item (response), grader, value (label).
+def latest_ratings(frame: pd.DataFrame) -> pd.DataFrame:
+    """A grader may rate the same response in several pairs; their latest rating counts."""
+    return frame.sort_values("judgment_id").drop_duplicates(["response_id", "grader"], keep="last")
 
-    A grader may rate the same response in several pairs; their latest rating counts.
-    """
-    frame = rated_labels(study)
-    frame = frame.sort_values("judgment_id").drop_duplicates(["response_id", "grader"], keep="last")
+
+def rating_agreement_table(ratings_frame: pd.DataFrame) -> pd.DataFrame:
+    """Long format for agreement on ratings: item (response), grader, value (label)."""
+    frame = latest_ratings(ratings_frame[ratings_frame["label"] != ""])
     return frame.rename(columns={"response_id": "item", "label": "value"})[
         ["item", "grader", "value"]
     ]
 
 
-def tag_agreement_table(study: Study, tag: str) -> pd.DataFrame:
+def tag_agreement_table(ratings_frame: pd.DataFrame, tag: str) -> pd.DataFrame:
     """Long format for agreement on one tag: item (response), grader, value (1 if tagged)."""
-    frame = (
-        ratings(study)
-        .sort_values("judgment_id")
-        .drop_duplicates(["response_id", "grader"], keep="last")
+    frame = latest_ratings(ratings_frame)
+    return pd.DataFrame(
+        {
+            "item": frame["response_id"],
+            "grader": frame["grader"],
+            "value": frame["tags"].map(lambda tags: int(tag in tags)),
+        }
     )
-    frame["value"] = frame["tags"].map(lambda tags: int(tag in tags))
-    return frame.rename(columns={"response_id": "item"})[["item", "grader", "value"]]
 
 
 def response_scores(study: Study) -> pd.DataFrame:

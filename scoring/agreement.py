@@ -10,7 +10,6 @@ computed for every pair of graders on the items both rated.
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -384,30 +383,41 @@ def agreement(
 
 
 def _pairwise_kappas(ratings: _Ratings, weights: str | None, level: str) -> pd.DataFrame:
-    n_items, n_graders = len(ratings.items), len(ratings.graders)
-    grid = np.full((n_items, n_graders), -1, dtype=np.intp)
-    grid[ratings.item, ratings.grader] = ratings.value
-    rated = (grid >= 0).astype(np.int64)
-    common = rated.T @ rated
+    """Cohen's kappa for every pair of graders who rated at least one item in common.
+
+    The co-rated (value, value) pairs come from a self-join of the ratings on the item,
+    and every grader pair's confusion matrix from one bincount, so the cost follows the
+    number of co-ratings, not graders squared times items.
+    """
     points = ratings.domain if level == "interval" else np.arange(len(ratings.domain), dtype=float)
     w = _weights(points, weights)
     size = len(ratings.domain)
-    rows = []
-    for a, b in itertools.combinations(range(n_graders), 2):
-        if common[a, b] == 0:
-            continue
-        both = (grid[:, a] >= 0) & (grid[:, b] >= 0)
-        flat = grid[both, a] * size + grid[both, b]
-        confusion = np.bincount(flat, minlength=size * size).reshape(size, size).astype(float)
-        rows.append(
-            (
-                ratings.graders[a],
-                ratings.graders[b],
-                _kappa_from_confusion(confusion, w),
-                int(common[a, b]),
-            )
+    long = pd.DataFrame({"item": ratings.item, "grader": ratings.grader, "value": ratings.value})
+    joined = long.merge(long, on="item", suffixes=("_a", "_b"))
+    joined = joined[joined["grader_a"].to_numpy() < joined["grader_b"].to_numpy()]
+    columns = ["grader_a", "grader_b", "kappa", "n"]
+    if joined.empty:
+        table = pd.DataFrame(columns=columns)
+    else:
+        n_graders = len(ratings.graders)
+        pair_code = joined["grader_a"].to_numpy(np.int64) * n_graders + joined["grader_b"].to_numpy(
+            np.int64
         )
-    table = pd.DataFrame(rows, columns=["grader_a", "grader_b", "kappa", "n"])
+        pairs, index = np.unique(pair_code, return_inverse=True)
+        cells = (index * size + joined["value_a"].to_numpy(np.int64)) * size + joined[
+            "value_b"
+        ].to_numpy(np.int64)
+        confusions = np.bincount(cells, minlength=len(pairs) * size * size).reshape(
+            len(pairs), size, size
+        )
+        table = pd.DataFrame(
+            {
+                "grader_a": ratings.graders[pairs // n_graders],
+                "grader_b": ratings.graders[pairs % n_graders],
+                "kappa": [_kappa_from_confusion(c.astype(float), w) for c in confusions],
+                "n": confusions.sum(axis=(1, 2)),
+            }
+        )
     table["n"] = table["n"].astype(np.int64)
     table["weights"] = weights or "none"
     return table

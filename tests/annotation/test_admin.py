@@ -41,7 +41,9 @@ def test_every_admin_page_renders(client, admin_user, demo, app, name, model):
     Rating.objects.create(
         judgment=judgment, response=task.response_a, label="good", tags=["untrue"]
     )
-    MetricScore.objects.create(response=Response.objects.first(), metric="length", value=10)
+    MetricScore.objects.create(
+        response=Response.objects.first(), metric="admin-test-metric", value=10
+    )
     Group.objects.create(name="graders")
     from annotation.metric_runs import run_metric_job
 

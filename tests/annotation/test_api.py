@@ -105,6 +105,7 @@ MATRIX = [
     ("GET", f"{S1}/exports/preferences/", None, 401, 404, 404, 403, 200, 200),
     ("GET", f"{S1}/exports/arena/", None, 401, 404, 404, 403, 200, 200),
     ("GET", f"{S1}/exports/scores/", None, 401, 404, 404, 403, 200, 200),
+    ("GET", f"{S1}/exports/card/", None, 401, 404, 404, 403, 200, 200),
 ]
 
 

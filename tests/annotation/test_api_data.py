@@ -755,9 +755,15 @@ FIRST_LINES = {
         json.loads(content.splitlines()[0])["winner"] in ("model_a", "model_b")
     ),
     "scores": lambda content: content.splitlines()[0].startswith(b"prompt_id,model,"),
+    "card": lambda content: content.decode().startswith("## Human evaluation: "),
 }
 
-EXTENSIONS = {"preferences": "preferences.jsonl", "arena": "arena.jsonl", "scores": "scores.csv"}
+EXTENSIONS = {
+    "preferences": "preferences.jsonl",
+    "arena": "arena.jsonl",
+    "scores": "scores.csv",
+    "card": "model-card.md",
+}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

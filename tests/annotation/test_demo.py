@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from annotation.models import LanguageModel, Prompt, Response, Study, Task, User
+from annotation.models import LanguageModel, MetricScore, Prompt, Response, Study, Task, User
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,13 @@ def test_it_loads_the_demo_study_and_accounts_idempotently():
         "vicuna-13b",
     ]
     assert Response.objects.filter(prompt__study=study).count() == 320
-    assert Task.objects.filter(study=study, kind="pair").count() == 160
+    # 160 sampled pairs, plus the AI judge's pairs (gpt4 against each other model on every
+    # prompt) that the sample lacked: 80 of the 240 were already among the 160.
+    assert Task.objects.filter(study=study, kind="pair").count() == 319
+    judge = User.objects.get(username="weighted_alpaca_eval_gpt4_turbo")
+    assert judge.kind == "model_judge" and judge.judgments.count() == 240
+    assert MetricScore.objects.filter(response__prompt__study=study, metric="length").count() == 320
+    assert "AlpacaEval" in study.data_sources
     assert study.require_ratings and "refusal" in study.tags
     sources = set(Prompt.objects.values_list("metadata__source", flat=True))
     assert sources == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}

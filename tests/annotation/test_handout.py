@@ -131,10 +131,9 @@ def test_the_verdict_is_stored_in_terms_of_responses(pair_study):
 def test_screen_sides_are_drawn_at_random(pair_study):
     users = graders(pair_study, 2)
     sides = []
-    for user in users:
-        while (
-            a := handout.next_assignment(user, pair_study, rng=random.Random(user.pk))
-        ) is not None:
+    for seed, user in enumerate(users):
+        rng = random.Random(seed)  # one generator per grader, drawn from task after task
+        while (a := handout.next_assignment(user, pair_study, rng=rng)) is not None:
             sides.append(a.a_on_left)
             vote(a, user)
     assert 0 < sum(sides) < len(sides)

@@ -8,7 +8,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotation.models import Judgment, Prompt, Rating, Response, Task, User
-from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -283,12 +282,3 @@ def test_it_reads_a_json_list(pair_study, tmp_path):
     )
     run(path, "arena")
     assert Judgment.objects.get().grader.username == "imported"
-
-
-def test_it_imports_the_demo_ai_judge(db):
-    call_command("load_demo", "--no-accounts", stdout=io.StringIO())
-    path = REPO_ROOT / "fixtures/demo/judge_gpt4_turbo.arena.jsonl"
-    out = run(path, "arena", "--model-judge", slug="alpacaeval-demo")
-    assert "240 judgments" in out
-    judge = User.objects.get(username="weighted_alpaca_eval_gpt4_turbo")
-    assert judge.kind == "model_judge" and judge.judgments.count() == 240

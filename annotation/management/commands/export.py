@@ -10,7 +10,8 @@ class Command(BaseCommand):
         "xlsx adds a summary sheet and one sheet per --slice-by value), preferences (JSONL "
         "prompt/chosen/rejected for reward-model and DPO training), arena (JSONL battles for "
         "`python -m scoring leaderboard`), scores (CSV, one row per response with automatic "
-        "metrics and human columns, for `python -m scoring correlate`)."
+        "metrics and human columns, for `python -m scoring correlate`), card (a Markdown model-card snippet: size, models, graders "
+        "and their aggregated self-reported demographics, agreement, results, data sources)."
     )
 
     def add_arguments(self, parser):

@@ -5,7 +5,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from annotation import metric_runs
 from annotation.importing import StudyOptions, import_study
+from annotation.judgment_import import import_judgments
 from annotation.models import Study
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
@@ -17,6 +19,14 @@ better: more helpful, more correct, and clearer. Choose **tie** when they are eq
 
 Then rate each response (poor / acceptable / good) and tag any problem you see.
 The model names are hidden until you vote; left and right are drawn at random.
+"""
+DEMO_SOURCES = """\
+AlpacaEval (tatsu-lab/alpaca_eval, commit cd543a149df8, folder results/): 80 instructions
+from its helpful_base, koala, oasst, selfinstruct and vicuna sets with the outputs of
+gpt4_1106_preview, claude-2, vicuna-13b and alpaca-7b, and the verdicts of AlpacaEval 2.0's
+GPT-4-turbo judge. Licence of the data: CC BY-NC 4.0 (code: Apache-2.0). Cite Li et al. (2023),
+"AlpacaEval: An Automatic Evaluator of Instruction-following Models", and Dubois et al. (2024),
+"Length-Controlled AlpacaEval".
 """
 DEMO_ACCOUNTS = [
     ("grader", "grader", "grader-demo-pass"),
@@ -47,6 +57,16 @@ class Command(BaseCommand):
             ),
         )
         self.stdout.write(summary.describe())
+        study = summary.study
+        if not study.data_sources:
+            study.data_sources = DEMO_SOURCES
+            study.save(update_fields=["data_sources"])
+        judged = import_judgments(
+            DEMO_DIR / "judge_gpt4_turbo.arena.jsonl", DEMO_SLUG, "arena", model_judge=True
+        )
+        self.stdout.write(judged.describe(DEMO_SLUG))
+        for metric in ("length", "distinct_2", "repeat_rate"):
+            self.stdout.write(metric_runs.compute(study, metric).describe())
         if options["no_accounts"]:
             return
         self.stdout.write("\nDemo logins (http://127.0.0.1:8000/accounts/login/):")
