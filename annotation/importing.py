@@ -23,6 +23,7 @@ import io
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -129,13 +130,12 @@ class _Errors:
 # --- reading -----------------------------------------------------------------------------
 
 
-def read_study_file(path: str | Path) -> list[PromptRecord]:
-    """Parse and check a whole study file; raise StudyFileError listing every problem."""
-    path = str(path)
-    errors = _Errors(path)
+def read_text(path: str, errors: _Errors, *, suffixes: tuple[str, ...] | None = None) -> str:
+    """A whole input file as text, or errors naming what is wrong with it: an unknown file
+    type, a missing file, bytes that are not UTF-8 (a BOM is dropped), a NUL character."""
     suffix = Path(path).suffix.lower()
-    if suffix not in (".jsonl", ".csv"):
-        errors.add(None, None, f"unknown file type '{suffix}': expected .jsonl or .csv")
+    if suffixes and suffix not in suffixes:
+        errors.add(None, None, f"unknown file type '{suffix}': expected {' or '.join(suffixes)}")
     elif not os.path.isfile(path):
         errors.add(None, None, "no such file")
     errors.raise_if_any()
@@ -152,10 +152,40 @@ def read_study_file(path: str | Path) -> list[PromptRecord]:
         )
         errors.raise_if_any()
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        errors.add(line, None, "contains a NUL character")
+        errors.add(text.count("\n", 0, text.index("\x00")) + 1, None, "contains a NUL character")
         errors.raise_if_any()
-    records = _read_jsonl(text, errors) if suffix == ".jsonl" else _read_csv(text, errors)
+    return text
+
+
+def jsonl_objects(text: str, errors: _Errors) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line that is a JSON object; every other
+    line is recorded in `errors`. An escaped NUL is refused too (PostgreSQL cannot store it)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.add(number, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(obj, dict):
+            errors.add(number, None, f"each line must be a JSON object, got {_type_name(obj)}")
+            continue
+        if "\\u0000" in line:
+            errors.add(number, None, "contains a NUL character (\\u0000)")
+            continue
+        yield number, obj
+
+
+def read_study_file(path: str | Path) -> list[PromptRecord]:
+    """Parse and check a whole study file; raise StudyFileError listing every problem."""
+    path = str(path)
+    errors = _Errors(path)
+    text = read_text(path, errors, suffixes=(".jsonl", ".csv"))
+    if Path(path).suffix.lower() == ".jsonl":
+        records = _read_jsonl(text, errors)
+    else:
+        records = _read_csv(text, errors)
     if not records and not errors.items:
         errors.add(None, None, "the file holds no prompts")
     errors.raise_if_any()
@@ -257,20 +287,7 @@ def _check_output(model, value, line: int, errors: _Errors) -> OutputRecord | No
 
 def _read_jsonl(text: str, errors: _Errors) -> list[PromptRecord]:
     records: dict[str, PromptRecord] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.add(number, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(obj, dict):
-            errors.add(number, None, f"each line must be a JSON object, got {_type_name(obj)}")
-            continue
-        if "\\u0000" in line:
-            errors.add(number, None, "contains a NUL character (\\u0000)")
-            continue
+    for number, obj in jsonl_objects(text, errors):
         missing = [name for name in ("id", "prompt", "outputs") if name not in obj]
         for name in missing:
             errors.add(number, name, "is missing")
@@ -730,18 +747,8 @@ def import_gold(path: str | Path, slug: str) -> int:
     study = Study.objects.filter(slug=slug).first()
     if study is None:
         errors.add(None, None, f"no study with slug '{slug}'")
-    if Path(path).suffix.lower() != ".jsonl":
-        errors.add(None, None, "gold tasks are read from a .jsonl file")
-    elif not os.path.isfile(path):
-        errors.add(None, None, "no such file")
     errors.raise_if_any()
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        errors.add(raw.count(b"\n", 0, exc.start) + 1, None, "not UTF-8 text")
-        errors.raise_if_any()
+    text = read_text(path, errors, suffixes=(".jsonl",))
     responses = {
         (ext, name): (pk, prompt_pk)
         for pk, prompt_pk, ext, name in Response.objects.filter(prompt__study=study).values_list(
@@ -755,17 +762,7 @@ def import_gold(path: str | Path, slug: str) -> int:
         )
     }
     wanted: list[Task] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.add(number, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(obj, dict):
-            errors.add(number, None, f"each line must be a JSON object, got {_type_name(obj)}")
-            continue
+    for number, obj in jsonl_objects(text, errors):
         task = _gold_task(study, obj, number, responses, errors)
         if task is None:
             continue

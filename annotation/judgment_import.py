@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
-from annotation.importing import _Errors, _type_name
+from annotation.importing import _Errors, _type_name, jsonl_objects, read_text
 from annotation.models import (
     Judgment,
     LanguageModel,
@@ -91,22 +90,8 @@ class JudgmentImportSummary:
 
 
 def _read_records(path: str, errors: _Errors) -> list[tuple[int, object]]:
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".json", ".jsonl"):
-        errors.add(None, None, f"unknown file type '{suffix}': expected .json or .jsonl")
-    elif not os.path.isfile(path):
-        errors.add(None, None, "no such file")
-    errors.raise_if_any()
-    raw = Path(path).read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        errors.add(raw.count(b"\n", 0, exc.start) + 1, None, "not UTF-8 text")
-        errors.raise_if_any()
-    stripped = text.lstrip()
-    if suffix == ".json" or stripped.startswith("["):
+    text = read_text(path, errors, suffixes=(".json", ".jsonl"))
+    if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("["):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -117,15 +102,7 @@ def _read_records(path: str, errors: _Errors) -> list[tuple[int, object]]:
             errors.raise_if_any()
         # A JSON list has no line per record: number records from 1.
         return list(enumerate(data, start=1))
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            errors.add(number, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
-    return records
+    return list(jsonl_objects(text, errors))
 
 
 def _string(obj: dict, name: str, number: int, errors: _Errors, *, required=True) -> str | None:

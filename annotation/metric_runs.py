@@ -9,7 +9,6 @@ computes only the responses still missing a score.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from annotation.importing import _Errors
+from annotation.importing import _Errors, jsonl_objects, read_text
 from annotation.models import MetricJob, MetricScore, Response, Study
 from annotation.tables import SCORE_COLUMNS
 from scoring.metrics import MetricError, MetricInput, get_metric
@@ -318,18 +317,10 @@ def import_scores(
       response to the prompt whose id is ``doc[id_field]`` (default: ``doc_id``).
     """
     errors = _Errors(path)
-    if not os.path.isfile(path):
-        errors.add(None, None, "no such file")
     if fmt == "lm-eval" and not model:
         errors.add(None, None, "lm-eval logs need --model: the model whose responses were scored")
     errors.raise_if_any()
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        errors.add(raw.count(b"\n", 0, exc.start) + 1, None, "not UTF-8 text")
-        errors.raise_if_any()
+    text = read_text(path, errors)
 
     rows: list[tuple[int, str, str, str, object]] = []  # line, prompt_id, model, metric, value
     if fmt == "csv":
@@ -353,17 +344,7 @@ def import_scores(
                             (line, record["prompt_id"], record["model"], name, record[name])
                         )
     elif fmt in ("jsonl", "lm-eval"):
-        for line, content in enumerate(text.splitlines(), start=1):
-            if not content.strip():
-                continue
-            try:
-                obj = json.loads(content)
-            except json.JSONDecodeError as exc:
-                errors.add(line, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
-                continue
-            if not isinstance(obj, dict):
-                errors.add(line, None, "each line must be a JSON object")
-                continue
+        for line, obj in jsonl_objects(text, errors):
             if fmt == "jsonl":
                 if "metric" in obj and "value" in obj:
                     rows.append(
