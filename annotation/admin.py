@@ -5,13 +5,17 @@ from django.contrib.auth.admin import UserAdmin
 
 from annotation.models import (
     Assignment,
+    GraderQuality,
+    IdempotencyRecord,
     Judgment,
     LanguageModel,
     Membership,
+    MetricJob,
     MetricScore,
     Prompt,
     Rating,
     Response,
+    ResultCache,
     Study,
     Task,
     User,
@@ -134,3 +138,55 @@ class MetricScoreAdmin(admin.ModelAdmin):
     search_fields = ("metric", "response__model__name", "response__prompt__external_id")
     list_select_related = ("response__prompt__study", "response__model")
     raw_id_fields = ("response",)
+
+
+@admin.register(GraderQuality)
+class GraderQualityAdmin(admin.ModelAdmin):
+    list_display = (
+        "grader",
+        "study",
+        "judgments",
+        "gold_seen",
+        "gold_correct",
+        "median_seconds",
+        "tie_share",
+        "updated_at",
+    )
+    list_filter = ("study",)
+    search_fields = ("grader__username",)
+    list_select_related = ("grader", "study")
+    raw_id_fields = ("grader",)
+
+
+@admin.register(MetricJob)
+class MetricJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "store_as",
+        "study",
+        "model_path",
+        "status",
+        "done",
+        "total",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "metric", "study")
+    search_fields = ("store_as", "model_path", "message")
+    list_select_related = ("study", "created_by")
+    raw_id_fields = ("created_by",)
+
+
+@admin.register(ResultCache)
+class ResultCacheAdmin(admin.ModelAdmin):
+    list_display = ("key", "study", "version", "seconds", "computed_at")
+    list_filter = ("study",)
+    search_fields = ("key",)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ("key", "user", "method", "path", "status_code", "created_at")
+    list_filter = ("method", "status_code")
+    search_fields = ("key", "path", "user__username")
+    raw_id_fields = ("user",)

@@ -48,6 +48,16 @@ def test_every_admin_page_renders(client, admin_user, demo, app, name, model):
     from annotation.metric_runs import run_metric_job
 
     run_metric_job.enqueue(0)  # a queued background task for the task-results admin
+    from annotation import handout, results
+    from annotation.models import IdempotencyRecord, MetricJob, Study
+
+    study = Study.objects.get(slug="alpacaeval-demo")
+    handout.refresh_quality(study, admin_user)
+    results.progress(study)  # a cached result
+    MetricJob.objects.create(study=study, metric="length", store_as="length", created_by=admin_user)
+    IdempotencyRecord.objects.create(
+        user=admin_user, key="k1", method="POST", path="/api/x/", status_code=201, body={}
+    )
     Token.objects.create(user=admin_user)
 
     client.force_login(admin_user)
