@@ -437,7 +437,10 @@ def _write(
                 Rating(judgment=judgment, response_id=pk, label=side.rating, tags=side.tags)
                 for side, pk in zip(item.sides, response_pks, strict=True)
             )
-            Task.objects.filter(pk=task.pk).update(slots_taken=F("slots_taken") + 1)
+            if grader.kind == User.Kind.HUMAN:
+                # A human's imported vote fills one of the task's slots; a model judge's
+                # does not take a place meant for a human grader.
+                Task.objects.filter(pk=task.pk).update(slots_taken=F("slots_taken") + 1)
             created += 1
     if created:
         study.results_changed()

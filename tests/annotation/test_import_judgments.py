@@ -73,7 +73,7 @@ def test_it_imports_arena_battles_onto_existing_prompts(pair_study, write_jsonl)
     } - {"a" if first.verdict == "b" else "b"}
     judge = User.objects.get(username="j1")
     assert judge.kind == "model_judge" and not judge.has_usable_password()
-    assert Task.objects.get(pk=first.task_id).slots_taken == 1
+    assert Task.objects.get(pk=first.task_id).slots_taken == 0  # model judges take no human slot
     before = counts()
     run(path, "arena", "--model-judge")
     assert counts() == before
@@ -146,6 +146,7 @@ def test_it_imports_generic_jsonl_with_ratings(pair_study, write_jsonl):
     run(path, "jsonl")
     pair = Judgment.objects.get(task__kind="pair")
     assert pair.seconds == 30 and pair.grader.kind == "human"
+    assert Task.objects.get(pk=pair.task_id).slots_taken == 1  # a human's vote fills a slot
     ratings = {r.response.model.name: (r.label, r.tags) for r in pair.ratings.all()}
     assert ratings == {"alpha-model": ("good", []), "gamma-model": ("poor", ["untrue"])}
     single = Judgment.objects.get(task__kind="single")
