@@ -518,7 +518,7 @@ def _progress(study: Study) -> dict:
     tasks = Task.objects.filter(study=study, is_gold=False)
     total_tasks = tasks.count()
     judged = Judgment.objects.filter(task__study=study, task__is_gold=False)
-    filled = judged.count()
+    filled = tables.human_judgments(study).count()  # model judges fill no human slots
     per_grader = list(
         judged.values("grader__username", "grader__kind")
         .annotate(judgments=Count("pk"))
