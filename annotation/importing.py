@@ -641,7 +641,7 @@ def _write_records(
     )
 
 
-def _chunks(items: list, size: int):
+def _chunks(items: list, size: int = 5000):
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

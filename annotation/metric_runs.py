@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from annotation.importing import _Errors, jsonl_objects, read_text
+from annotation.importing import _chunks, _Errors, jsonl_objects, read_text
 from annotation.models import MetricJob, MetricScore, Response, Study
 from annotation.tables import SCORE_COLUMNS
 from scoring.metrics import MetricError, MetricInput, get_metric
@@ -214,7 +214,7 @@ def upsert_metric_scores(study: Study, scores: list[dict]) -> dict:
     """
     prompt_ids = sorted({score["prompt_id"] for score in scores})
     responses = {}
-    for chunk in _id_chunks(prompt_ids):
+    for chunk in _chunks(prompt_ids):
         for pk, ext, model in Response.objects.filter(
             prompt__study=study, prompt__external_id__in=chunk
         ).values_list("pk", "prompt__external_id", "model__name"):
@@ -269,7 +269,7 @@ def upsert_metric_scores(study: Study, scores: list[dict]) -> dict:
     rows = [row for _, row in wanted.values()]
     with transaction.atomic():
         stored = set()
-        for chunk in _id_chunks(sorted({row.response_id for row in rows})):
+        for chunk in _chunks(sorted({row.response_id for row in rows})):
             stored.update(
                 MetricScore.objects.filter(response_id__in=chunk).values_list(
                     "response_id", "metric"
@@ -285,11 +285,6 @@ def upsert_metric_scores(study: Study, scores: list[dict]) -> dict:
         study.results_changed()
     updated = sum((row.response_id, row.metric) in stored for row in rows)
     return {"created": len(rows) - updated, "updated": updated}
-
-
-def _id_chunks(items: list, size: int = 5000):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _error(index: int, field: str, message: str) -> dict:

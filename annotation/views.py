@@ -34,16 +34,21 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
+def _study_header(study) -> dict:
+    """What grading pages show of a study: plain data, nothing about its models."""
+    return {
+        "slug": study.slug,
+        "name": study.name,
+        "instructions_html": render_markdown(study.instructions),
+    }
+
+
 def _grade_page(request, study, *, assignment=None, form=None, status=200, extra=None):
     """The grading screen, or just its task fragment for an htmx request."""
     if assignment is None:
         assignment = handout.next_assignment(request.user, study)
     context = {
-        "study": {
-            "slug": study.slug,
-            "name": study.name,
-            "instructions_html": render_markdown(study.instructions),
-        },
+        "study": _study_header(study),
         "progress": progress.grader_progress(request.user, [study])[0],
         "screen": None,
         "shown_at": sign_shown_at(),
@@ -125,11 +130,7 @@ def grade_change_last(request, slug):
         )
         status = 200
     context = {
-        "study": {
-            "slug": study.slug,
-            "name": study.name,
-            "instructions_html": render_markdown(study.instructions),
-        },
+        "study": _study_header(study),
         "screen": grading.task_screen(assignment, study, form),
         "editing": True,
     }
@@ -140,13 +141,7 @@ def grade_change_last(request, slug):
 @require_GET
 def instructions(request, slug):
     study = get_study_for_grader(request.user, slug)
-    context = {
-        "study": {
-            "slug": study.slug,
-            "name": study.name,
-            "instructions_html": render_markdown(study.instructions),
-        }
-    }
+    context = {"study": _study_header(study)}
     return render(request, "annotation/instructions.html", context)
 
 

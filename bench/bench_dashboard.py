@@ -11,7 +11,6 @@ Run: .venv/bin/python bench/bench_dashboard.py [--iterations N]
 """
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -20,8 +19,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from _django import use_sqlite  # noqa: E402
 
 
 def main() -> None:
@@ -31,12 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.setdefault("DEBUG", "1")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "humaneval_site.settings"
-    import django
-
-    django.setup()
+    use_sqlite(workdir / "bench.sqlite3")
     from bench_grading import build
     from django.core.management import call_command
     from django.test import Client

@@ -19,7 +19,6 @@ Run: .venv/bin/python bench/bench_grading.py [--iterations N] [--profile] [--kee
 """
 
 import argparse
-import os
 import random
 import shutil
 import statistics
@@ -28,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _django import use_sqlite  # noqa: E402
 
 WORDS = (
     "the model answers question with a short list of steps and some code example because "
@@ -191,12 +191,7 @@ def main() -> None:
         parser.error("more judgments than the study has slots")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-grading-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.setdefault("DEBUG", "1")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "humaneval_site.settings"
-    import django
-
-    django.setup()
+    use_sqlite(workdir / "bench.sqlite3")
     from django.core.management import call_command
     from django.db import connection, reset_queries
     from django.test import Client

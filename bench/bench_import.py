@@ -7,14 +7,14 @@ Run: .venv/bin/python bench/bench_import.py [--prompts N] [--models M]
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _django import use_sqlite  # noqa: E402
 
 WORDS = (
     "the model answers question with a short list of steps and some code example because "
@@ -56,12 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.setdefault("DEBUG", "1")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "humaneval_site.settings"
-    import django
-
-    django.setup()
+    use_sqlite(workdir / "bench.sqlite3")
     from django.core.management import call_command
 
     from annotation.importing import import_study

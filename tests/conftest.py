@@ -96,3 +96,19 @@ def pair_study(db, write_jsonl):
 def join(study, *users):
     for user in users:
         Membership.objects.get_or_create(study=study, user=user)
+
+
+def better_side(assignment) -> str:
+    """The screen side of the better response in `pair_study`, where "Answer number 0"
+    beats 1 beats 2 (so the smaller text wins)."""
+    task = assignment.task
+    first_better = task.response_a.text < task.response_b.text
+    return "left" if first_better == assignment.a_on_left else "right"
+
+
+def grade_until_done(study, user, vote_for) -> None:
+    """Let `user` take and answer tasks until none is left; `vote_for(assignment)` -> Vote."""
+    from annotation import handout
+
+    while (assignment := handout.next_assignment(user, study)) is not None:
+        handout.record_vote(assignment.pk, user, vote_for(assignment))

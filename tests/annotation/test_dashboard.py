@@ -12,7 +12,7 @@ from django.urls import reverse
 from annotation import handout, results
 from annotation.handout import Vote
 from annotation.models import ResultCache, Study
-from tests.conftest import REPO_ROOT, join, make_user
+from tests.conftest import REPO_ROOT, better_side, grade_until_done, join, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +24,15 @@ def graded(pair_study):
     users = [make_user(f"v{i}", "grader") for i in range(2)]
     join(pair_study, *users)
     for i, user in enumerate(users):
-        while (a := handout.next_assignment(user, pair_study)) is not None:
-            task = a.task
-            first_better = task.response_a.text < task.response_b.text
-            side = "left" if first_better == a.a_on_left else "right"
-            verdict = "tie" if (i == 1 and task.prompt.external_id == "q3") else side
-            handout.record_vote(
-                a.pk,
-                user,
-                Vote(
-                    verdict=verdict,
-                    ratings={"left": "good", "right": "poor"},
-                    tags={side: ["untrue"]},
-                ),
+
+        def vote_for(a, i=i):
+            side = better_side(a)
+            verdict = "tie" if (i == 1 and a.task.prompt.external_id == "q3") else side
+            return Vote(
+                verdict=verdict, ratings={"left": "good", "right": "poor"}, tags={side: ["untrue"]}
             )
+
+        grade_until_done(pair_study, user, vote_for)
     return pair_study
 
 

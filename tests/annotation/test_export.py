@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from annotation import handout
 from annotation.handout import Vote
 from annotation.models import Assignment, MetricScore, Prompt, Response, Study, Task
-from tests.conftest import join, make_user
+from tests.conftest import better_side, grade_until_done, join, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -28,22 +28,18 @@ def voted(pair_study):
     users = [make_user(f"g{i}", "grader") for i in range(3)]
     join(pair_study, *users)
     for i, user in enumerate(users):
-        while (a := handout.next_assignment(user, pair_study)) is not None:
-            task = a.task
-            # "Answer number 0" beats 1 beats 2: prefer the response with the smaller number.
-            first_better = task.response_a.text < task.response_b.text
-            better_side = "left" if first_better == a.a_on_left else "right"
-            verdict = "tie" if (i == 2 and task.prompt.external_id != "q0") else better_side
-            handout.record_vote(
-                a.pk,
-                user,
-                Vote(
-                    verdict=verdict,
-                    ratings={"left": "good", "right": "acceptable"},
-                    tags={"right": ["untrue"]},
-                    seconds=5.0,
-                ),
+
+        def vote_for(a, i=i):
+            # "Answer number 0" beats 1 beats 2; grader g2 calls everything but q0 a tie.
+            tie = i == 2 and a.task.prompt.external_id != "q0"
+            return Vote(
+                verdict="tie" if tie else better_side(a),
+                ratings={"left": "good", "right": "acceptable"},
+                tags={"right": ["untrue"]},
+                seconds=5.0,
             )
+
+        grade_until_done(pair_study, user, vote_for)
     return pair_study
 
 

@@ -6,10 +6,10 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotation import handout, results
+from annotation import results
 from annotation.handout import Vote
 from annotation.models import MetricScore, Response
-from tests.conftest import join, make_user
+from tests.conftest import better_side, grade_until_done, join, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +19,11 @@ def graded(pair_study):
     users = [make_user(f"c{i}", "grader") for i in range(2)]
     join(pair_study, *users)
     for user in users:
-        while (a := handout.next_assignment(user, pair_study)) is not None:
-            better_first = a.task.response_a.text < a.task.response_b.text
-            side = "left" if better_first == a.a_on_left else "right"
-            handout.record_vote(
-                a.pk, user, Vote(verdict=side, ratings={"left": "good", "right": "poor"})
-            )
+        grade_until_done(
+            pair_study,
+            user,
+            lambda a: Vote(verdict=better_side(a), ratings={"left": "good", "right": "poor"}),
+        )
     for response in Response.objects.all():
         MetricScore.objects.create(
             response=response, metric="neg_number", value=-int(response.text.split()[2])

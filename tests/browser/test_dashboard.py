@@ -9,13 +9,12 @@ import io
 import pytest
 
 from tests.browser.conftest import chromium_missing_reason, log_in
-from tests.conftest import REPO_ROOT, join, make_user
+from tests.conftest import REPO_ROOT, better_side, grade_until_done, join, make_user
 
 if chromium_missing_reason():
     pytest.skip(chromium_missing_reason(), allow_module_level=True)
 pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 
-from annotation import handout  # noqa: E402
 from annotation.handout import Vote  # noqa: E402
 from annotation.models import Judgment  # noqa: E402
 
@@ -27,12 +26,11 @@ def graded(pair_study):
     users = [make_user(f"d{i}", "grader") for i in range(2)]
     join(pair_study, *users)
     for user in users:
-        while (a := handout.next_assignment(user, pair_study)) is not None:
-            first_better = a.task.response_a.text < a.task.response_b.text
-            side = "left" if first_better == a.a_on_left else "right"
-            handout.record_vote(
-                a.pk, user, Vote(verdict=side, ratings={"left": "good", "right": "poor"})
-            )
+        grade_until_done(
+            pair_study,
+            user,
+            lambda a: Vote(verdict=better_side(a), ratings={"left": "good", "right": "poor"}),
+        )
     researcher = make_user("rita", "researcher")
     join(pair_study, researcher)
     return pair_study

@@ -1,8 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from annotation import results
-from annotation.management.commands._results_output import write_result
-from annotation.models import Study
+from annotation.management.commands._shared import study_or_error, write_result
 
 
 class Command(BaseCommand):
@@ -20,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["table", "json"], default="table", dest="fmt")
 
     def handle(self, *args, **options):
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"no study with slug '{options['study']}'")
+        study = study_or_error(options["study"])
         if options["judges"]:
             payload = results.judges(study)
             write_result(self, payload, options["fmt"], table_rows=payload["rows"])

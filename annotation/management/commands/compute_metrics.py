@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation import metric_runs
-from annotation.models import Study
+from annotation.management.commands._shared import study_or_error
 from scoring.metrics import MetricError, metric_names
 
 
@@ -31,9 +31,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"no study with slug '{options['study']}'")
+        study = study_or_error(options["study"])
         if options["batch_size"] is not None and options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         bar = tqdm(

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation import exports
-from annotation.models import Study
+from annotation.management.commands._shared import study_or_error
 
 
 class Command(BaseCommand):
@@ -39,9 +39,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"no study with slug '{options['study']}'")
+        study = study_or_error(options["study"])
         fmt = options["fmt"]
         if fmt in ("parquet", "xlsx") and options["output"] == "-":
             raise CommandError(f"{fmt} is a binary format: give a file with --output")

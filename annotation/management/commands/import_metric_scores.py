@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.importing import StudyFileError
+from annotation.management.commands._shared import study_or_error
 from annotation.metric_runs import import_scores
-from annotation.models import Study
 
 
 class Command(BaseCommand):
@@ -26,9 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"no study with slug '{options['study']}'")
+        study = study_or_error(options["study"])
         try:
             count = import_scores(
                 options["file"],

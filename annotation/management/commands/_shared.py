@@ -1,4 +1,4 @@
-"""Shared output for the results commands: JSON, or a plain table."""
+"""What several commands share: finding the study, and printing results as JSON or a table."""
 
 import json
 
@@ -24,3 +24,15 @@ def _cell(value) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def study_or_error(slug: str):
+    """The study a command names with --study, or a CommandError saying there is none."""
+    from django.core.management.base import CommandError
+
+    from annotation.models import Study
+
+    study = Study.objects.filter(slug=slug).first()
+    if study is None:
+        raise CommandError(f"no study with slug '{slug}'")
+    return study
