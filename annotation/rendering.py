@@ -31,7 +31,10 @@ ALLOWED_ATTRIBUTES = {
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     # "html": False makes the parser escape raw HTML instead of passing it through.
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable(
+    # "breaks": False keeps CommonMark's soft line breaks: text hard-wrapped at 72 or 80
+    # columns (common in prompts) flows as one paragraph instead of breaking mid-sentence.
+    # A hard break still needs two trailing spaces or a backslash, as in CommonMark.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": False}).enable(
         ["table", "strikethrough"]
     )
 

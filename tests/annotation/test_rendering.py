@@ -71,3 +71,14 @@ def test_it_keeps_markdown_structure():
 def test_safe_links_survive_with_rel():
     html = render_markdown("[docs](https://example.org/x)")
     assert 'href="https://example.org/x"' in html and 'rel="noopener noreferrer nofollow"' in html
+
+
+def test_hard_wrapped_text_flows_as_one_paragraph():
+    html = render_markdown("Write a short poem about the sea\nthat a child could read\naloud.")
+    assert "<br" not in html
+    assert html == "<p>Write a short poem about the sea\nthat a child could read\naloud.</p>\n"
+
+
+def test_a_commonmark_hard_break_is_kept():
+    assert "<br>" in render_markdown("first line  \nsecond line")
+    assert "<br>" in render_markdown("first line\\\nsecond line")
