@@ -28,15 +28,57 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+# A paragraph is hard-wrapped when every line but the last ends only because its next word
+# would not have fit (what a text wrapper does) and its widest line is as wide as wrappers
+# make them (72, 80, 100 columns; a 400-character line was never wrapped). SLACK forgives a
+# hand-wrapped line a few characters short.
+WRAP_MIN_WIDTH, WRAP_MAX_WIDTH = 60, 120
+WRAP_SLACK = 5
+
+
+def is_hard_wrapped(paragraph: str) -> bool:
+    """Whether the single newlines of a paragraph's source come from wrapping it to a width.
+
+    Those are soft line breaks and flow as spaces; any other single newline (the lines of a
+    poem or of lyrics, an address, "Hi Jen,") is meant as a line break and stays one.
+    """
+    lines = [line.rstrip() for line in paragraph.split("\n")]
+    if len(lines) < 2:
+        return False
+    width = max(len(line) for line in lines)
+    if not WRAP_MIN_WIDTH <= width <= WRAP_MAX_WIDTH:
+        return False
+    for line, following in zip(lines, lines[1:], strict=False):
+        words = following.split()
+        if not line or not words or len(line) + 1 + len(words[0]) <= width - WRAP_SLACK:
+            return False
+    return True
+
+
+def _mark_wrapped_paragraphs(state) -> None:
+    for token in state.tokens:
+        if token.type == "inline" and token.children and is_hard_wrapped(token.content):
+            for child in token.children:
+                if child.type == "softbreak":
+                    child.meta["wrapped"] = True
+
+
+def _render_softbreak(self, tokens, idx, options, env) -> str:
+    return "\n" if tokens[idx].meta.get("wrapped") else "<br>\n"
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     # "html": False makes the parser escape raw HTML instead of passing it through.
-    # "breaks": False keeps CommonMark's soft line breaks: text hard-wrapped at 72 or 80
-    # columns (common in prompts) flows as one paragraph instead of breaking mid-sentence.
-    # A hard break still needs two trailing spaces or a backslash, as in CommonMark.
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": False}).enable(
+    # Soft line breaks: a hard-wrapped paragraph (a prompt wrapped at 72 columns) flows as one
+    # paragraph instead of breaking mid-sentence; other single newlines stay line breaks,
+    # as chat interfaces show them, so lyrics and poems keep their lines.
+    parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable(
         ["table", "strikethrough"]
     )
+    parser.core.ruler.push("hard_wrapped_paragraphs", _mark_wrapped_paragraphs)
+    parser.add_render_rule("softbreak", _render_softbreak)
+    return parser
 
 
 def render_markdown(text: str) -> str:

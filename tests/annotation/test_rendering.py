@@ -1,5 +1,6 @@
 """Untrusted text renders as harmless markup: Markdown kept, anything executable dropped."""
 
+import textwrap
 from html.parser import HTMLParser
 
 import pytest
@@ -73,12 +74,40 @@ def test_safe_links_survive_with_rel():
     assert 'href="https://example.org/x"' in html and 'rel="noopener noreferrer nofollow"' in html
 
 
-def test_hard_wrapped_text_flows_as_one_paragraph():
-    html = render_markdown("Write a short poem about the sea\nthat a child could read\naloud.")
+WRAPPED_SOURCE = (
+    "Development studies is an interdisciplinary branch of social science. It has grown in "
+    "popularity as a subject of study since the early 1990s, and has been most widely taught "
+    "and researched in developing countries and countries with a colonial history, such as the "
+    "UK, where the discipline originated."
+)
+LYRICS = (
+    "In the shadowed valley, I walk alone,\n"
+    "The cold wind whispers, through the stone.\n"
+    "A flicker in the darkness, a guiding light,\n"
+    "Jesus, your love, my armor in the night."
+)  # from the demo study (ae-220): its lines are the answer
+
+
+@pytest.mark.parametrize("width", [60, 72, 80, 100])
+def test_hard_wrapped_text_flows_as_one_paragraph(width):
+    html = render_markdown(textwrap.fill(WRAPPED_SOURCE, width) + "\n\nWhat are the careers?")
     assert "<br" not in html
-    assert html == "<p>Write a short poem about the sea\nthat a child could read\naloud.</p>\n"
+    assert html.count("<p>") == 2
+
+
+def test_a_hard_wrapped_list_item_flows_too():
+    item = textwrap.fill(WRAPPED_SOURCE, 72, initial_indent="- ", subsequent_indent="  ")
+    html = render_markdown(item + "\n- second item")
+    assert "<br" not in html and html.count("<li>") == 2
+
+
+def test_lines_meant_as_lines_stay_lines():
+    assert render_markdown(LYRICS).count("<br>") == 3
+    assert render_markdown("Hi Jen,\nI hope you're well. Can we catch up today?").count("<br>") == 1
+    # One long unwrapped line and a question under it: never wrapped at 400 columns.
+    assert "<br>" in render_markdown(WRAPPED_SOURCE * 2 + "\nWhat are the careers?")
 
 
 def test_a_commonmark_hard_break_is_kept():
-    assert "<br>" in render_markdown("first line  \nsecond line")
+    assert "<br>" in render_markdown(textwrap.fill(WRAPPED_SOURCE, 72).replace("\n", "  \n", 1))
     assert "<br>" in render_markdown("first line\\\nsecond line")
