@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from annotation.models import Assignment, Study, User
+from annotation.models import Assignment, Judgment, Study, User
 
 
 def studies_for(user: User) -> QuerySet[Study]:
@@ -50,3 +50,17 @@ def get_assignment_for_grader(user: User, study: Study, assignment_id: int):
     if assignment is None:
         raise Http404("No such assignment")
     return assignment
+
+
+def get_judgment_for_grader(user: User, study: Study, judgment_id: int) -> Judgment:
+    """One of the user's own answers given on the grading screen of this study; else a 404."""
+    judgment = (
+        Judgment.objects.select_related(
+            "assignment", "task__prompt", "task__response_a", "task__response_b"
+        )
+        .filter(pk=judgment_id, grader=user, task__study=study, assignment__isnull=False)
+        .first()
+    )
+    if judgment is None:
+        raise Http404("No such answer")
+    return judgment

@@ -7,8 +7,12 @@ never leak which model wrote which response.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+
 from annotation.handout import LEFT, RIGHT, screen_verdict, side_to_response
-from annotation.models import Assignment, Judgment, Response, Study
+from annotation.models import Assignment, Judgment, Response, Study, User
 from annotation.rendering import render_markdown
 
 SIDE_LABELS = {LEFT: "A", RIGHT: "B", "single": "Response"}
@@ -21,6 +25,8 @@ VERDICT_CHOICES = [
     ("tie", "Tie", "3"),
     ("both_bad", "Both bad", "4"),
 ]
+VERDICT_LABELS = {value: label for value, label, _key in VERDICT_CHOICES}
+HISTORY_PAGE_SIZE = 25
 
 
 def conversation(prompt) -> list[dict]:
@@ -43,10 +49,12 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
                 "side": side,
                 "label": SIDE_LABELS[side],
                 "html": render_markdown(texts[response_id]),
+                "length": _length(texts[response_id]),
                 "ratings": _choices(form, f"rating_{side}", RATING_KEYS[side])
                 if rating_field
                 else [],
                 "rating_name": f"rating_{side}",
+                "missing_label": missing_label(side),
                 "rating_errors": rating_field.errors if rating_field else [],
                 "tags": _choices(form, f"tags_{side}", TAG_KEYS[side]),
                 "tags_name": f"tags_{side}",
@@ -64,9 +72,28 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
         if "verdict" in form.fields
         else [],
         "verdict_errors": form["verdict"].errors if "verdict" in form.fields else [],
+        "missing": _missing(form, panes),
         "needs_ratings": study.require_ratings or task.kind == "single",
         "comment": form["comment"].value() or "",
     }
+
+
+def _length(text: str) -> str:
+    words = len(text.split())
+    return f"{words:,} word{'' if words == 1 else 's'} · {len(text):,} characters"
+
+
+def missing_label(side: str) -> str:
+    """How the incomplete warning names a side's rating."""
+    return "the rating" if side == "single" else f"{SIDE_LABELS[side]}'s rating"
+
+
+def _missing(form, panes: list[dict]) -> list[str]:
+    """What a refused answer lacks, in the words the warning uses (server-side twin of grade.js)."""
+    if not form.is_bound:
+        return []
+    missing = ["the verdict"] if "verdict" in form.fields and form["verdict"].errors else []
+    return missing + [missing_label(p["side"]) for p in panes if p["rating_errors"]]
 
 
 def _choices(form, name: str, keys: str) -> list[dict]:
@@ -113,3 +140,135 @@ def initial_from_judgment(judgment: Judgment) -> dict:
             data[f"rating_{side}"] = rating.label
             data[f"tags_{side}"] = list(rating.tags)
     return data
+
+
+def answer_summary(judgment: Judgment) -> dict:
+    """An earlier answer as the grader gave it: screen sides and labels, no model names."""
+    data = initial_from_judgment(judgment)
+    return {
+        "judgment_id": judgment.pk,
+        "verdict": VERDICT_LABELS.get(data.get("verdict", ""), ""),
+        "sides": [
+            {
+                "label": SIDE_LABELS[side],
+                "rating": data.get(f"rating_{side}", ""),
+                "tags": data.get(f"tags_{side}", []),
+            }
+            for side in side_to_response(judgment.assignment)
+        ],
+        "comment": judgment.comment,
+    }
+
+
+@dataclass
+class Notice:
+    """What the last action did, told once in the next task's fragment.
+
+    kind: "stored", "already_answered" (the answer kept is in `kept`), "timed_out"
+    (nothing stored), "skipped" (with `undo_skip`, the assignment to bring back),
+    "unskipped", or "info".
+    """
+
+    kind: str
+    text: str
+    kept: dict | None = None
+    revealed: list[dict] | None = None
+    undo_skip: int | None = None
+
+
+def key_help(study: Study) -> list[dict]:
+    """Every key of the grading screen, with what it does in this study."""
+    scale = list(study.rating_scale)
+    tags = list(study.tags)
+
+    def keys(side: str, labels: list[str], table: dict) -> list[str]:
+        return list(table[side][: len(labels)])
+
+    rows = []
+    if study.asks_pairs:
+        rows.append({"keys": ["1", "2", "3", "4"], "does": " · ".join(VERDICT_LABELS.values())})
+        if scale:
+            rows.append(
+                {"keys": keys(LEFT, scale, RATING_KEYS), "does": "Rate A: " + " · ".join(scale)}
+            )
+            rows.append(
+                {"keys": keys(RIGHT, scale, RATING_KEYS), "does": "Rate B: " + " · ".join(scale)}
+            )
+        if tags:
+            rows.append(
+                {
+                    "keys": keys(LEFT, tags, TAG_KEYS),
+                    "does": "Tag a problem in A: " + " · ".join(tags),
+                }
+            )
+            rows.append(
+                {
+                    "keys": ["Shift+" + k for k in keys(RIGHT, tags, TAG_KEYS)],
+                    "does": "The same tags for B (Shift + the key of A's tag)",
+                }
+            )
+    if study.asks_singles:
+        if scale:
+            rows.append(
+                {
+                    "keys": keys("single", scale, RATING_KEYS),
+                    "does": "Rate a single response: " + " · ".join(scale),
+                }
+            )
+        if tags:
+            rows.append(
+                {
+                    "keys": keys("single", tags, TAG_KEYS),
+                    "does": "Tag a problem in a single response: " + " · ".join(tags),
+                }
+            )
+    rows += [
+        {"keys": ["/"], "does": "Write a comment (Esc leaves the comment box)"},
+        {"keys": ["Enter"], "does": "Submit; when something is missing, shows what"},
+        {"keys": ["Ctrl+Enter"], "does": "Submit from the comment box"},
+        {"keys": ["k"], "does": "Skip this task"},
+        {"keys": ["u"], "does": "Undo the skip you just made; otherwise change your last answer"},
+        {"keys": ["h"], "does": "Your answers: reopen and change any of them, undo a skip"},
+        {"keys": ["l"], "does": "Link the scrolling of A and B (remembered)"},
+        {"keys": ["?"], "does": "Show or hide these instructions"},
+        {"keys": ["Esc"], "does": "Close the instructions"},
+    ]
+    return rows
+
+
+def history(grader: User, study: Study, page_number) -> tuple[Page, list[dict]]:
+    """One page of the grader's answers and skips in the study, newest first."""
+    assignments = (
+        Assignment.objects.filter(
+            grader=grader,
+            task__study=study,
+            status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED],
+        )
+        .select_related("task__prompt", "judgment")
+        .prefetch_related("judgment__ratings")
+        .order_by("-pk")
+    )
+    page = Paginator(assignments, HISTORY_PAGE_SIZE).get_page(page_number)
+    rows = []
+    for assignment in page.object_list:
+        judgment = getattr(assignment, "judgment", None)
+        row = {
+            "assignment_id": assignment.pk,
+            "prompt": _excerpt(assignment.task.prompt.text),
+            "skipped": assignment.status == Assignment.Status.SKIPPED,
+            "when": assignment.assigned_at,
+            "answer": None,
+            "changed": False,
+        }
+        if judgment is not None:
+            judgment.assignment = assignment  # already loaded; spare a query per row
+            row["answer"] = answer_summary(judgment)
+            row["when"] = judgment.created_at
+            row["changed"] = (judgment.updated_at - judgment.created_at).total_seconds() > 1
+        rows.append(row)
+    return page, rows
+
+
+def _excerpt(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

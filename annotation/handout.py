@@ -12,6 +12,12 @@ asking at the same moment take different tasks instead of queueing on one; on
 SQLite every write transaction starts with BEGIN IMMEDIATE (see settings), which
 serialises hand-outs. Recording a vote locks the assignment row, so a
 double-click or a retried POST records one judgment.
+
+Every vote ends in one of three outcomes, and the grader is told which: stored
+(`record_vote` returns created=True, or the same answer was already stored);
+already answered, e.g. from a second tab (created=False and `vote_matches` is
+false: the first answer is kept, this one is not); or timed out and given to
+other graders (`TaskTimedOut`: nothing is stored).
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ SCREEN_VERDICTS = (LEFT, RIGHT, "tie", "both_bad")
 
 class HandoutError(Exception):
     """A vote that cannot be recorded; the message is for the grader."""
+
+
+class TaskTimedOut(HandoutError):
+    """The assignment expired and its slot went to other graders: the vote is not stored."""
 
 
 def release_expired(study: Study) -> int:
@@ -217,8 +227,25 @@ def _reclaim(assignment: Assignment) -> None:
     if not task.is_gold:
         claimed = claimed.filter(slots_taken__lt=task.study.overlap)
     if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
-        raise HandoutError("This task timed out and went to other graders; here is a new one.")
+        raise TaskTimedOut("This task timed out and went to other graders; here is a new one.")
     assignment.status = Assignment.Status.ACTIVE
+
+
+def vote_matches(judgment: Judgment, vote: Vote) -> bool:
+    """Whether `vote` (in the screen sides of the judgment's assignment) is the answer
+    already stored, so that a repeated submission can be told apart from a different one."""
+    assignment = judgment.assignment
+    if judgment.verdict != stored_verdict(assignment, vote.verdict):
+        return False
+    if judgment.comment != vote.comment:
+        return False
+    ratings, tags = vote.ratings or {}, vote.tags or {}
+    wanted = {
+        response_id: (ratings.get(side, ""), sorted(tags.get(side, [])))
+        for side, response_id in side_to_response(assignment).items()
+    }
+    stored = {r.response_id: (r.label, sorted(r.tags)) for r in judgment.ratings.all()}
+    return stored == wanted
 
 
 def _write_ratings(judgment: Judgment, assignment: Assignment, vote: Vote) -> None:
@@ -275,6 +302,35 @@ def skip(assignment_id: int, grader: User) -> bool:
             slots_taken=F("slots_taken") - 1
         )
     return True
+
+
+def unskip(assignment_id: int, grader: User) -> Assignment:
+    """Bring a skipped task back to the grader, if it still has a free slot.
+
+    The reopened assignment is older than any the grader holds now, so the grading
+    screen shows it next. Raises HandoutError (TaskTimedOut when the slots filled up).
+    """
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("task__study")
+            .filter(pk=assignment_id, grader=grader, status=Assignment.Status.SKIPPED)
+            .first()
+        )
+        if assignment is None:
+            raise HandoutError("That task is not one you skipped.")
+        task = assignment.task
+        if task.study.status != Study.Status.ACTIVE:
+            raise HandoutError("This study is not taking answers right now.")
+        claimed = Task.objects.filter(pk=task.pk)
+        if not task.is_gold:
+            claimed = claimed.filter(slots_taken__lt=task.study.overlap)
+        if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
+            raise TaskTimedOut("That task has since gone to other graders, so it cannot come back.")
+        assignment.status = Assignment.Status.ACTIVE
+        assignment.expires_at = Assignment.default_expiry()
+        assignment.save(update_fields=["status", "expires_at"])
+    return assignment
 
 
 def has_judged_here(grader: User, study: Study) -> bool:

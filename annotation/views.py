@@ -6,12 +6,14 @@ from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from annotation import charts, exports, grading, handout, metric_runs, progress, results
 from annotation.access import (
     get_assignment_for_grader,
+    get_judgment_for_grader,
     get_study_for_grader,
     get_study_for_researcher,
     studies_for,
@@ -40,10 +42,19 @@ def _study_header(study) -> dict:
         "slug": study.slug,
         "name": study.name,
         "instructions_html": render_markdown(study.instructions),
+        "keys": grading.key_help(study),
     }
 
 
-def _grade_page(request, study, *, assignment=None, form=None, status=200, extra=None):
+# --- the grading screen -------------------------------------------------------------------
+#
+# Status codes of a vote (POST .../grade/<assignment>/): 200 (htmx) or 302 (plain form) only
+# when the answer is stored; 409 when it is not (already answered from another tab: the
+# answer kept is shown; or timed out and given to another grader); 422 when incomplete.
+# Every outcome is told in the fragment that swaps in, once: notices live in that fragment.
+
+
+def _grade_page(request, study, *, assignment=None, form=None, status=200, notice=None):
     """The grading screen, or just its task fragment for an htmx request."""
     if assignment is None:
         assignment = handout.next_assignment(request.user, study)
@@ -53,17 +64,17 @@ def _grade_page(request, study, *, assignment=None, form=None, status=200, extra
         "screen": None,
         "shown_at": sign_shown_at(),
         "can_change_last": handout.has_judged_here(request.user, study),
+        "notice": notice,
     }
     if assignment is not None:
         form = form or GradeForm(study=study, kind=assignment.task.kind)
         context["screen"] = grading.task_screen(assignment, study, form)
-    context.update(extra or {})
     template = "annotation/grade.html"
     if request.htmx:
         template += "#task"
     response = render(request, template, context, status=status)
     if request.htmx:
-        trigger_client_event(response, "taskLoaded")
+        trigger_client_event(response, "taskLoaded", after="settle")
     return response
 
 
@@ -82,18 +93,34 @@ def grade_submit(request, slug, assignment_id):
     form = GradeForm(request.POST, study=study, kind=assignment.task.kind)
     if not form.is_valid():
         return _grade_page(request, study, assignment=assignment, form=form, status=422)
+    vote = form.to_vote()
     try:
-        judgment, _created = handout.record_vote(assignment.pk, request.user, form.to_vote())
-    except handout.HandoutError as exc:
-        messages.warning(request, str(exc))
-        return redirect("grade", slug=slug) if not request.htmx else _grade_page(request, study)
-    extra = {"revealed": grading.reveal(judgment, assignment)}
+        judgment, created = handout.record_vote(assignment.pk, request.user, vote)
+    except handout.TaskTimedOut:
+        notice = grading.Notice(
+            "timed_out",
+            "Not stored: this task timed out and went to another grader before your answer "
+            "arrived. Here is a new task.",
+        )
+        return _grade_page(request, study, notice=notice, status=409)
+    if not created and not handout.vote_matches(judgment, vote):
+        notice = grading.Notice(
+            "already_answered",
+            "Not stored: you had already answered this task (in another tab or window). "
+            "The answer kept is:",
+            kept=grading.answer_summary(judgment),
+        )
+        return _grade_page(request, study, notice=notice, status=409)
+    notice = grading.Notice(
+        "stored",
+        "Your answer is stored." if created else "Your answer was already stored.",
+        revealed=grading.reveal(judgment, assignment),
+    )
     if not request.htmx:
-        if extra["revealed"]:
-            shown = ", ".join(f"{r['label']} was {r['model']}" for r in extra["revealed"])
-            messages.info(request, f"Recorded. {shown}.")
+        shown = "".join(f" {r['label']} was {r['model']}." for r in notice.revealed or [])
+        messages.success(request, notice.text + shown)
         return redirect("grade", slug=slug)
-    return _grade_page(request, study, extra=extra)
+    return _grade_page(request, study, notice=notice)
 
 
 @login_required
@@ -101,28 +128,80 @@ def grade_submit(request, slug, assignment_id):
 def grade_skip(request, slug, assignment_id):
     study = get_study_for_grader(request.user, slug)
     assignment = get_assignment_for_grader(request.user, study, assignment_id)
-    handout.skip(assignment.pk, request.user)
+    notice = None
+    if handout.skip(assignment.pk, request.user):
+        notice = grading.Notice("skipped", "Skipped.", undo_skip=assignment.pk)
     if request.htmx:
-        return _grade_page(request, study)
+        return _grade_page(request, study, notice=notice)
+    if notice:
+        messages.info(request, "Skipped. You can undo it from your answers.")
     return redirect("grade", slug=slug)
 
 
 @login_required
+@require_POST
+def grade_unskip(request, slug, assignment_id):
+    """Bring back a task the grader skipped, if it still has a free slot."""
+    study = get_study_for_grader(request.user, slug)
+    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    try:
+        reopened = handout.unskip(assignment.pk, request.user)
+    except handout.HandoutError as exc:
+        if request.htmx:
+            notice = grading.Notice("not_unskipped", str(exc))
+            return _grade_page(request, study, notice=notice, status=409)
+        messages.warning(request, str(exc))
+        return redirect("grade_history", slug=slug)
+    if request.htmx:
+        notice = grading.Notice("unskipped", "The task you skipped is back.")
+        return _grade_page(request, study, assignment=reopened, notice=notice)
+    messages.success(request, "The task you skipped is back.")
+    return redirect("grade", slug=slug)
+
+
+@login_required
+@require_GET
+def grade_history(request, slug):
+    """The grader's own answers and skips in the study, newest first, to change or undo."""
+    study = get_study_for_grader(request.user, slug)
+    page, rows = grading.history(request.user, study, request.GET.get("page"))
+    context = {"study": _study_header(study), "page": page, "rows": rows}
+    return render(request, "annotation/grade_history.html", context)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
+def grade_change(request, slug, judgment_id):
+    """Show one of the grader's answers again and let them change it."""
+    study = get_study_for_grader(request.user, slug)
+    judgment = get_judgment_for_grader(request.user, study, judgment_id)
+    return _change_page(request, study, judgment)
+
+
+@login_required
+@require_GET
 def grade_change_last(request, slug):
-    """Show the grader's last answer again and let them change it."""
+    """The grader's last answer, to change it (the `u` key)."""
     study = get_study_for_grader(request.user, slug)
     judgment = handout.last_judgment(request.user, study)
     if judgment is None:
         messages.info(request, "There is no earlier answer to change yet.")
         return redirect("grade", slug=slug)
+    return _change_page(request, study, judgment)
+
+
+def _change_page(request, study, judgment):
     assignment = judgment.assignment
+    grade_url = reverse("grade", args=[study.slug])
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if not (back.startswith(grade_url) and url_has_allowed_host_and_scheme(back, None)):
+        back = grade_url
     if request.method == "POST":
         form = GradeForm(request.POST, study=study, kind=assignment.task.kind)
         if form.is_valid():
             handout.change_vote(judgment, form.to_vote())
-            messages.success(request, "Your last answer was changed.")
-            return redirect("grade", slug=slug)
+            messages.success(request, "Your answer was changed.")
+            return redirect(back)
         status = 422
     else:
         form = GradeForm(
@@ -132,6 +211,8 @@ def grade_change_last(request, slug):
     context = {
         "study": _study_header(study),
         "screen": grading.task_screen(assignment, study, form),
+        "judgment_id": judgment.pk,
+        "back": back,
         "editing": True,
     }
     return render(request, "annotation/grade_change.html", context, status=status)

@@ -71,7 +71,8 @@ def test_a_vote_swaps_in_the_next_task_and_moves_progress(logged_in, pair_study,
     response = logged_in.post(submit_url(pair_study, first), good_vote(comment=" fine "), **HTMX)
     assert response.status_code == 200
     assert "1 of 12 done" in response.content.decode()
-    assert "taskLoaded" in json.loads(response.headers["HX-Trigger"])
+    assert 'data-outcome="stored"' in response.content.decode()
+    assert "taskLoaded" in json.loads(response.headers["HX-Trigger-After-Settle"])
     assert_blind(response)
     judgment = Judgment.objects.get()
     assert (judgment.grader, judgment.task, judgment.comment) == (alice, first.task, "fine")
@@ -100,9 +101,13 @@ def test_time_on_task_is_recorded(logged_in, pair_study, alice):
 def test_an_incomplete_vote_is_refused_and_nothing_written(logged_in, pair_study, alice):
     logged_in.get(grade_url(pair_study))
     first = Assignment.objects.get(grader=alice)
-    response = logged_in.post(submit_url(pair_study, first), {"verdict": "left"}, **HTMX)
+    response = logged_in.post(
+        submit_url(pair_study, first), {"verdict": "left", "rating_left": "good"}, **HTMX
+    )
     assert response.status_code == 422
-    assert "This field is required." in response.content.decode()
+    page = response.content.decode()
+    assert "Still missing: B&#x27;s rating." in page
+    assert page.count('class="ratings invalid"') == 1 and 'class="verdict invalid"' not in page
     response = logged_in.post(submit_url(pair_study, first), good_vote(verdict="sideways"), **HTMX)
     assert response.status_code == 422
     response = logged_in.post(
@@ -161,8 +166,8 @@ def test_change_my_last_answer(logged_in, pair_study, alice):
     logged_in.get(grade_url(pair_study))
     first = Assignment.objects.get(grader=alice)
     logged_in.post(submit_url(pair_study, first), good_vote(tags_right=["untrue"]))
-    url = reverse("grade_change_last", args=[pair_study.slug])
-    page = logged_in.get(url)
+    page = logged_in.get(reverse("grade_change_last", args=[pair_study.slug]))
+    url = reverse("grade_change", args=[pair_study.slug, Judgment.objects.get().pk])
     assert page.status_code == 200
     html = page.content.decode()
     assert (

@@ -101,7 +101,7 @@ def test_a_late_vote_on_a_task_that_filled_up_is_refused(pair_study):
     Assignment.objects.filter(pk=a.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     handout.release_expired(pair_study)
     Task.objects.filter(pk=a.task_id).update(slots_taken=2)
-    with pytest.raises(handout.HandoutError, match="timed out"):
+    with pytest.raises(handout.TaskTimedOut, match="timed out"):
         vote(a, user)
     assert not Judgment.objects.exists()
 
@@ -207,3 +207,42 @@ def test_change_vote_replaces_the_answer(pair_study):
     assert sorted(judgment.ratings.values_list("label", flat=True)) == ["acceptable", "acceptable"]
     assert not any(judgment.ratings.values_list("tags", flat=True).exclude(tags=[]))
     assert Judgment.objects.count() == 1
+
+
+def test_a_skip_is_undone_while_the_task_has_a_free_slot(pair_study):
+    user, other, third = graders(pair_study, 3)
+    a = handout.next_assignment(user, pair_study)
+    handout.skip(a.pk, user)
+    reopened = handout.unskip(a.pk, user)
+    assert reopened.status == "active" and Task.objects.get(pk=a.task_id).slots_taken == 1
+    # The reopened task comes first, before any other the grader holds.
+    assert handout.next_assignment(user, pair_study).pk == a.pk
+    with pytest.raises(handout.HandoutError, match="not one you skipped"):
+        handout.unskip(a.pk, user)
+    # Once others fill the task, a skip cannot come back and nothing changes.
+    handout.skip(a.pk, user)
+    for grader in (other, third):
+        Assignment.objects.create(task_id=a.task_id, grader=grader)
+    Task.objects.filter(pk=a.task_id).update(slots_taken=2)
+    with pytest.raises(handout.TaskTimedOut):
+        handout.unskip(a.pk, user)
+    assert Assignment.objects.get(pk=a.pk).status == "skipped"
+    assert Task.objects.get(pk=a.task_id).slots_taken == 2
+
+
+def test_vote_matches_tells_a_repeat_from_a_different_answer(pair_study):
+    (user,) = graders(pair_study, 1)
+    a = handout.next_assignment(user, pair_study)
+    ratings = {"left": "good", "right": "poor"}
+    judgment, _ = handout.record_vote(
+        a.pk, user, Vote(verdict="left", ratings=ratings, tags={"right": ["untrue", "harmful"]})
+    )
+    same = Vote(verdict="left", ratings=ratings, tags={"right": ["harmful", "untrue"]})
+    assert handout.vote_matches(judgment, same)
+    for different in (
+        Vote(verdict="right", ratings=ratings, tags=same.tags),
+        Vote(verdict="left", ratings={"left": "good", "right": "good"}, tags=same.tags),
+        Vote(verdict="left", ratings=ratings, tags={"left": ["untrue"]}),
+        Vote(verdict="left", ratings=ratings, tags=same.tags, comment="hm"),
+    ):
+        assert not handout.vote_matches(judgment, different)
