@@ -39,7 +39,8 @@
     });
     groups.forEach(function (g) { g.classList.add("missing"); });
     sayMissing(groups);
-    if (groups.length) groups[0].scrollIntoView({ block: "nearest", inline: "nearest" });
+    // The middle of the screen, not its edge: on a phone the edge is under the pinned Submit bar.
+    if (groups.length) groups[0].scrollIntoView({ block: "center", inline: "nearest" });
   }
 
   // A choice made in a marked group clears its mark; the others stay marked.
@@ -183,7 +184,8 @@
       return;
     }
     if (key === "/") {
-      var comment = document.getElementById("comment");
+      // Found by name: an id would make htmx copy a test tool's empty style="" onto the next task.
+      var comment = f.querySelector('textarea[name="comment"]');
       if (comment) { event.preventDefault(); comment.focus(); }
       return;
     }
@@ -201,11 +203,11 @@
     window.scrollTo(0, 0);
     var f = form();
     var marked = f ? f.querySelector("fieldset.invalid") : null;
-    if (marked) marked.scrollIntoView({ block: "nearest" });
+    if (marked) marked.scrollIntoView({ block: "center" });
   });
 
   restoreLinkScroll();
   var f = form();
   var marked = f ? f.querySelector("fieldset.invalid") : null;
-  if (marked) marked.scrollIntoView({ block: "nearest" });
+  if (marked) marked.scrollIntoView({ block: "center" });
 })();

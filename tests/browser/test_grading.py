@@ -223,7 +223,7 @@ def test_it_skips_with_k_and_changes_the_last_answer_with_u(
     with page.expect_navigation():
         press(page, "Enter")
     assert page.url.endswith(grade_path(pair_study))
-    expect(page.locator(".messages")).to_contain_text("Your last answer was changed.")
+    expect(page.locator("#task #notices")).to_contain_text("Your answer was changed.")
 
     assert Judgment.objects.filter(grader=alice).count() == 1
     assert_judgment(voted, "left", {"left": "good", "right": "good"}, {"left": ["untrue"]})
@@ -271,7 +271,8 @@ def test_it_rates_a_single_response_and_says_all_done(
     assignment_id = assignment_on_screen(page)
 
     press(page, "Enter")  # incomplete: nothing is sent
-    expect(page.locator("#grade-form")).to_have_class(re.compile("incomplete"))
+    expect(page.locator("fieldset.missing")).to_have_attribute("data-group", "rating_single")
+    expect(page.locator("#missing")).to_have_text("Still missing: the rating.")
     assert not Judgment.objects.exists()
 
     press(page, "w", "Enter")
@@ -281,4 +282,279 @@ def test_it_rates_a_single_response_and_says_all_done(
     assert (judgment.assignment_id, judgment.verdict) == (assignment_id, "")
     assert [(r.label, r.tags) for r in judgment.ratings.all()] == [("acceptable", [])]
     assert_blind(page, ["solo-model"])
+    assert_quiet(page, browser_events)
+
+
+# --- outcomes of a vote, told in the fragment that swaps in --------------------------------
+
+
+def outcome(page) -> str:
+    return page.get_attribute("#notice", "data-outcome")
+
+
+def test_a_second_tabs_answer_is_refused_and_the_kept_answer_shown(
+    page, browser_events, live_server, pair_study, alice
+):
+    log_in(page, "alice")
+    page.goto(grade_path(pair_study))
+    second = page.context.new_page()
+    second.goto(grade_path(pair_study))
+    assignment_id = assignment_on_screen(page)
+    assert assignment_on_screen(second) == assignment_id  # both tabs show the same task
+
+    press(page, "1", "q", "a", "Shift+X", "Enter")
+    wait_for_task(page, "1 of 12 done")
+    assert outcome(page) == "stored"
+
+    press(second, "2", "e", "d", "Enter")
+    expect(second.locator("#notice")).to_be_visible()
+    assert outcome(second) == "already_answered"
+    notice = second.locator("#notice").inner_text()
+    assert "Not stored" in notice
+    assert "A is better · A: poor · B: poor (untrue)" in notice
+    # The fragment carries the next task, and the answer of the first tab is what was kept.
+    wait_for_task(second, "1 of 12 done")
+    assert assignment_on_screen(second) != assignment_id
+    assert Judgment.objects.filter(grader=alice).count() == 1
+    assert_judgment(assignment_id, "left", {"left": "poor", "right": "poor"}, {"right": ["untrue"]})
+
+    # One-shot: the next vote's fragment no longer says it.
+    press(second, "3", "w", "s", "Enter")
+    wait_for_task(second, "2 of 12 done")
+    assert outcome(second) == "stored"
+    expect(second.locator("#task")).not_to_contain_text("Not stored")
+    assert_quiet(second, browser_events)
+
+
+def test_a_vote_on_an_assignment_that_expired_and_went_to_others_is_not_stored(
+    page, browser_events, live_server, pair_study, alice
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation import handout
+
+    log_in(page, "alice")
+    page.goto(grade_path(pair_study))
+    assignment_id = assignment_on_screen(page)
+    task_id = Assignment.objects.get(pk=assignment_id).task_id
+    Assignment.objects.filter(pk=assignment_id).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    handout.release_expired(pair_study)
+    for name in ("bob", "carol"):  # overlap 2: both slots go to other graders
+        other = make_user(name, "grader")
+        join(pair_study, other)
+        Assignment.objects.create(task_id=task_id, grader=other)
+    Task.objects.filter(pk=task_id).update(slots_taken=2)
+
+    press(page, "1", "e", "s", "Enter")
+    expect(page.locator("#notice")).to_be_visible()
+    assert outcome(page) == "timed_out"
+    expect(page.locator("#notice")).to_contain_text("Not stored")
+    expect(page.locator("#notice")).to_contain_text("went to another grader")
+    assert assignment_on_screen(page) != assignment_id
+    assert not Judgment.objects.filter(grader=alice).exists()
+    assert Task.objects.get(pk=task_id).slots_taken == 2
+    # The 409 swapped in like any answer; htmx reported no error.
+    assert not [e for e in browser_events.console_errors if "409" not in e]
+    assert browser_events.page_errors == []
+
+
+def test_notices_are_gone_once_the_next_task_swaps_in(
+    page, browser_events, live_server, pair_study, alice
+):
+    log_in(page, "alice")
+    page.goto(grade_path(pair_study))
+    skipped = assignment_on_screen(page)
+    press(page, "k")
+    wait_for_task(page, "0 of 11 done")
+    assert outcome(page) == "skipped"
+
+    # u right after a skip brings the task back.
+    press(page, "u")
+    wait_for_task(page, "0 of 12 done")
+    assert assignment_on_screen(page) == skipped
+    assert outcome(page) == "unskipped"
+    expect(page.locator("#task")).not_to_contain_text("Skipped.")
+
+    press(page, "1", "e", "s", "Enter")
+    wait_for_task(page, "1 of 12 done")
+    assert outcome(page) == "stored"
+    expect(page.locator("#notices")).not_to_contain_text("back")
+    assert_judgment(skipped, "left", {"left": "good", "right": "acceptable"}, {})
+
+    press(page, "2", "e", "s", "Enter")
+    wait_for_task(page, "2 of 12 done")
+    assert page.locator("#notices .notice").count() == 1
+    assert_quiet(page, browser_events)
+
+
+def test_the_incomplete_warning_names_what_is_missing_and_nothing_else(
+    page, browser_events, live_server, pair_study, alice
+):
+    log_in(page, "alice")
+    page.goto(grade_path(pair_study))
+    press(page, "1", "q", "Enter")
+    missing = page.locator("fieldset.missing")
+    expect(missing).to_have_count(1)
+    assert missing.get_attribute("data-group") == "rating_right"
+    expect(page.locator("#missing")).to_have_text("Still missing: B's rating.")
+    assert not Judgment.objects.exists()
+
+    # Clicking Submit says the same, without the browser's own bubble or a request.
+    page.click("#submit-vote")
+    expect(missing).to_have_count(1)
+    assert not Judgment.objects.exists()
+
+    press(page, "d")
+    expect(page.locator("fieldset.missing")).to_have_count(0)
+    expect(page.locator("#missing")).to_have_text("")
+    press(page, "Enter")
+    wait_for_task(page, "1 of 12 done")
+
+    press(page, "Enter")  # nothing chosen: all three are named
+    expect(page.locator("fieldset.missing")).to_have_count(3)
+    expect(page.locator("#missing")).to_have_text(
+        "Still missing: A's rating, B's rating, the verdict."
+    )
+    assert_quiet(page, browser_events)
+
+
+def test_u_works_from_the_all_done_screen(page, browser_events, live_server, write_jsonl, db):
+    record = {"id": "s1", "prompt": "Name a prime.", "outputs": {"solo-model": "Seven."}}
+    study = import_study(
+        write_jsonl([record], name="single.jsonl"),
+        "single",
+        StudyOptions(protocol="single", overlap=1),
+    ).study
+    join(study, make_user("sam", "grader"))
+    log_in(page, "sam")
+    page.goto(grade_path(study))
+    press(page, "e", "Enter")
+    expect(page.locator(".all-done h2")).to_have_text("All done here")
+    with page.expect_navigation():
+        press(page, "u")
+    assert page.url.endswith(f"{grade_path(study)}last/")
+    expect(page.locator('input[name="rating_single"][value="good"]')).to_be_checked()
+    press(page, "q")
+    with page.expect_navigation():
+        press(page, "Enter")
+    expect(page.locator("#notices")).to_contain_text("Your answer was changed.")
+    assert [r.label for r in Judgment.objects.get().ratings.all()] == ["poor"]
+    assert_quiet(page, browser_events)
+
+
+def test_the_history_reopens_any_answer_and_undoes_a_skip(
+    page, browser_events, live_server, pair_study, alice
+):
+    log_in(page, "alice")
+    page.goto(grade_path(pair_study))
+    first = assignment_on_screen(page)
+    press(page, "1", "e", "s", "Enter")
+    wait_for_task(page, "1 of 12 done")
+    skipped = assignment_on_screen(page)
+    press(page, "k")
+    wait_for_task(page, "1 of 11 done")
+    press(page, "2", "q", "d", "Enter")
+    wait_for_task(page, "2 of 11 done")
+
+    with page.expect_navigation():
+        press(page, "h")
+    rows = page.locator("#history tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(1)).to_contain_text("Skipped")
+    expect(rows.nth(2)).to_contain_text("A is better · A: good · B: acceptable")
+
+    # Reopen the oldest answer, change it, and land back on the list.
+    with page.expect_navigation():
+        rows.nth(2).get_by_role("link", name="Change").click()
+    expect(page.locator('input[name="verdict"][value="left"]')).to_be_checked()
+    press(page, "4", "q", "a", "Shift+Z")
+    with page.expect_navigation():
+        press(page, "Enter")
+    assert "/grade/history/" in page.url
+    expect(page.locator(".messages")).to_contain_text("Your answer was changed.")
+    expect(page.locator("#history tbody tr").nth(2)).to_contain_text("Both bad")
+    assert_judgment(first, "both_bad", {"left": "poor", "right": "poor"}, {"right": ["harmful"]})
+
+    # Undo the skip: the grading screen shows that task.
+    with page.expect_navigation():
+        page.locator("#history tbody tr").nth(1).get_by_role("button", name="Undo skip").click()
+    assert page.url.endswith(grade_path(pair_study))
+    assert assignment_on_screen(page) == skipped
+    expect(page.locator("#notices")).to_contain_text("The task you skipped is back.")
+    assert_quiet(page, browser_events)
+
+
+def test_the_comment_box_has_a_key_and_escape_leaves_it(
+    page, browser_events, live_server, pair_study, alice
+):
+    log_in(page, "alice")
+    page.goto(grade_path(pair_study))
+    assignment_id = assignment_on_screen(page)
+    press(page, "1", "e", "s", "/")
+    expect(page.locator("textarea[name=comment]")).to_be_focused()
+    page.keyboard.type("wordy but right; ask k")  # letters typed here are text, not keys
+    expect(page.locator('input[name="rating_left"][value="good"]')).to_be_checked()
+    assert assignment_on_screen(page) == assignment_id
+    press(page, "Escape")
+    expect(page.locator("textarea[name=comment]")).not_to_be_focused()
+    press(page, "/", "Control+Enter")
+    wait_for_task(page, "1 of 12 done")
+    assert Judgment.objects.get(assignment_id=assignment_id).comment == "wordy but right; ask k"
+    assert_quiet(page, browser_events)
+
+
+def test_the_instructions_list_every_key_and_escape_closes_them(
+    page, browser_events, live_server, pair_study, alice
+):
+    log_in(page, "alice")
+    page.goto(grade_path(pair_study))
+    body = page.locator("#instructions .instructions-body")
+    expect(body).to_be_hidden()
+    press(page, "?")
+    expect(body).to_be_visible()
+    text = body.inner_text()
+    for expected in (
+        "Pick the better answer.",
+        "1 2 3 4",
+        "q w e",
+        "Rate A: poor · acceptable · good",
+        "a s d",
+        "Rate B: poor · acceptable · good",
+        "z x c",
+        "Shift+Z Shift+X Shift+C",
+        "Ctrl+Enter",
+    ):
+        assert expected in text, expected
+    for key in ("/", "Enter", "k", "u", "h", "l", "?", "Esc"):
+        assert body.locator("kbd", has_text=re.compile(rf"^{re.escape(key)}$")).count() >= 1, key
+    press(page, "Escape")
+    expect(body).to_be_hidden()
+    assert_quiet(page, browser_events)
+
+
+def test_hard_wrapped_prompt_text_flows_and_lyrics_keep_their_lines(
+    page, browser_events, live_server, write_jsonl, db
+):
+    import textwrap
+
+    wrapped = textwrap.fill(
+        "Please answer the following question based on the information provided in the "
+        "article. Development studies is an interdisciplinary branch of social science that "
+        "has grown in popularity as a subject of study since the early 1990s.",
+        72,
+    )
+    lyrics = "In the shadowed valley, I walk alone,\nThe cold wind whispers, through the stone."
+    record = {"id": "w1", "prompt": wrapped, "outputs": {"m1": lyrics, "m2": "Fine."}}
+    study = import_study(write_jsonl([record], name="wrap.jsonl"), "wrap").study
+    join(study, make_user("wendy", "grader"))
+    log_in(page, "wendy")
+    page.goto(grade_path(study))
+    assert page.locator("#prompt br").count() == 0
+    assert "provided in the article. Development" in page.locator("#prompt").inner_text()
+    lyrics_pane = page.locator(".pane-body").filter(has_text="shadowed valley")
+    assert lyrics_pane.locator("br").count() == 1
     assert_quiet(page, browser_events)
