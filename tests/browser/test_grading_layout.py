@@ -21,6 +21,17 @@ from annotation.models import Assignment, Judgment, LanguageModel, Response  # n
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_url_conf():
+    """The live server runs in this process: load the URL conf, and the scientific stack the
+    researchers' views import with it, before the first page load rather than during it
+    (seconds on a busy machine, against the browser's 5 s timeout)."""
+    from django.urls import get_resolver
+
+    assert get_resolver().url_patterns
+
+
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 DEMO_STUDY = REPO_ROOT / "fixtures" / "demo" / "study.jsonl"
 # The demo's tags (load_demo) and the prompts whose responses are hardest to fit on a screen.
