@@ -148,7 +148,7 @@ def _read_counts(
         if bad.any():
             position = int(np.argmax(bad))
             raise row_error(
-                position, f"{column} is {counts[column].iloc[position]!r}, not a count >= 0"
+                position, f"{column} is {counts[column].tolist()[position]!r}, not a count >= 0"
             )
         numbers[column] = values
     same = a == b

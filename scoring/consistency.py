@@ -206,7 +206,7 @@ def _rating_scores(values: pd.Series, column: str, scale: Sequence[str] | None) 
             position = int(np.argmax(bad))
             raise row_error(
                 position,
-                f"{column} is {values.iloc[position]!r}; give the rating scale (worst first) "
+                f"{column} is {values.tolist()[position]!r}; give the rating scale (worst first) "
                 "for text labels",
             )
         out[~missing] = numbers[~missing]

@@ -517,22 +517,28 @@ def bootstrap_davidson(
         )
         theta[begin : begin + size], tau[begin : begin + size] = fitted
 
+    def draw(size: int) -> np.ndarray:
+        draws = np.zeros((size, 3 * pairs))
+        for chunk in range(0, size, _DRAW_CHUNK):  # short calls let a worker thread run
+            rows = min(_DRAW_CHUNK, size - chunk)
+            draws[chunk : chunk + rows, used] = generator.multinomial(n_battles, shares, size=rows)
+        return draws.reshape(size, pairs, 3)
+
+    if rounds * pairs < 200_000:  # small: a worker thread costs more than it saves
+        for begin in range(0, rounds, batch):
+            fit(begin, draw(min(batch, rounds - begin)))
+        ratings = _to_ratings(theta, factor, initial, anchor_at, anchor)
+        return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), _nu(tau)
     # As in scoring.ratings: batch k is fitted in a worker thread (numpy and LAPACK release
     # the GIL) while batch k + 1 is drawn here, in one thread and one order, so the numbers
     # do not depend on the timing.
     with ThreadPoolExecutor(max_workers=1) as worker:
         fitting = None
         for begin in range(0, rounds, batch):
-            size = min(batch, rounds - begin)
-            draws = np.zeros((size, 3 * pairs))
-            for chunk in range(0, size, _DRAW_CHUNK):  # short calls let the worker run
-                rows = min(_DRAW_CHUNK, size - chunk)
-                draws[chunk : chunk + rows, used] = generator.multinomial(
-                    n_battles, shares, size=rows
-                )
+            draws = draw(min(batch, rounds - begin))
             if fitting is not None:
                 fitting.result()
-            fitting = worker.submit(fit, begin, draws.reshape(size, pairs, 3))
+            fitting = worker.submit(fit, begin, draws)
         if fitting is not None:
             fitting.result()
     ratings = _to_ratings(theta, factor, initial, anchor_at, anchor)

@@ -98,6 +98,8 @@ class SwapConsistency:
 def _booleans(values: pd.Series, column: str, *, allow_missing: bool) -> np.ndarray:
     """A column of booleans (True/False, 1/0, "true"/"false", "left"/"right") as floats,
     NaN where missing (if allowed); anything else is an `InputError` naming the row."""
+    if pd.api.types.is_bool_dtype(values.dtype) and not values.isna().any():
+        return values.to_numpy(dtype=float)
     out = np.full(len(values), np.nan)
     for position, value in enumerate(values.tolist()):
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -119,25 +121,34 @@ def _booleans(values: pd.Series, column: str, *, allow_missing: bool) -> np.ndar
     return out
 
 
-def exact_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
-    """Clopper-Pearson interval for a binomial proportion (NaN for no trials)."""
-    if trials == 0:
-        return math.nan, math.nan
+def exact_intervals(
+    successes: np.ndarray, trials: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson intervals for binomial proportions (NaN where there is no trial)."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
     tail = (1 - confidence) / 2
-    lower = 0.0 if successes == 0 else stats.beta.ppf(tail, successes, trials - successes + 1)
-    upper = (
-        1.0 if successes == trials else stats.beta.ppf(1 - tail, successes + 1, trials - successes)
-    )
-    return float(lower), float(upper)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lower = np.where(k > 0, stats.beta.ppf(tail, np.maximum(k, 1), n - k + 1), 0.0)
+        upper = np.where(k < n, stats.beta.ppf(1 - tail, k + 1, np.maximum(n - k, 1)), 1.0)
+    empty = n == 0
+    return np.where(empty, np.nan, lower), np.where(empty, np.nan, upper)
 
 
-def exact_test_half(successes: int, trials: int) -> float:
-    """Two-sided exact binomial test of p = 1/2: twice the smaller tail, at most 1."""
-    if trials == 0:
-        return math.nan
-    lower_tail = stats.binom.cdf(successes, trials, 0.5)
-    upper_tail = stats.binom.sf(successes - 1, trials, 0.5)
-    return float(min(1.0, 2 * min(lower_tail, upper_tail)))
+def exact_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
+    """Clopper-Pearson interval for one binomial proportion (NaN for no trials)."""
+    lower, upper = exact_intervals(np.array([successes]), np.array([trials]), confidence)
+    return float(lower[0]), float(upper[0])
+
+
+def exact_tests_half(successes: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Two-sided exact binomial tests of p = 1/2: twice the smaller tail, at most 1."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    lower_tail = stats.binom.cdf(k, n, 0.5)
+    upper_tail = stats.binom.sf(k - 1, n, 0.5)
+    p = np.minimum(1.0, 2 * np.minimum(lower_tail, upper_tail))
+    return np.where(n == 0, np.nan, p)
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -236,26 +247,29 @@ def position_bias(
     names = _grader_column(judgments, grader)
     kinds = _kinds(judgments, kind, names)
     left = _left_chosen(judgments, verdict, a_on_left, left_chosen)
-    frame = pd.DataFrame({"grader": names, "kind": kinds, "left": left})
-    rows = []
-    for (name, grader_kind), group in frame.groupby(["grader", "kind"], sort=True):
-        decisive = int(group["left"].notna().sum())
-        chose_left = int(group["left"].sum())
-        lower, upper = exact_interval(chose_left, decisive, confidence)
-        rows.append(
-            {
-                "grader": name,
-                "kind": grader_kind,
-                "judgments": len(group),
-                "decisive": decisive,
-                "left": chose_left,
-                "left_share": chose_left / decisive if decisive else math.nan,
-                "ci_lower": lower,
-                "ci_upper": upper,
-                "p_value": exact_test_half(chose_left, decisive),
-            }
-        )
-    graders = pd.DataFrame(rows)
+    frame = pd.DataFrame(
+        {
+            "grader": names,
+            "kind": kinds,
+            "judgments": 1,
+            "decisive": ~np.isnan(left),
+            "left": np.nan_to_num(left),
+        }
+    )
+    graders = frame.groupby(["grader", "kind"], sort=True).sum().reset_index()
+    decisive = graders["decisive"].to_numpy(dtype=np.int64)
+    chose_left = graders["left"].to_numpy(dtype=np.int64)
+    lower, upper = exact_intervals(chose_left, decisive, confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = chose_left / decisive
+    graders = graders.assign(
+        decisive=decisive,
+        left=chose_left,
+        left_share=share,
+        ci_lower=lower,
+        ci_upper=upper,
+        p_value=exact_tests_half(chose_left, decisive),
+    )
     graders["p_holm"] = holm(graders["p_value"].to_numpy())
     graders["flagged"] = graders["p_holm"].to_numpy() < alpha
     graders = graders.sort_values(["p_value", "grader"], na_position="last").reset_index(drop=True)

@@ -200,7 +200,8 @@ def _whole_counts(values: pd.Series, column: str) -> np.ndarray:
     if bad.any():
         position = int(np.argmax(bad))
         raise row_error(
-            position, f"{column} is {values.iloc[position]!r}, not a count >= 0 (responses)"
+            position,
+            f"{column} is {values.tolist()[position]!r}, not a count >= 0 in the responses table",
         )
     return numbers
 
@@ -421,7 +422,12 @@ def _maximise(fit: _Fit, x: np.ndarray, *, tol: float = 1e-9, max_iter: int = 10
     loss = fit.loss(x)
     for _ in range(max_iter):
         parts = fit.parts(x)
-        step = np.linalg.solve(fit.hessian(x, parts), fit.gradient(x, parts))
+        hess = fit.hessian(x, parts)
+        # The likelihood is flat along "all theta up by the same amount" (only the ridge
+        # curves it): solving on that direction would amplify rounding noise 1e6-fold. The
+        # ridge keeps the mean of theta at 0 from the start, so fix the direction instead.
+        hess[: fit.d.n, : fit.d.n] += 1.0 / fit.d.n
+        step = np.linalg.solve(hess, fit.gradient(x, parts))
         length = 1.0
         for _halving in range(60):
             trial = x - length * step
@@ -446,6 +452,7 @@ def style_control(
     initial: float = 1000,
     anchor: tuple[str, float] | None = None,
     ridge: float = RIDGE,
+    uncontrolled: bool = True,
 ) -> StyleControl:
     """Ratings controlled for style covariates, with the style coefficients.
 
@@ -465,6 +472,9 @@ def style_control(
         Level of the Wald intervals (sandwich covariance).
     scale, base, initial, anchor, ridge
         As in `scoring.ratings.bradley_terry`.
+    uncontrolled
+        Also fit the model without the covariates, for ``uncontrolled_rating`` (NaN when
+        False; simulations skip it).
 
     Returns a `StyleControl`. Raises `InputError` for a bad battle table (naming the row),
     a feature table of another length, or a value that is not a finite number.
@@ -524,22 +534,25 @@ def style_control(
         rating = float(anchor[1]) + factor * (centred @ theta)
     lower, upper = rating - z_crit * rating_se, rating + z_crit * rating_se
 
-    plain = _Fit(
-        _Battles(data.n, data.a, data.b, data.win, data.loss, data.tie, z[:, :0]),
-        ties_used,
-        ridge,
-    )
-    plain_theta = _maximise(plain, _start(plain))[:n]
-    uncontrolled = (initial if anchor_at is None else float(anchor[1])) + factor * (
-        centred @ plain_theta
-    )
+    if uncontrolled:
+        plain = _Fit(
+            _Battles(data.n, data.a, data.b, data.win, data.loss, data.tie, z[:, :0]),
+            ties_used,
+            ridge,
+        )
+        plain_theta = _maximise(plain, _start(plain))[:n]
+        plain_rating = (initial if anchor_at is None else float(anchor[1])) + factor * (
+            centred @ plain_theta
+        )
+    else:
+        plain_rating = np.full(n, np.nan)
 
     table = _per_model(encoded, data)
     table.insert(1, "rating", rating)
     table.insert(2, "ci_lower", lower)
     table.insert(3, "ci_upper", upper)
     table.insert(4, "se", rating_se)
-    table.insert(5, "uncontrolled_rating", uncontrolled)
+    table.insert(5, "uncontrolled_rating", plain_rating)
     table["win_rate"] = (table["wins"] + 0.5 * table["ties"]) / table["battles"]
     table["rank"] = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
     table["rank_lower"] = table["rank"]
@@ -593,7 +606,7 @@ def _scaled_features(features: pd.DataFrame):
         if bad.any():
             position = int(np.argmax(bad))
             raise row_error(
-                position, f"style feature {column!r} is {features[column].iloc[position]!r}"
+                position, f"style feature {column!r} is {features[column].tolist()[position]!r}"
             )
         rms = float(np.sqrt(np.mean(values * values)))
         if rms == 0:
