@@ -25,9 +25,12 @@ experimental design: a review", Statistical Science 10(3)):
     order whose intervals still overlap (the rank-ambiguous neighbours; Chiang et al. 2024,
     "Chatbot Arena", sec. 4-5, ranks models by such interval overlaps).
 
-Scores are in squared Elo points. A pair is stopped (score 0, not served) when its two
-models' rating intervals no longer overlap (their order is settled: "rank intervals
-separate"), or when it reached ``max_votes_per_pair``. The study is stopped when the vote
+Scores are in squared Elo points. Under ``ranks`` a pair is stopped (score 0, not served)
+when its two models' rating intervals no longer overlap (their order is settled: "rank
+intervals separate"); under ``variance`` such a pair stays open by default, because votes
+between distant models are what tie the groups of a leaderboard together (stopping them
+leaves the groups' offsets, and so every rating interval, wide). Any pair stops at
+``max_votes_per_pair``. The study is stopped when the vote
 budget is spent, when the median rating-interval width is at most ``target_width``, when
 every pair of neighbours in the rating order is separated (the ranking is settled), or when
 no candidate pair is left open.
@@ -77,8 +80,9 @@ class Schedule:
 
     pairs: one row per candidate pair: model_a, model_b, votes (so far), score (expected
     shrinkage of the criterion from one more vote, in squared Elo points; 0 when stopped),
-    priority (1 = serve first; NaN when stopped), stopped (bool) and reason (``separated``,
-    ``pair cap``, ``study stopped`` or empty). Sorted by priority, stopped pairs last.
+    priority (1 = serve first; NaN when stopped), separated (the two intervals are apart),
+    stopped (bool) and reason (``separated``, ``pair cap``, ``study stopped`` or empty).
+    Sorted by priority, stopped pairs last.
     ratings: model, rating, se, ci_lower, ci_upper, rank_lower, rank_upper, votes (Wald
     intervals of the Laplace approximation; see the module docstring).
     stop: whether the study should stop; stop_reason: ``budget``, ``target width``,
@@ -280,6 +284,7 @@ def schedule_pairs(
     budget: int | None = None,
     target_width: float | None = None,
     max_votes_per_pair: int | None = None,
+    stop_separated: bool | None = None,
     plan: int = 0,
     scale: float = 400,
     base: float = 10,
@@ -315,6 +320,9 @@ def schedule_pairs(
         Stopping rule: the study stops at `budget` votes or when the median width of the
         rating intervals (Elo points) is at most `target_width`; a pair stops at
         `max_votes_per_pair` votes.
+    stop_separated
+        Stop serving a pair once its models' intervals (at `stop_confidence`) are apart
+        (default: True under ``ranks``, False under ``variance``).
     plan
         Also choose the next `plan` votes greedily (each pick updates the covariance by
         Sherman-Morrison before the next; strengths stay as estimated), for a hand-out
@@ -372,9 +380,11 @@ def schedule_pairs(
     elif len(ambiguous) == 0:
         stop_reason = "ranks separated"
     i, j = np.nonzero(open_mask)
-    reason = np.where(separated[i, j], "separated", np.where(capped[i, j], "pair cap", "")).astype(
-        object
-    )
+    if stop_separated is None:
+        stop_separated = criterion == "ranks"
+    reason = np.where(
+        separated[i, j] & stop_separated, "separated", np.where(capped[i, j], "pair cap", "")
+    ).astype(object)
     if stop_reason is None and (reason == "").sum() == 0:
         stop_reason = "no open pair"
     if stop_reason is not None:
@@ -387,6 +397,7 @@ def schedule_pairs(
             "model_b": names[j],
             "votes": total[i, j].astype(np.int64),
             "score": pair_score,
+            "separated": separated[i, j],
             "stopped": stopped,
             "reason": reason,
         }

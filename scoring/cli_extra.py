@@ -207,8 +207,8 @@ def add_commands(command) -> None:
         "which pairs to serve next (adaptive scheduling) and whether to stop",
         "Scores each pair of models by how much one more vote shrinks the leaderboard's "
         "uncertainty (criterion variance: the rating intervals; ranks: rank-ambiguous "
-        "neighbours), stops pairs whose intervals separated, and says whether the study "
-        "should stop. FILE: battles (model_a, model_b, winner) or counts (model_a, "
+        "neighbours), stops pairs (under ranks: once their intervals separated) and says "
+        "whether the study should stop (--budget, --target-width, ranks separated). FILE: battles (model_a, model_b, winner) or counts (model_a, "
         "model_b, wins_a, wins_b, ties).",
     )
     sc.add_argument("--models", type=_split_list, metavar="A,B", help="all models (incl. unvoted)")
@@ -229,6 +229,12 @@ def add_commands(command) -> None:
     )
     sc.add_argument("--confidence", type=_probability, default=0.95, metavar="C")
     sc.add_argument("--stop-confidence", type=_probability, metavar="C")
+    sc.add_argument(
+        "--stop-separated",
+        choices=("yes", "no"),
+        help="stop serving pairs whose intervals separated (default: yes for ranks, no "
+        "for variance)",
+    )
     sc.add_argument(
         "--top", type=_positive_int, default=20, metavar="N", help="pairs shown (table)"
     )
@@ -358,6 +364,7 @@ def _schedule(args: argparse.Namespace):
         budget=args.budget,
         target_width=args.target_width,
         max_votes_per_pair=args.max_votes_per_pair,
+        stop_separated=None if args.stop_separated is None else args.stop_separated == "yes",
         plan=args.plan,
     )
 
