@@ -123,8 +123,25 @@ def rating_consistency(
 
     has_ratings = rating_a in judgments.columns and rating_b in judgments.columns
     if has_ratings:
-        score_a = _rating_scores(judgments[rating_a], rating_a, scale)
-        score_b = _rating_scores(judgments[rating_b], rating_b, scale)
+        score_a, bad_a = _rating_scores(judgments[rating_a], scale)
+        score_b, bad_b = _rating_scores(judgments[rating_b], scale)
+        bad = bad_a | bad_b
+        if bad.any():
+            position = int(np.argmax(bad))
+            column, values = (
+                (rating_a, judgments[rating_a])
+                if bad_a[position]
+                else (rating_b, judgments[rating_b])
+            )
+            value = values.tolist()[position]
+            if scale is None:
+                raise row_error(
+                    position,
+                    f"{column} is {value!r}; give the rating scale (worst first) for text labels",
+                )
+            raise row_error(
+                position, f"{column} {value!r} is not on the scale ({', '.join(map(str, scale))})"
+            )
     else:
         score_a = score_b = np.full(len(judgments), np.nan)
     rated = ~np.isnan(score_a) & ~np.isnan(score_b)
@@ -195,33 +212,26 @@ def _refuse_repeats(graders, prompts, first, second, grader: str, prompt: str) -
         )
 
 
-def _rating_scores(values: pd.Series, column: str, scale: Sequence[str] | None) -> np.ndarray:
-    """Position of each rating on the scale (NaN where empty)."""
+def _rating_scores(values: pd.Series, scale: Sequence[str] | None):
+    """Position of each rating on the scale (NaN where empty), and where a value is not a
+    rating (not on the scale, or not a number when there is no scale)."""
     missing = missing_mask(values)
     out = np.full(len(values), np.nan)
     if scale is None:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        bad = ~missing & ~np.isfinite(numbers)
-        if bad.any():
-            position = int(np.argmax(bad))
-            raise row_error(
-                position,
-                f"{column} is {values.tolist()[position]!r}; give the rating scale (worst first) "
-                "for text labels",
-            )
         out[~missing] = numbers[~missing]
-        return out
+        return out, ~missing & ~np.isfinite(numbers)
     order = {str(label): rank for rank, label in enumerate(scale)}
+    bad = np.zeros(len(values), dtype=bool)
     for position, (value, empty) in enumerate(zip(values.tolist(), missing, strict=True)):
         if empty:
             continue
         key = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-        if key not in order:
-            raise row_error(
-                position, f"{column} {value!r} is not on the scale ({', '.join(map(str, scale))})"
-            )
-        out[position] = order[key]
-    return out
+        if key in order:
+            out[position] = order[key]
+        else:
+            bad[position] = True
+    return out, bad
 
 
 def _cycles(graders, prompts, first, second, verdicts):

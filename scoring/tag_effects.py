@@ -36,7 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, sparse, stats
+from scipy.sparse.csgraph import connected_components
 
 from scoring.errors import ConvergenceError, InputError, row_error
 from scoring.tables import missing_mask, require_columns, require_table
@@ -196,6 +197,16 @@ def tag_effects(
         else:
             design = tag_x
         fit = _Firth.grouped(design, y)
+        if np.linalg.matrix_rank(fit.x) < design.shape[1]:
+            raise InputError(
+                f"{label}the tags {', '.join(map(repr, names))} cannot be told apart "
+                + (
+                    "from the models (e.g. a tag that always goes with one model); "
+                    "try without model control or with fewer tags"
+                    if control_models
+                    else "from one another; estimate fewer tags"
+                )
+            )
         beta = fit.maximise()
         best = fit.penalised(beta)
         crit = stats.chi2.ppf(confidence, 1)
@@ -250,14 +261,19 @@ def tag_effects(
 
 
 def _model_columns(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Bradley-Terry indicator differences, the first model (by name) as reference."""
+    """Bradley-Terry indicator differences, with one reference model (the first by name)
+    per group of models connected by battles (strengths of groups that never met cannot
+    be compared, and need not be: only the tags are reported)."""
     models = np.unique(np.concatenate([first, second]))
     a = np.searchsorted(models, first)
     b = np.searchsorted(models, second)
     out = np.zeros((len(first), len(models)))
     out[np.arange(len(first)), a] += 1.0
     out[np.arange(len(first)), b] -= 1.0
-    return out[:, 1:]
+    graph = sparse.csr_matrix((np.ones(len(a)), (a, b)), shape=(len(models), len(models)))
+    _count, labels = connected_components(graph, directed=False)
+    _, reference = np.unique(labels, return_index=True)
+    return np.delete(out, reference, axis=1)
 
 
 class _Firth:
@@ -310,7 +326,7 @@ class _Firth:
         for _ in range(200):
             score, info = self._score(beta)
             step = np.zeros(k)
-            step[free] = np.linalg.solve(info[np.ix_(free, free)], score[free])
+            step[free] = self._direction(beta, score, info, free)
             length = 1.0
             for _halving in range(40):
                 trial = beta + length * step
@@ -322,6 +338,29 @@ class _Firth:
             if np.abs(length * step).max() < 1e-8:
                 return beta
         raise ConvergenceError("the Firth logistic regression did not converge in 200 steps")
+
+    def _direction(
+        self, beta: np.ndarray, score: np.ndarray, info: np.ndarray, free: np.ndarray
+    ) -> np.ndarray:
+        """Newton's direction on l* for the free coefficients, with l*'s Hessian from
+        central differences of the modified score (exact enough, and quadratic where
+        Fisher scoring crawls along the flat ridges that separation leaves); Fisher scoring
+        when that Hessian is not negative definite."""
+        index = np.flatnonzero(free)
+        delta = 1e-5
+        hessian = np.empty((len(index), len(index)))
+        for column, t in enumerate(index):
+            shift = np.zeros_like(beta)
+            shift[t] = delta
+            upper, _ = self._score(beta + shift)
+            lower, _ = self._score(beta - shift)
+            hessian[:, column] = (upper[index] - lower[index]) / (2 * delta)
+        hessian = (hessian + hessian.T) / 2
+        try:
+            np.linalg.cholesky(-hessian)
+            return np.linalg.solve(-hessian, score[index])
+        except np.linalg.LinAlgError:
+            return np.linalg.solve(info[np.ix_(free, free)], score[index])
 
     def profile(
         self, beta: np.ndarray, best: float, t: int, crit: float

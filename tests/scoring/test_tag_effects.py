@@ -202,3 +202,18 @@ def test_no_tags_at_all_is_an_error():
     battles = simulate(6, 50, {"untrue": 0.0}, {"untrue": 0.0})
     with pytest.raises(InputError, match="no tag appears"):
         tag_effects(battles)
+
+
+def test_a_tag_that_cannot_be_told_from_a_model_is_an_error():
+    battles = pd.DataFrame(
+        {
+            "model_a": ["x"] * 20,
+            "model_b": ["y"] * 20,
+            "verdict": ["a", "b"] * 10,
+            "tags_a": [["verbose"]] * 20,
+            "tags_b": [[]] * 20,
+        }
+    )
+    with pytest.raises(InputError, match="'verbose' cannot be told apart from the models"):
+        tag_effects(battles)
+    assert len(tag_effects(battles, control_models=False).table) == 1
