@@ -66,8 +66,9 @@ except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
 _blas: list = []
 
 
-def _single_threaded_blas(work: int) -> AbstractContextManager:
-    """Limit BLAS to one thread for a batch of `work` Hessian entries, if large enough."""
+def single_threaded_blas(work: int) -> AbstractContextManager:
+    """Limit BLAS to one thread for `work` matrix entries (or flops), if large enough: many
+    small solves gain nothing from BLAS threads and lose much to their contention."""
     if ThreadpoolController is None or work < 1_000_000:
         return nullcontext()
     if not _blas:
@@ -188,7 +189,7 @@ def _newton(
     `cells` are (rounds, pairs) arrays of the first model's wins, its losses and the ties;
     rows without any tie keep tau at `_NO_TIES_TAU` (nu's estimate is 0 there).
     """
-    with _single_threaded_blas(theta.shape[0] * graph.m * graph.m):
+    with single_threaded_blas(theta.shape[0] * graph.m * graph.m):
         return _newton_steps(graph, cells, theta, tau, ridge=ridge, tol=tol, max_iter=max_iter)
 
 

@@ -297,3 +297,26 @@ def test_adaptive_scheduling_is_no_worse_than_uniform_at_an_ordinary_spread():
     rng = np.random.default_rng(9)
     shares = [votes_to_reach(rng.normal(0, 1.0, 8), 1200, rng, batch=30) for _ in range(3)]
     assert np.mean(shares) <= 1.05, shares
+
+
+def test_the_plan_is_the_greedy_choice_recomputed_from_scratch():
+    names, wins = state(2)
+    planned = schedule_pairs(counts_frame(wins, names), list(names), plan=6).plan
+    theta, total = map_theta(wins)
+    centre = np.eye(5) - 1 / 5
+    expected = []
+    for _ in range(6):
+        base = np.trace(centre @ np.linalg.inv(information(total, theta)) @ centre)
+        best, pick = -np.inf, None
+        for i in range(5):
+            for j in range(i + 1, 5):
+                more = total.copy()
+                more[i, j] += 1
+                more[j, i] += 1
+                gain = base - np.trace(centre @ np.linalg.inv(information(more, theta)) @ centre)
+                if gain > best + 1e-12:
+                    best, pick = gain, (i, j)
+        expected.append((names[pick[0]], names[pick[1]]))
+        total[pick] += 1
+        total[pick[::-1]] += 1
+    assert list(zip(planned["model_a"], planned["model_b"], strict=True)) == expected
