@@ -40,20 +40,23 @@ intervals makes them somewhat optimistic; report the final leaderboard with
 `scoring.ratings.leaderboard`'s bootstrap, and use a stricter ``stop_confidence`` (e.g.
 0.99) than the level reported if that matters.
 
-What it saves, measured (tests/scoring/test_adaptive.py, bench/bench_adaptive.py): against
-uniformly sampled pairs, the ``variance`` criterion reaches the same median rating-interval
-width with about 10-20 % fewer votes when strengths are spread like a typical leaderboard;
-the saving cannot be much larger, because a vote's information w_ij is at most 1/4 while
-uniform sampling already averages 0.17-0.21 for the median model (see the bench). The
-saving in rank-interval width is larger. Chiang et al. (2024, sec. 7.1) report the same
-contrast for Arena's own active sampling: 35 % fewer votes for win-rate intervals but 5 %
-for the Bradley-Terry scores.
+What it saves, measured (tests/scoring/test_adaptive.py, bench/bench_adaptive.py): to reach
+the median rating-interval width of uniformly sampled pairs, the ``variance`` schedule needs
+100 / 98 / 92 / 84 % of the votes for 10 models with strengths spread by sd 87 / 174 / 260 /
+347 Elo points, and 83 % for three groups of models 350 points apart. Savings of 30 % are
+out of reach at ordinary spreads: a vote's information p (1 - p) is at most 1/4, and a
+schedule that narrows every model's interval as much as uniform sampling needs at least
+mean(information per vote under uniform sampling) / (1/4) of the votes, 79 % at sd 174
+(the bench prints this bound). Chiang et al. (2024, sec. 7.1) report the same contrast for
+Arena's active sampling: 35 % fewer votes for win-rate intervals, 5 % for the Bradley-Terry
+scores.
 
 Cost: O(n^3) for n models (a Newton fit of n strengths, one n x n inverse, one n x n
-product), O(n^2) per pair scored; about a millisecond at 10 models and tens of
-milliseconds at 100 (bench/bench_adaptive.py prints it). Cheap enough to run on every
-hand-out for studies of tens of models; for more, compute a `plan` of the next k votes on a
-cached schedule and refresh it every k votes.
+product), O(n^2) per pair scored and per planned vote. Measured CPU time of one call with
+every pair voted (bench/bench_adaptive.py; most of it pandas at small n): 9 ms at 10
+models, 10 ms at 30, 28 ms at 100; a plan of 50 votes adds 5-15 ms. Cheap enough to run on
+every hand-out for studies of tens of models; for more, or many hand-outs a second, keep a
+`plan` of the next k votes on a cached schedule and refresh it every k votes.
 """
 
 from __future__ import annotations

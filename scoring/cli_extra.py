@@ -38,8 +38,9 @@ def add_leaderboard_options(lb: argparse.ArgumentParser) -> None:
     lb.add_argument("--responses", metavar="FILE", help=RESPONSES_HELP)
 
 
-def modelled_leaderboard(args: argparse.Namespace):
-    """The leaderboard under ``--ties davidson`` and/or ``--control``."""
+def modelled_leaderboard(args: argparse.Namespace, table=None):
+    """The leaderboard under ``--ties davidson`` and/or ``--control``; `table` is the battle
+    table when the caller has already read (and filtered) it, else FILE is read here."""
     from scoring.io import read_table
     from scoring.ratings import BATTLE_COLUMNS
 
@@ -47,7 +48,8 @@ def modelled_leaderboard(args: argparse.Namespace):
     control = getattr(args, "control", None)
     if getattr(args, "responses", None) and not control:
         raise InputError("--responses is only used with --control (e.g. --control length)")
-    table = read_table(args.file, text_columns=(*BATTLE_COLUMNS, "question_id"))
+    if table is None:
+        table = read_table(args.file, text_columns=(*BATTLE_COLUMNS, "question_id"))
     if control:
         from scoring.style import response_styles, style_control, style_features
 
