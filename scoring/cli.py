@@ -68,7 +68,7 @@ def _anchor(text: str) -> tuple[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `python -m scoring` and its five commands."""
+    """The argument parser of `python -m scoring` and its commands."""
     parser = _Parser(
         prog="python -m scoring",
         description="Statistics for human evaluation of LLM outputs, on files "
@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_anchor,
         metavar="MODEL=RATING",
         help="shift ratings so that MODEL has RATING",
+    )
+    lb.add_argument(
+        "--ties",
+        choices=("half", "davidson"),
+        default="half",
+        help="how ties count: half a win each side (default) or davidson (Davidson 1970: "
+        "a tie parameter fitted by maximum likelihood; JSON rows add tie_parameter, "
+        "tie_ci_lower, tie_ci_upper)",
     )
 
     ag = command(
@@ -253,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.8,
         help="power for the sample-size estimate (default 0.8)",
     )
+
+    from scoring import cli_extra
+
+    cli_extra.add_leaderboard_options(lb)
+    cli_extra.add_commands(command)
     return parser
 
 
@@ -262,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _leaderboard(args: argparse.Namespace):
     from scoring.io import read_table
     from scoring.ratings import BATTLE_COLUMNS, leaderboard
+
+    if args.ties == "davidson" or args.control or args.responses:
+        from scoring.cli_extra import modelled_leaderboard
+
+        return modelled_leaderboard(args)
 
     table = read_table(args.file, text_columns=BATTLE_COLUMNS)
     board = leaderboard(
@@ -490,7 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result, text = COMMANDS[args.command](args)
+            run = getattr(args, "run", None) or COMMANDS[args.command]
+            result, text = run(args)
             if args.format == "json":
                 from scoring.tables import jsonable
 
