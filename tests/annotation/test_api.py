@@ -371,6 +371,48 @@ def test_it_refuses_a_key_reused_for_another_path(researcher):
     assert not Prompt.objects.filter(external_id="new").exists()
 
 
+def test_it_refuses_a_key_reused_with_a_different_body(researcher):
+    client = api(researcher)
+    first = client.post("/api/studies/", {"slug": "one"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    other = client.post("/api/studies/", {"slug": "two"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert (first.status_code, other.status_code) == (201, 422)
+    assert other.json() == {
+        "detail": "This Idempotency-Key was used with a different request body; "
+        "use a new key for a different request."
+    }
+    assert "Idempotent-Replayed" not in other
+    assert set(Study.objects.values_list("slug", flat=True)) == {"s1", "one"}
+
+
+def test_it_replays_the_same_body_whatever_its_key_order_and_spacing(researcher):
+    client = api(researcher)
+    first = client.post(
+        "/api/studies/s1/prompts/",
+        '[{"id": "new", "prompt": "New?", "outputs": {"alpha": "Yes.", "beta": "No."}}]',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order",
+    )
+    again = client.post(
+        "/api/studies/s1/prompts/",
+        '[{"outputs":{"beta":"No.","alpha":"Yes."},"prompt":"New?","id":"new"}]',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order",
+    )
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+
+
+def test_it_refuses_a_reused_key_with_other_records_and_writes_nothing(researcher):
+    client = api(researcher)
+    client.post("/api/studies/s1/prompts/", NEW_RECORD, format="json", HTTP_IDEMPOTENCY_KEY="r")
+    changed = [{**NEW_RECORD[0], "id": "other"}]
+    response = client.post(
+        "/api/studies/s1/prompts/", changed, format="json", HTTP_IDEMPOTENCY_KEY="r"
+    )
+    assert response.status_code == 422
+    assert not Prompt.objects.filter(external_id="other").exists()
+
+
 def test_it_keeps_keys_apart_per_user(study, researcher):
     other = make_user("ruth", "researcher")
     Membership.objects.create(study=study, user=other)
