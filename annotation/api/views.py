@@ -15,7 +15,6 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response as APIResponse
 from rest_framework.settings import api_settings
 
@@ -23,6 +22,7 @@ from annotation import exports, results
 from annotation.access import studies_for
 from annotation.api import serializers as s
 from annotation.api.idempotency import HEADER, idempotent
+from annotation.api.parsers import JSONBodyParser
 from annotation.api.permissions import HasStudyRole
 from annotation.api.studies import create_study
 from annotation.importing import RecordsError, import_records
@@ -59,7 +59,7 @@ class StudyScoped(viewsets.GenericViewSet):
     """A viewset under /studies/{slug}/; HasStudyRole loads `self.study` for it."""
 
     permission_classes = [HasStudyRole]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
     required_role = "researcher"
     study: Study
 
