@@ -5,6 +5,7 @@ Every knob is an environment variable with a safe default; see README.md
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "annotation",
 ]
 
@@ -86,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "annotation.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into 429 (annotation/login_throttle.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "humaneval_site.urls"
@@ -136,6 +140,28 @@ DATABASES = {"default": _database}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "annotation.User"
+
+AUTHENTICATION_BACKENDS = [
+    "annotation.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Failed logins (login page, admin, API token), counted in the database by django-axes,
+# per username and per client address: LOGIN_FAILURE_LIMIT failures lock either for
+# LOGIN_LOCKOUT_MINUTES (429 with Retry-After); a success clears the username's count.
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False  # annotation.login_throttle clears the username only
+# Attempts during a lockout are refused without being recorded, so the window is fixed
+# and a client hammering a locked account cannot grow its database row.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Each counted failure is also logged for the admin (Axes › Access failures).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "annotation.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "annotation.login_throttle.client_ip"
+# How many reverse proxies in front of the app append to X-Forwarded-For; 0 ignores it.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
