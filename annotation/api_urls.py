@@ -1,6 +1,6 @@
 """The REST API's URLs, mounted at /api/ (see annotation/api/)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
@@ -22,4 +22,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.DocsView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,
+    # Last: anything else under /api/ is a JSON 404, never the HTML page.
+    re_path(r"^(?P<unmatched>.*)$", views.not_found, name="api-not-found"),
 ]

@@ -237,13 +237,28 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "annotation.api.schema.APIAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Human evaluation annotation API",
-    "DESCRIPTION": "Studies, prompts, responses, judgments, results and exports.",
+    "DESCRIPTION": (
+        "Studies, prompts, responses, judgments, results and exports. Authenticate with "
+        '"Authorization: Token TOKEN" (POST /api/auth/token/) or a session. Every error '
+        "status an operation can answer is listed with its body. Request bodies: JSON "
+        "objects or lists, at most MAX_REQUEST_BODY_BYTES (413 beyond), nested at most "
+        "MAX_REQUEST_JSON_DEPTH levels, with no NUL characters or lone surrogates in any "
+        "string (400 naming the field). This schema and the docs page are public: they "
+        "describe the API, never its data."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components, so that what a request must hold (no blank
+    # required text) is stated without constraining what responses show.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotation.api.schema.add_error_components",
+    ],
     # Swagger UI and ReDoc from the app's own static files, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

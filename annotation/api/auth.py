@@ -8,6 +8,7 @@ Retry-After, and a success clears that username's failures.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import parsers, serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -16,17 +17,35 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from annotation import login_throttle
+from annotation.api import schema
 from annotation.api.parsers import JSONBodyParser
 
 
-class TokenRequestSerializer(AuthTokenSerializer):
+class TokenCredentialsSerializer(AuthTokenSerializer):
     username = serializers.CharField(label="Username", write_only=True, max_length=150)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text='send it as "Authorization: Token TOKEN"')
 
 
 class ObtainToken(ObtainAuthToken):
     parser_classes = (parsers.FormParser, parsers.MultiPartParser, JSONBodyParser)
-    serializer_class = TokenRequestSerializer
+    serializer_class = TokenCredentialsSerializer
+    schema_error_statuses = (429,)
 
+    @extend_schema(
+        auth=[],  # public: this is where a client gets its credentials
+        request=TokenCredentialsSerializer,
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(
+                {"anyOf": [schema.VALIDATION_ERRORS, schema.ERROR]},
+                description="Missing fields, or no active user with this username and "
+                "password (`non_field_errors`); also a refused body (`detail`).",
+            ),
+        },
+    )
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():

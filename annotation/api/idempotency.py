@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 
 from django.db import IntegrityError, transaction
 from rest_framework import status
@@ -23,15 +24,19 @@ from annotation.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
+# Visible ASCII, no spaces: what the schema documents and what is accepted are the same.
+KEY_PATTERN = rf"^[!-~]{{1,{MAX_KEY_LENGTH}}}$"
+KEY_RE = re.compile(KEY_PATTERN)
 
 
 def _key(request) -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationError({HEADER: [f"must be 1 to {MAX_KEY_LENGTH} printable characters"]})
+    if not KEY_RE.match(key):
+        raise ValidationError(
+            {HEADER: [f"must be 1 to {MAX_KEY_LENGTH} visible ASCII characters, no spaces"]}
+        )
     return key
 
 

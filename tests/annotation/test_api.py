@@ -248,7 +248,6 @@ def test_it_gives_a_new_study_the_import_defaults(researcher):
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({"slug": "s1"}, {"slug": ["a study with this slug already exists"]}),
         ({"slug": "bad slug!"}, {"slug": [re.compile("valid .slug.")]}),
         ({}, {"slug": ["This field is required."]}),
         (
@@ -294,6 +293,13 @@ def test_it_refuses_a_bad_study_with_field_messages(study, researcher, body, err
                 if isinstance(expected, re.Pattern)
                 else message == expected
             ), message
+    assert Study.objects.count() == 1
+
+
+def test_it_answers_409_for_a_slug_that_is_taken(study, researcher):
+    response = api(researcher).post("/api/studies/", {"slug": "s1"}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {"slug": ["a study with this slug already exists"]}
     assert Study.objects.count() == 1
 
 
@@ -362,7 +368,7 @@ def test_it_replays_a_created_study_instead_of_refusing_the_taken_slug(researche
     first = client.post("/api/studies/", {"slug": "once"}, format="json", HTTP_IDEMPOTENCY_KEY="a")
     again = client.post("/api/studies/", {"slug": "once"}, format="json", HTTP_IDEMPOTENCY_KEY="a")
     fresh = client.post("/api/studies/", {"slug": "once"}, format="json", HTTP_IDEMPOTENCY_KEY="b")
-    assert (first.status_code, again.status_code, fresh.status_code) == (201, 201, 400)
+    assert (first.status_code, again.status_code, fresh.status_code) == (201, 201, 409)
     assert again.json() == first.json()
     assert Study.objects.filter(slug="once").count() == 1
 
@@ -441,13 +447,15 @@ def test_it_does_not_store_a_failed_write_so_a_fixed_retry_runs(researcher):
     assert (bad.status_code, good.status_code) == (400, 201)
 
 
-@pytest.mark.parametrize("key", ["", " ", "x" * 201, "tab\there"])
+@pytest.mark.parametrize("key", ["", " ", "x" * 201, "tab\there", "a b", " padded ", "caf\xe9"])
 def test_it_refuses_a_malformed_key(researcher, key):
     response = api(researcher).post(
         "/api/studies/", {"slug": "k"}, format="json", HTTP_IDEMPOTENCY_KEY=key
     )
     assert response.status_code == 400
-    assert response.json() == {"Idempotency-Key": ["must be 1 to 200 printable characters"]}
+    assert response.json() == {
+        "Idempotency-Key": ["must be 1 to 200 visible ASCII characters, no spaces"]
+    }
     assert not Study.objects.filter(slug="k").exists()
 
 
