@@ -1,5 +1,6 @@
 """schemathesis, all checks, against the live app: as a researcher and as a grader it finds
-no failure and no 5xx. Bounded: a few examples per operation and a time cap
+no failure and no 5xx. Bounded: a few examples per operation (about 1-3 min per role on a
+loaded 2-core machine) and a hard cap of 10 min
 (SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_MAX_SECONDS to run it longer by hand).
 
 The run's settings (no NUL in generated strings, the study to act on, and where a
@@ -25,7 +26,7 @@ from annotation.models import MetricScore, Response
 from tests.conftest import REPO_ROOT, join, make_user
 
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "3")
-MAX_SECONDS = int(os.environ.get("SCHEMATHESIS_MAX_SECONDS", "150"))
+MAX_SECONDS = int(os.environ.get("SCHEMATHESIS_MAX_SECONDS", "600"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
