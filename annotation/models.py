@@ -465,6 +465,9 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=200)
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=500)
+    # SHA-256 of the request body (canonical JSON): a retry must send the same body.
+    # Empty for records stored before fingerprints were kept.
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
     status_code = models.PositiveSmallIntegerField()
     body = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -121,11 +121,6 @@ class StudyCreateSerializer(serializers.Serializer):
     gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
     status = serializers.ChoiceField(choices=Study.Status.choices, required=False)
 
-    def validate_slug(self, slug: str) -> str:
-        if Study.objects.filter(slug=slug).exists():
-            raise serializers.ValidationError("a study with this slug already exists")
-        return slug
-
     def validate(self, data: dict) -> dict:
         scale = data.get("rating_scale", DEFAULT_RATING_SCALE)
         unknown = [label for label in data.get("good_labels", []) if label not in scale]
@@ -153,18 +148,83 @@ class PromptSerializer(serializers.ModelSerializer):
         fields = ["id", "text", "messages", "reference", "metadata", "responses"]
 
 
+# The import's rules for a record, as JSON Schema (annotation.importing checks them; text
+# must hold more than whitespace). What a schema cannot say is in the endpoint's text.
+TEXT = {"type": "string", "pattern": r"\S"}
+METADATA = {"type": "object", "nullable": True, "additionalProperties": {}}
+
+
+@extend_schema_field(
+    {"oneOf": [{**TEXT, "maxLength": 200}, {"type": "integer", "format": "int64"}]}
+)
+class RecordIdField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            TEXT,
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {"role": TEXT, "content": TEXT},
+                    "required": ["role", "content"],
+                },
+            },
+        ],
+        "description": 'text, or a conversation: a list of {"role", "content"} turns',
+    }
+)
+class RecordPromptField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {
+            "oneOf": [
+                TEXT,
+                {
+                    "type": "object",
+                    "properties": {"text": TEXT, "metadata": METADATA},
+                    "required": ["text"],
+                },
+            ]
+        },
+        "description": "model name (at most 200 characters) -> output text, or "
+        '{"text": ..., "metadata": {...}}',
+    }
+)
+class RecordOutputsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(METADATA)
+class RecordMetadataField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class RecordReferenceField(serializers.JSONField):
+    pass
+
+
 class StudyRecordSerializer(serializers.Serializer):
     """One study-file record (a JSONL line of the import format). Documents the request
-    body only: the records are checked by annotation.importing, as the import command does."""
+    body only: the records are checked by annotation.importing, as the import command does.
+    Beyond this schema, the import refuses a prompt id given twice in one request or
+    stored already with other content, and a model named twice after trimming spaces."""
 
-    id = serializers.CharField()
-    prompt = serializers.JSONField(help_text='text, or a list of {"role", "content"} turns')
-    reference = serializers.CharField(required=False)
-    metadata = serializers.DictField(required=False)
-    outputs = serializers.DictField(
-        child=serializers.JSONField(),
-        help_text='model name -> output text, or {"text": ..., "metadata": {...}}',
-    )
+    id = RecordIdField()
+    prompt = RecordPromptField()
+    reference = RecordReferenceField(required=False)
+    metadata = RecordMetadataField(required=False)
+    outputs = RecordOutputsField()
 
 
 class ImportSummarySerializer(serializers.Serializer):
@@ -173,16 +233,6 @@ class ImportSummarySerializer(serializers.Serializer):
     models_created = serializers.IntegerField()
     responses_created = serializers.IntegerField()
     tasks_created = serializers.IntegerField()
-
-
-class BulkErrorSerializer(serializers.Serializer):
-    index = serializers.IntegerField(allow_null=True, help_text="position in the request list")
-    field = serializers.CharField(allow_null=True)
-    message = serializers.CharField()
-
-
-class BulkErrorsSerializer(serializers.Serializer):
-    errors = BulkErrorSerializer(many=True)
 
 
 class ResponseSerializer(serializers.ModelSerializer):

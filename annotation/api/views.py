@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 
 from django.db.models import Prefetch, Q
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,14 +15,15 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response as APIResponse
 from rest_framework.settings import api_settings
 
 from annotation import exports, results
 from annotation.access import studies_for
+from annotation.api import schema
 from annotation.api import serializers as s
-from annotation.api.idempotency import HEADER, idempotent
+from annotation.api.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH, idempotent
+from annotation.api.parsers import JSONBodyParser
 from annotation.api.permissions import HasStudyRole
 from annotation.api.studies import create_study
 from annotation.importing import RecordsError, import_records
@@ -31,15 +32,23 @@ from annotation.middleware import CONTENT_SECURITY_POLICY
 from annotation.models import Judgment, MetricScore, Prompt, Response, Study
 
 SLUG_REGEX = "[-a-zA-Z0-9_]+"
-SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="the study's slug")
+SLUG = OpenApiParameter(
+    "slug",
+    {"type": "string", "pattern": f"^{SLUG_REGEX}$"},
+    OpenApiParameter.PATH,
+    description="the study's slug",
+)
 IDEMPOTENCY_KEY = OpenApiParameter(
     HEADER,
-    str,
+    {"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": MAX_KEY_LENGTH},
     OpenApiParameter.HEADER,
-    description="a retry with the same key replays the first response and writes nothing",
+    description="1 to 200 visible ASCII characters (a UUID, say); a retry with the same key "
+    "and body replays the first response and writes nothing",
 )
 BULK_ERRORS = OpenApiResponse(
-    s.BulkErrorsSerializer, description="nothing was written; each error names its index"
+    schema.BULK_400,
+    description="Nothing was written: each error names its position (`index`) and field; "
+    "or the body or a header was refused as a whole.",
 )
 JSON_OBJECT = OpenApiResponse(OpenApiTypes.OBJECT)
 
@@ -59,7 +68,7 @@ class StudyScoped(viewsets.GenericViewSet):
     """A viewset under /studies/{slug}/; HasStudyRole loads `self.study` for it."""
 
     permission_classes = [HasStudyRole]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
     required_role = "researcher"
     study: Study
 
@@ -95,7 +104,12 @@ class StudyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
         request=s.StudyCreateSerializer,
-        responses={201: s.StudySerializer},
+        responses={
+            201: s.StudySerializer,
+            409: OpenApiResponse(
+                schema.VALIDATION_ERRORS, description="A study with this slug exists already."
+            ),
+        },
     )
     @idempotent
     def create(self, request):
@@ -126,7 +140,7 @@ class PromptViewSet(mixins.ListModelMixin, StudyScoped):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
-        request=s.StudyRecordSerializer(many=True),
+        request=s.StudyRecordSerializer(many=True, min_length=1),
         responses={
             201: s.ImportSummarySerializer,
             200: OpenApiResponse(s.ImportSummarySerializer, description="nothing was new"),
@@ -222,7 +236,7 @@ class MetricScoreViewSet(mixins.ListModelMixin, StudyScoped):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
-        request=s.MetricScoreInputSerializer(many=True),
+        request=s.MetricScoreInputSerializer(many=True, min_length=1),
         responses={
             201: s.MetricUpsertSummarySerializer,
             200: OpenApiResponse(
@@ -327,8 +341,13 @@ FILE_FORMATS = ("parquet", "xlsx")
         s.ExportQuery,
     ],
     responses={
-        (200, "application/octet-stream"): OpenApiResponse(
-            OpenApiTypes.BINARY, description="the export, as an attachment"
+        (200, media_type): OpenApiResponse(
+            OpenApiTypes.BINARY,
+            description="the export, as an attachment: "
+            + "; ".join(f"{fmt}: {content}" for fmt, content in exports.CONTENT_TYPES.items()),
+        )
+        for media_type in dict.fromkeys(
+            content.split(";")[0] for content in exports.CONTENT_TYPES.values()
         )
     },
 )
@@ -365,6 +384,11 @@ class ExportViewSet(StudyScoped):
         )
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
+
+
+def not_found(request, unmatched: str = ""):
+    """Any other path under /api/: a JSON 404, like every other API error."""
+    return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
 
 
 # --- docs ----------------------------------------------------------------------------------

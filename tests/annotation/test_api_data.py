@@ -196,10 +196,6 @@ def counts():
             [RECORDS[0], "p2"],
             [{"index": 1, "field": None, "message": "each record must be an object, got a string"}],
         ),
-        (
-            [{**RECORDS[0], "prompt": "nul \x00 byte"}],
-            [{"index": 0, "field": None, "message": "contains a NUL character"}],
-        ),
         ([], [{"index": None, "field": None, "message": "holds no prompts"}]),
         (
             {"id": "p1"},
@@ -214,6 +210,16 @@ def test_it_refuses_bad_records_and_writes_nothing(study, researcher, records, e
     assert response.json() == {"errors": errors}
     assert counts() == (0, 0, 0)
     assert version(study) == before
+
+
+def test_it_refuses_a_nul_character_naming_the_field(study, researcher):
+    records = [RECORDS[0], {**RECORDS[1], "prompt": "nul \x00 byte"}]
+    response = api(researcher).post("/api/studies/s1/prompts/", records, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "$[1].prompt: this value holds a NUL character (\\u0000), which cannot be stored."
+    }
+    assert counts() == (0, 0, 0)
 
 
 def test_it_refuses_records_that_disagree_with_what_is_stored(study, researcher):
