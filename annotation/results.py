@@ -118,8 +118,8 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RatingWarning)
                 board = ratings.leaderboard(
-                    battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed
-                )
+                    battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, rng=seed
+                ).table
             notes.extend(str(w.message) for w in caught if issubclass(w.category, RatingWarning))
         except (InputError, ArithmeticError) as exc:
             notes.append(f"ratings could not be computed: {exc}")
@@ -366,28 +366,21 @@ def _compare(study, model_a, model_b, measure, resamples, seed, alpha) -> dict:
         frame = tables.battles(study)
         kwargs = {}
     try:
-        result, estimate = significance.compare_models(
+        comparison = significance.compare_models(
             frame,
             model_a=model_a,
             model_b=model_b,
             measure=measure,
             unit="prompt_id",
             resamples=resamples,
-            seed=seed,
+            rng=seed,
             alpha=alpha,
             **kwargs,
-        )
+        ).to_dict()
     except (InputError, ArithmeticError) as exc:
         return {"model_a": model_a, "model_b": model_b, "measure": measure, "error": str(exc)}
-    return {
-        "model_a": model_a,
-        "model_b": model_b,
-        "measure": measure,
-        "alpha": alpha,
-        "significant": result.p_value < alpha,
-        **{f"{k}": v for k, v in vars(result).items()},
-        "needed": vars(estimate),
-    }
+    needed = comparison.pop("prompts_needed")
+    return {**comparison, "needed": needed}
 
 
 # --- slices ----------------------------------------------------------------------------------

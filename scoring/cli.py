@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from scoring.errors import InputError
+from scoring.ratings import BOTH_BAD_RULES, MIN_BATTLES, TIE_RULES
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
@@ -80,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=description)
         sub.add_argument(
-            "file", metavar="FILE", help="input table: .csv, .jsonl, .json or .parquet"
+            "file",
+            metavar="FILE",
+            help="input table: .csv, .jsonl, .json or .parquet (.csv.gz, .jsonl.gz too)",
         )
         sub.add_argument(
             "--format",
@@ -95,10 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Bradley-Terry leaderboard with bootstrap intervals",
         "Bradley-Terry ratings (Elo scale: 400, base 10, mean 1000; ties count half a win) "
         "of pairwise battles with columns model_a, model_b, winner (model_a, model_b, tie, "
-        "'tie (bothbad)'), bootstrap confidence intervals and rank = 1 + the number of "
-        "models whose lower bound is above this model's upper bound. JSON: a list of rows "
-        "model, rating, ci_lower, ci_upper, battles, wins, ties, losses, win_rate, rank, "
-        "rank_lower, rank_upper.",
+        "'tie (bothbad)'/both_bad, or another 'tie (...)' label), bootstrap confidence "
+        "intervals and rank = 1 + the number of models whose lower bound is above this "
+        "model's upper bound. Models with few battles, models without a finite rating (never "
+        "lost / never won) and groups of models that never met are flagged (columns "
+        "low_battles, unbounded, component). JSON: a list of rows model, rating, ci_lower, "
+        "ci_upper, battles, wins, ties, losses, win_rate, rank, rank_lower, rank_upper, "
+        "component, low_battles, unbounded.",
     )
     lb.add_argument(
         "--bootstrap",
@@ -121,6 +127,54 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL=RATING",
         help="shift ratings so that MODEL has RATING",
     )
+    lb.add_argument(
+        "--ties",
+        choices=TIE_RULES,
+        default="half",
+        help="half: a tie is half a win for each side (default); drop: leave ties out",
+    )
+    lb.add_argument(
+        "--both-bad",
+        choices=BOTH_BAD_RULES,
+        default="tie",
+        help="tie: 'tie (bothbad)' is a tie (default); drop: leave those battles out",
+    )
+    lb.add_argument(
+        "--drop-self-battles",
+        action="store_true",
+        help="leave out battles of a model against itself (default: an error naming the row)",
+    )
+    lb.add_argument(
+        "--min-battles",
+        type=_positive_int,
+        default=MIN_BATTLES,
+        metavar="N",
+        help=f"flag models with fewer battles (default {MIN_BATTLES})",
+    )
+
+    jd = command(
+        "judges",
+        "agreement of AI judges with human graders (MT-Bench style)",
+        "Agreement of each --judge with the human graders (every other grader), and of the "
+        "humans among themselves, with and without ties (MT-Bench setups S1 and S2), the "
+        "number of vote pairs (each unordered pair of humans once) and Cohen's kappa. FILE "
+        "is long: item, grader, verdict (and optionally turn: then per turn and overall).",
+    )
+    jd.add_argument(
+        "--judge",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="grader name of an AI judge (repeat for several)",
+    )
+    for name in ("item", "grader", "verdict", "turn"):
+        jd.add_argument(
+            f"--{name}-column",
+            default=name,
+            metavar="COL",
+            help=f"column holding the {name} (default {name}"
+            + ("; used when present)" if name == "turn" else ")"),
+        )
 
     ag = command(
         "agreement",
@@ -210,10 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp = command(
         "compare",
         "paired comparison of two models on the same prompts",
-        "Paired bootstrap of the difference between two models on shared prompts, in "
-        "Good-Result-Ratio (ratings: prompt, model, label) or win rate (battles: prompt, "
-        "model_a, model_b, winner), with interval, p-value and the number of prompts a "
-        "significant result would take at the observed effect.",
+        "Difference between two models on shared prompts, in Good-Result-Ratio (ratings: "
+        "prompt, model, label) or win rate (battles: prompt, model_a, model_b, winner): "
+        "paired bootstrap interval, p-value from the exact sign-flip test (valid with any "
+        "number of prompts; a warning below 10), and the number of prompts a significant "
+        "result would take at the observed effect (JSON: prompts_needed).",
     )
     cp.add_argument("--model-a", required=True, metavar="MODEL")
     cp.add_argument("--model-b", required=True, metavar="MODEL")
@@ -264,16 +319,64 @@ def _leaderboard(args: argparse.Namespace):
     from scoring.ratings import BATTLE_COLUMNS, leaderboard
 
     table = read_table(args.file, text_columns=BATTLE_COLUMNS)
-    board = leaderboard(
+    result = leaderboard(
         table,
         bootstrap=args.bootstrap,
-        seed=args.seed,
+        rng=args.seed,
         confidence=args.confidence,
         anchor=args.anchor,
+        ties=args.ties,
+        both_bad=args.both_bad,
+        drop_self_battles=args.drop_self_battles,
+        min_battles=args.min_battles,
     )
-    return board, lambda: _frame_text(
-        board, {"rating": 1, "ci_lower": 1, "ci_upper": 1, "win_rate": 3}
+    board = result.table
+
+    def text() -> str:
+        shown = board.drop(columns=["low_battles", "unbounded", "component"])
+        shown["flags"] = [
+            ", ".join(
+                ([f"unbounded {u}"] if isinstance(u, str) else [])
+                + ([f"< {result.min_battles} battles"] if low else [])
+            )
+            for u, low in zip(board["unbounded"], board["low_battles"], strict=True)
+        ]
+        digits = {"rating": 1, "ci_lower": 1, "ci_upper": 1, "win_rate": 3}
+        if result.components == 1:
+            return _frame_text(shown, digits)
+        return "\n\n".join(
+            f"Component {c} (never battled the other components; ranked on its own):\n"
+            + _frame_text(shown[board["component"] == c], digits)
+            for c in sorted(board["component"].unique())
+        )
+
+    return board, text
+
+
+def _judges(args: argparse.Namespace):
+    from scoring.io import read_table
+    from scoring.judges import judge_report
+
+    columns = [args.item_column, args.grader_column, args.turn_column]
+    table = read_table(args.file, text_columns=columns)
+    result = judge_report(
+        table,
+        args.judge,
+        item=args.item_column,
+        rater=args.grader_column,
+        vote=args.verdict_column,
+        turn=args.turn_column if args.turn_column in table.columns else None,
     )
+
+    def text() -> str:
+        rows = result.rows
+        if rows["turn"].isna().all():
+            rows = rows.drop(columns=["turn"])
+        head = f"{result.humans} human grader(s); judges: {', '.join(result.judges)}"
+        digits = {c: 3 for c in rows.columns if c.startswith(("agreement", "kappa"))}
+        return head + "\n" + _frame_text(rows.drop(columns=["judge"]), digits)
+
+    return result, text
 
 
 def _agreement(args: argparse.Namespace):
@@ -397,7 +500,7 @@ def _compare(args: argparse.Namespace):
 
     text_columns = [args.unit, "model", "model_a", "model_b", "winner"]
     table = read_table(args.file, text_columns=text_columns)
-    result, needed = compare_models(
+    result = compare_models(
         table,
         model_a=args.model_a,
         model_b=args.model_b,
@@ -406,19 +509,21 @@ def _compare(args: argparse.Namespace):
         unit=args.unit,
         label=args.label,
         resamples=args.resamples,
-        seed=args.seed,
+        rng=args.seed,
         alpha=args.alpha,
         power=args.power,
     )
-    output = {
-        **result.to_dict(),
-        "measure": args.measure,
-        "model_a": args.model_a,
-        "model_b": args.model_b,
-        "judgments_needed": needed.to_dict(),
-    }
+    for message in result.warnings:
+        warnings.warn(message, UserWarning, stacklevel=1)
+    needed = result.prompts_needed
 
     def text() -> str:
+        if result.significant:
+            verdict = f"already significant (p < {args.alpha:g})"
+        elif needed.n_needed is None:
+            verdict = "never (no difference)"
+        else:
+            verdict = f"{needed.n_needed} ({needed.n_more} more prompts)"
         lines = {
             "measure": args.measure,
             f"{args.model_a} (A)": result.mean_a,
@@ -426,18 +531,18 @@ def _compare(args: argparse.Namespace):
             "difference A - B": result.difference,
             f"{result.confidence:.0%} interval": (result.ci_lower, result.ci_upper),
             "p-value (two-sided)": result.p_value,
+            "test": result.test,
             "shared prompts": result.n,
-            f"prompts for p < {args.alpha:g} at power {args.power:g}": "never (no difference)"
-            if needed.n_needed is None
-            else f"{needed.n_needed} ({needed.n_more} more)",
+            f"prompts needed for p < {args.alpha:g} at power {args.power:g}": verdict,
         }
         return _pairs_text(lines)
 
-    return output, text
+    return result, text
 
 
 COMMANDS: dict[str, Callable] = {
     "leaderboard": _leaderboard,
+    "judges": _judges,
     "agreement": _agreement,
     "correlate": _correlate,
     "grr": _grr,
@@ -486,7 +591,10 @@ def _frame_text(frame, digits: dict[str, int], scientific: Sequence[str] = ()) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 bad input, 1 unexpected error)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

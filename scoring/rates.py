@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri, stdtrit
 
 from scoring.errors import InputError, row_error
 from scoring.tables import missing_mask, require_columns, require_table
@@ -90,6 +90,7 @@ def rate_table(
     group: str | Sequence[str] | None = "model",
     value: str = "value",
     positive: Collection | Callable[[object], bool],
+    cluster: str | None = None,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Share of rows whose `value` is positive, per group, with Wilson intervals.
@@ -105,20 +106,28 @@ def rate_table(
     positive
         The values that count as positive (a set of labels; compared as text as well), or a
         function value -> bool.
+    cluster
+        Column naming the unit that several rows may share (e.g. ``response_id``: one
+        response rated by three graders). Ratings of one response are correlated, so where
+        a group has a cluster with more than one row the interval is `clustered_interval`
+        (Wilson's with the effective sample size), not the plain Wilson interval, which
+        treats them as independent and under-covers (89 % instead of 95 % at an
+        intra-class correlation of .3 with three graders per response).
 
     Returns
     -------
     DataFrame with the group column(s) and ``n`` (judged rows), ``k`` (positive rows),
-    ``rate = k / n``, ``ci_lower``, ``ci_upper`` (`wilson_interval`), sorted by group.
+    ``rate = k / n``, ``ci_lower``, ``ci_upper``, and with `cluster` also ``n_clusters``
+    and ``interval`` (``"wilson"`` or ``"wilson, design effect"``), sorted by group.
     """
     df = require_table(df)
     groups = _groups(group)
-    require_columns(df, [*groups, value])
+    require_columns(df, [*groups, value, *([cluster] if cluster else [])])
     rows = np.flatnonzero(~missing_mask(df[value]))
     if rows.size == 0:
         raise InputError(f"no row has a value in column '{value}'")
     judged = df.iloc[rows]
-    for column in groups:
+    for column in [*groups, *([cluster] if cluster else [])]:
         missing = missing_mask(judged[column])
         if missing.any():
             raise row_error(int(rows[np.argmax(missing)]), f"{column} is empty")
@@ -128,13 +137,65 @@ def rate_table(
             "k": _positive_mask(judged[value], positive).astype(np.int64),
         }
     )
+    counted["_group"] = 0
     if groups:
+        counted["_group"] = pd.MultiIndex.from_frame(judged[groups].astype(str)).factorize()[0]
         for column in groups:
             counted[column] = judged[column].to_numpy()
-        table = counted.groupby(groups, sort=True, observed=True)[["n", "k"]].sum().reset_index()
-    else:
-        table = counted[["n", "k"]].sum().to_frame().T
-    return _with_rates(table, confidence)
+    keys = groups or ["_group"]
+    grouped = counted.groupby(keys, sort=True, observed=True)
+    table = grouped[["n", "k"]].sum().reset_index()
+    codes = grouped["_group"].first().to_numpy()
+    table = _with_rates(table.drop(columns=["_group"], errors="ignore"), confidence)
+    if not cluster:
+        return table
+    counted["_cluster"] = judged[cluster].astype(str).to_numpy()
+    per_cluster = counted.groupby(["_group", "_cluster"], sort=False)[["n", "k"]].sum()
+    table["n_clusters"] = 0
+    table["interval"] = "wilson"
+    for position, code in enumerate(codes):
+        clusters = per_cluster.loc[code]
+        table.loc[position, "n_clusters"] = len(clusters)
+        if (clusters["n"] > 1).any():
+            lower, upper = clustered_interval(
+                clusters["k"].to_numpy(float), clusters["n"].to_numpy(float), confidence=confidence
+            )
+            table.loc[position, ["ci_lower", "ci_upper"]] = [lower, upper]
+            table.loc[position, "interval"] = "wilson, design effect"
+    return table
+
+
+def clustered_interval(
+    successes: np.ndarray, n: np.ndarray, *, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Interval for a proportion sum(successes) / sum(n) observed in clusters.
+
+    Korn & Graubard (1998, "Confidence intervals for proportions with small expected
+    number of positive counts estimated from survey data", Survey Methodology 24:193-201):
+    the Wilson interval computed with the effective sample size n / deff, where the design
+    effect deff is the ratio of the cluster-robust variance of p (the between-cluster
+    variance of the ratio estimator, C / (C - 1) * sum((k_c - p n_c)^2) / n^2 over C
+    clusters) to the binomial p (1 - p) / n, at least 1; and with Student's t quantile on
+    C - 1 degrees of freedom instead of the normal one. With one rating per cluster and
+    many clusters it is Wilson's interval.
+    """
+    k = np.asarray(successes, dtype=float)
+    m = np.asarray(n, dtype=float)
+    total, clusters = float(m.sum()), len(m)
+    if total <= 0:
+        return 0.0, 1.0
+    p = float(k.sum()) / total
+    binomial = p * (1 - p) / total
+    deff = 1.0
+    if clusters > 1 and binomial > 0:
+        robust = clusters / (clusters - 1) * float(((k - p * m) ** 2).sum()) / total**2
+        deff = max(1.0, robust / binomial)
+    n_eff = total / deff
+    level = confidence
+    if clusters > 1:  # the t quantile on C - 1 df, expressed as a normal confidence level
+        level = float(2 * ndtr(stdtrit(clusters - 1, 0.5 + confidence / 2)) - 1)
+    lower, upper = wilson_interval(p * n_eff, n_eff, confidence=min(level, 1 - 1e-12))
+    return float(lower), float(upper)
 
 
 def _with_rates(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
@@ -156,22 +217,28 @@ def good_result_ratio(
     good_labels: Collection,
     group: str | Sequence[str] | None = "model",
     label: str = "label",
+    cluster: str | None = None,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Good-Result-Ratio per model: the share of ratings whose label is one of `good_labels`.
 
     One row of `ratings` is one grader's rating of one response (column `label`, e.g.
-    poor / acceptable / good). The ratio and its Wilson interval are computed by
-    `rate_table`; the interval treats ratings as independent, which is optimistic when
-    the same response is rated by several graders (use `scoring.significance` for a
-    prompt-level bootstrap).
+    poor / acceptable / good). The ratio and its interval are computed by `rate_table`:
+    give `cluster` (e.g. ``"response_id"``, or the prompt column when each model answered
+    each prompt once) so that several ratings of one response widen the interval as they
+    should (`clustered_interval`); without it, ratings are taken as independent (Wilson).
     """
     if isinstance(good_labels, str):
         good_labels = [good_labels]
     if not good_labels:
         raise InputError("no good labels given")
     return rate_table(
-        ratings, group=group, value=label, positive=set(good_labels), confidence=confidence
+        ratings,
+        group=group,
+        value=label,
+        positive=set(good_labels),
+        cluster=cluster,
+        confidence=confidence,
     )
 
 

@@ -127,3 +127,43 @@ def test_tag_rates_per_response_unit():
         "unhelpful",
         "untrue",
     ]
+
+
+def test_clustered_interval_covers_95_percent_at_icc_point_3_with_three_graders():
+    """Seeded simulation: 2,000 studies of 60 responses rated by 3 graders each, response
+    quality Beta-distributed so that the intra-class correlation is .3, true ratio .6.
+    Measured: 95.1 % (Wilson on the 180 ratings as if independent: 86.8 %); at 20 responses
+    96.1 %, at 200 94.9 %, at 100 responses with ratio .9 94.9 %."""
+    from scoring.rates import clustered_interval
+
+    rng = np.random.default_rng(60)
+    spread = 1 / 0.3 - 1  # Beta(a, b) with a + b + 1 = 1 / ICC
+    covered, naive = [], []
+    for _ in range(2000):
+        quality = rng.beta(0.6 * spread, 0.4 * spread, 60)
+        good = rng.binomial(3, quality).astype(float)
+        lower, upper = clustered_interval(good, np.full(60, 3.0))
+        covered.append(lower <= 0.6 <= upper)
+        lower, upper = wilson_interval(good.sum(), 180)
+        naive.append(lower <= 0.6 <= upper)
+    assert 0.93 <= np.mean(covered) <= 0.97, np.mean(covered)
+    assert np.mean(naive) < 0.9
+
+
+def test_good_result_ratio_uses_the_clustered_interval_when_a_response_has_several_ratings():
+    rows = pd.DataFrame(
+        {
+            "model": ["a"] * 12 + ["b"] * 4,
+            "response": [f"r{i // 3}" for i in range(12)] + ["s1", "s2", "s3", "s4"],
+            "label": ["good"] * 6 + ["poor"] * 6 + ["good", "good", "poor", "good"],
+        }
+    )
+    table = good_result_ratio(rows, good_labels={"good"}, cluster="response").set_index("model")
+    assert list(table["interval"]) == ["wilson, design effect", "wilson"]
+    assert list(table["n_clusters"]) == [4, 4]
+    plain = good_result_ratio(rows, good_labels={"good"}).set_index("model")
+    # Four responses rated all-good or all-poor carry the information of four ratings, not
+    # twelve: the interval is wider than Wilson's on twelve independent ratings.
+    width = table["ci_upper"] - table["ci_lower"]
+    assert width["a"] > (plain["ci_upper"] - plain["ci_lower"])["a"] + 0.2
+    assert table.loc["b", "ci_lower"] == pytest.approx(plain.loc["b", "ci_lower"])
