@@ -137,7 +137,9 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
                 "predicted": mats.predicted.loc[order, order].to_numpy().tolist(),
             }
     if len(labels):
-        grr = rates.good_result_ratio(labels, good_labels=set(study.good_labels))
+        grr = rates.good_result_ratio(
+            labels, good_labels=set(study.good_labels), cluster="response_id"
+        )
         for record in grr.to_dict(orient="records"):
             rows[record["model"]].update(
                 {
@@ -200,7 +202,7 @@ def _question(
         return {**base, "error": "needs judgments from at least two graders on the same items"}
     try:
         result = agreement_stats.agreement(
-            table, level=level, bootstrap=bootstrap, seed=seed, value_order=value_order
+            table, level=level, bootstrap=bootstrap, rng=seed, value_order=value_order
         )
     except (InputError, ArithmeticError) as exc:
         return {**base, "error": str(exc)}
@@ -472,8 +474,8 @@ def _correlations(study: Study, bootstrap: int, seed: int) -> dict:
             for level, by in (("segment", None), ("system", "model")):
                 try:
                     entry[level][human] = correlation.correlate(
-                        frame, human=human, metric=metric, by=by, bootstrap=bootstrap, seed=seed
-                    )
+                        frame, human=human, metric=metric, by=by, bootstrap=bootstrap, rng=seed
+                    ).to_dict()
                 except (InputError, ArithmeticError, ValueError) as exc:
                     entry[level][human] = {"error": str(exc)}
         if len(battles):

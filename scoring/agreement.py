@@ -275,10 +275,10 @@ def agreement(
     *,
     level: str = "nominal",
     bootstrap: int = 1000,
-    seed: int | None = 0,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     confidence: float = 0.95,
     value_order: Sequence | None = None,
+    weights: str | None = "auto",
     item: str = "item",
     grader: str = "grader",
     value: str = "value",
@@ -297,8 +297,14 @@ def agreement(
     - ``percent_agreement``: over items with two or more ratings, the mean share of pairs
       of ratings that are equal (Fleiss' P-bar for complete data).
     - ``cohen_kappas``: for every pair of graders with common items, Cohen's kappa on those
-      items (columns grader_a, grader_b, kappa, n, weights); weighted linearly in rank for
-      ordinal and quadratically in value for interval data (Cohen 1968).
+      items (columns grader_a, grader_b, kappa, n, weights). `weights` (None, "linear" or
+      "quadratic"; Cohen 1968) defaults by level: none for nominal, linear for ordinal,
+      quadratic for interval. Disagreement weights are |i - j| or (i - j)^2 on category
+      positions: the positions on `value_order` (the declared scale) when given, else the
+      ranks among the values the two graders used, so a pair's kappa never depends on
+      values other graders used. Both conventions are scikit-learn's
+      ``cohen_kappa_score`` (with ``labels=value_order``, resp. without) and R irr's
+      ``kappa2``.
     - ``per_grader``: each grader's number of ratings ``n``, ``n_compared`` (ratings on
       items where the other graders' most frequent value is unique), the share of those
       equal to it (``agreement_with_majority``), and ``alpha_without`` (alpha when that
@@ -313,6 +319,9 @@ def agreement(
     """
     if level not in LEVELS:
         raise InputError(f"unknown level {level!r} (use one of: {', '.join(LEVELS)})")
+    if weights not in ("auto", None, "none", "linear", "quadratic"):
+        raise InputError(f"unknown weights {weights!r} (use none, linear or quadratic)")
+    weights = None if weights == "none" else weights
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap!r}")
     if not 0 < confidence < 1:
@@ -332,7 +341,7 @@ def agreement(
             else "Krippendorff's alpha is undefined: all pairable ratings have the same value"
         )
     elif bootstrap > 0:
-        generator = rng if rng is not None else np.random.default_rng(seed)
+        generator = np.random.default_rng(rng)
         draws = generator.integers(0, len(pairable), size=(bootstrap, len(pairable)))
         values = [_alpha(pairable[idx], ratings.domain, level) for idx in draws]
         defined = np.array([v for v in values if v is not None])
@@ -374,7 +383,9 @@ def agreement(
         fleiss_kappa=fleiss,
         fleiss_items=fleiss_items,
         percent_agreement=percent,
-        cohen_kappas=_pairwise_kappas(ratings, KAPPA_WEIGHTS[level], level),
+        cohen_kappas=_pairwise_kappas(
+            ratings, KAPPA_WEIGHTS[level] if weights == "auto" else weights, value_order is not None
+        ),
         per_grader=_per_grader(ratings, counts, level),
         bootstrap=bootstrap,
         confidence=confidence,
@@ -382,15 +393,17 @@ def agreement(
     )
 
 
-def _pairwise_kappas(ratings: _Ratings, weights: str | None, level: str) -> pd.DataFrame:
+def _pairwise_kappas(ratings: _Ratings, weights: str | None, declared: bool) -> pd.DataFrame:
     """Cohen's kappa for every pair of graders who rated at least one item in common.
 
     The co-rated (value, value) pairs come from a self-join of the ratings on the item,
     and every grader pair's confusion matrix from one bincount, so the cost follows the
-    number of co-ratings, not graders squared times items.
+    number of co-ratings, not graders squared times items. Weights depend on the pair and
+    the scale only: with a `declared` scale the categories sit at their positions 0..K-1
+    on it (scikit-learn's ``cohen_kappa_score(labels=scale)``); otherwise at their ranks
+    among the values this pair used (its default, and R irr's ``kappa2``), never among
+    values other graders used elsewhere.
     """
-    points = ratings.domain if level == "interval" else np.arange(len(ratings.domain), dtype=float)
-    w = _weights(points, weights)
     size = len(ratings.domain)
     long = pd.DataFrame({"item": ratings.item, "grader": ratings.grader, "value": ratings.value})
     joined = long.merge(long, on="item", suffixes=("_a", "_b"))
@@ -410,11 +423,22 @@ def _pairwise_kappas(ratings: _Ratings, weights: str | None, level: str) -> pd.D
         confusions = np.bincount(cells, minlength=len(pairs) * size * size).reshape(
             len(pairs), size, size
         )
+        full = _weights(np.arange(size, dtype=float), weights)
+        kappas = []
+        for confusion in confusions.astype(float):
+            if declared:
+                kappas.append(_kappa_from_confusion(confusion, full))
+                continue
+            used = np.flatnonzero(confusion.sum(axis=0) + confusion.sum(axis=1))
+            own = confusion[np.ix_(used, used)]
+            kappas.append(
+                _kappa_from_confusion(own, _weights(np.arange(len(used), dtype=float), weights))
+            )
         table = pd.DataFrame(
             {
                 "grader_a": ratings.graders[pairs // n_graders],
                 "grader_b": ratings.graders[pairs % n_graders],
-                "kappa": [_kappa_from_confusion(c.astype(float), w) for c in confusions],
+                "kappa": kappas,
                 "n": confusions.sum(axis=(1, 2)),
             }
         )

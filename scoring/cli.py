@@ -191,10 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="level of measurement of the values",
     )
     ag.add_argument(
+        "--categories",
         "--value-order",
+        dest="value_order",
         type=_split_list,
         metavar="A,B,C",
-        help="order of text labels, lowest first (needed for ordinal/interval text)",
+        help="the ordered scale, lowest first (needed for ordinal/interval text labels; "
+        "kappa weights then use positions on it)",
+    )
+    ag.add_argument(
+        "--weights",
+        choices=("none", "linear", "quadratic"),
+        help="Cohen's kappa weights (default by level: none, linear for ordinal, quadratic "
+        "for interval); on positions in --categories, else on the ranks of the values each "
+        "pair used, as scikit-learn's cohen_kappa_score and R irr's kappa2",
     )
     ag.add_argument(
         "--bootstrap",
@@ -252,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="report tag rates from this column (lists or comma-separated tags)",
     )
     gr.add_argument("--group", default="model", metavar="COL", help="group column (default model)")
+    gr.add_argument(
+        "--cluster",
+        metavar="COL",
+        help="column naming the rated response (default: response_id, response or prompt, "
+        "the first present; 'none' for none): several ratings of one response get a "
+        "clustered interval",
+    )
     gr.add_argument("--by", metavar="COL", help="slice by this column and report parity gaps")
     gr.add_argument(
         "--threshold",
@@ -388,8 +405,9 @@ def _agreement(args: argparse.Namespace):
         table,
         level=args.level,
         bootstrap=args.bootstrap,
-        seed=args.seed,
+        rng=args.seed,
         value_order=args.value_order,
+        weights=args.weights or "auto",
         item=args.item_column,
         grader=args.grader_column,
         value=args.value_column,
@@ -438,14 +456,15 @@ def _correlate(args: argparse.Namespace):
         metric=args.metric,
         by=args.by,
         bootstrap=args.bootstrap,
-        seed=args.seed,
+        rng=args.seed,
     )
 
     def text() -> str:
-        rows = pd.DataFrame([{"method": m, **result[m]} for m in METHODS])
-        head = f"{args.human} vs {args.metric}, {result['level']} level, n = {result['n']}"
-        if result["dropped"]:
-            head += f" ({result['dropped']} rows without both scores left out)"
+        data = result.to_dict()
+        rows = pd.DataFrame([{"method": m, **data[m]} for m in METHODS])
+        head = f"{args.human} vs {args.metric}, {result.level} level, n = {result.n}"
+        if result.dropped:
+            head += f" ({result.dropped} rows without both scores left out)"
         return (
             head
             + "\n"
@@ -469,10 +488,14 @@ def _grr(args: argparse.Namespace):
         def compute(frame):
             return tag_rates(frame, group=args.group, tags=args.tags)
     else:
+        cluster = args.cluster or next(
+            (c for c in ("response_id", "response", "prompt") if c in table.columns), None
+        )
+        cluster = None if cluster == "none" else cluster
 
         def compute(frame):
             return good_result_ratio(
-                frame, good_labels=args.good, group=args.group, label=args.label
+                frame, good_labels=args.good, group=args.group, label=args.label, cluster=cluster
             )
 
     digits = {"rate": 3, "ci_lower": 3, "ci_upper": 3}

@@ -45,6 +45,8 @@ def _as_frame(result: object) -> pd.DataFrame:
             if result.name is None
             else (result.rename_axis(result.index.name or "index").reset_index())
         )
+    if isinstance(getattr(result, "table", None), pd.DataFrame):  # e.g. a Leaderboard
+        return _as_frame(result.table)  # type: ignore[union-attr]
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         return pd.DataFrame(
             [
@@ -82,7 +84,8 @@ def by_slice(
     fn
         Any scoring function of one table, e.g.
         ``lambda d: good_result_ratio(d, good_labels={"good"})``. It may return a DataFrame,
-        a Series, a dataclass or a dict (scalar fields become columns) or a number.
+        a Series, a result with a ``table`` (such as a `Leaderboard`: its table), another
+        dataclass or a dict (scalar fields become columns) or a number.
     value, group, threshold
         Passed to `parity_gaps` (skipped if `value` is None or not in the results).
     min_rows

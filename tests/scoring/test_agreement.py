@@ -197,9 +197,9 @@ def test_a_careless_grader_stands_out():
 
 def test_bootstrap_interval_is_seeded():
     table = long_table(KRIPPENDORFF_2011)
-    first = agreement(table, level="interval", bootstrap=300, seed=3)
-    again = agreement(table, level="interval", bootstrap=300, seed=3)
-    other = agreement(table, level="interval", bootstrap=300, seed=4)
+    first = agreement(table, level="interval", bootstrap=300, rng=3)
+    again = agreement(table, level="interval", bootstrap=300, rng=3)
+    other = agreement(table, level="interval", bootstrap=300, rng=4)
     assert (first.alpha_ci_lower, first.alpha_ci_upper) == (
         again.alpha_ci_lower,
         again.alpha_ci_upper,
@@ -273,3 +273,32 @@ def test_missing_columns_and_unknown_level():
         agreement(pd.DataFrame({"item": [1], "value": [1]}))
     with pytest.raises(InputError, match="unknown level"):
         agreement(long_table(KRIPPENDORFF_2011), level="ratio")
+
+
+def test_a_pairs_weighted_kappa_depends_only_on_that_pair_and_the_declared_scale():
+    metrics = pytest.importorskip("sklearn.metrics")
+    a = [1, 1, 3, 3, 4, 1, 3, 4]
+    b = [1, 3, 3, 4, 4, 1, 1, 3]
+    rows = [(i, "a", v) for i, v in enumerate(a)] + [(i, "b", v) for i, v in enumerate(b)]
+    alone = pd.DataFrame(rows, columns=["item", "grader", "value"])
+    # A third grader uses the value 2 on other items (before: linear kappa .126 vs .146).
+    third = pd.DataFrame(
+        [(100 + i, "c", 2) for i in range(3)] + [(100, "a", 1)], columns=["item", "grader", "value"]
+    )
+    crowded = pd.concat([alone, third], ignore_index=True)
+
+    def kappa(table, **kwargs):
+        kappas = agreement(table, level="ordinal", bootstrap=0, **kwargs).cohen_kappas
+        return kappas.set_index(["grader_a", "grader_b"]).loc[("a", "b"), "kappa"]
+
+    for weights in ("linear", "quadratic"):
+        assert kappa(alone, weights=weights) == pytest.approx(kappa(crowded, weights=weights))
+        # Undeclared: ranks of the values the pair used (scikit-learn's default labels).
+        assert kappa(crowded, weights=weights) == pytest.approx(
+            metrics.cohen_kappa_score(a, b, weights=weights)
+        )
+        # Declared scale 1..5: positions on it, as scikit-learn's labels=.
+        assert kappa(crowded, weights=weights, value_order=[1, 2, 3, 4, 5]) == pytest.approx(
+            metrics.cohen_kappa_score(a, b, weights=weights, labels=[1, 2, 3, 4, 5])
+        )
+    assert kappa(crowded, weights="none") == pytest.approx(metrics.cohen_kappa_score(a, b))

@@ -275,7 +275,10 @@ def test_grr_and_compare_json_shape(results):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert {"difference", "ci_lower", "ci_upper", "p_value", "n"} <= set(data)
-    assert data["n"] == 20 and "n_needed" in data["judgments_needed"]
+    assert data["n"] == 20 and "n_needed" in data["prompts_needed"]
+    assert data["test"].startswith("sign-flip permutation") and "judgments_needed" not in data
+    # RATING_ROWS has one rating per (prompt, model): the clustered interval is Wilson's.
+    assert {row["interval"] for row in table} == {"wilson"}
 
 
 def test_unidentified_ratings_warn_on_stderr_but_succeed(results):
