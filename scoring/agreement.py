@@ -264,7 +264,9 @@ def _alpha(value_counts: np.ndarray, domain: np.ndarray, level: str) -> float | 
         warnings.simplefilter("ignore", RuntimeWarning)
         result = float(
             krippendorff.alpha(
-                value_counts=pairable, value_domain=domain, level_of_measurement=level
+                value_counts=pairable,
+                value_domain=domain,
+                level_of_measurement=level,  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
             )
         )
     return result if np.isfinite(result) else None

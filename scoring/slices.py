@@ -43,10 +43,10 @@ def _as_frame(result: object) -> pd.DataFrame:
         return (
             result.to_frame().T.reset_index(drop=True)
             if result.name is None
-            else (result.rename_axis(result.index.name or "index").reset_index())
+            else (result.rename_axis(result.index.name or "index").reset_index())  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
         )
     if isinstance(getattr(result, "table", None), pd.DataFrame):  # e.g. a Leaderboard
-        return _as_frame(result.table)  # type: ignore[union-attr]
+        return _as_frame(result.table)  # type: ignore[attr-defined,union-attr]
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         return pd.DataFrame(
             [
@@ -217,7 +217,7 @@ def length_buckets(
     codes = np.where(np.isnan(lengths.to_numpy()), -1, np.maximum(codes, 0))
     # Values below the first edge go to the first bucket.
     return pd.Series(
-        pd.Categorical.from_codes(codes, categories=labels, ordered=True),
+        pd.Categorical.from_codes(codes, categories=labels, ordered=True),  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
         index=series.index,
         name="length_bucket",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -99,7 +100,7 @@ def to_number(value: object, column: str, position: int) -> float:
     raise row_error(position, f"{column} is not a number: {value!r}")
 
 
-def jsonable(value: object) -> object:
+def jsonable(value: object) -> Any:
     """Plain JSON data from results: DataFrames become lists of row objects, dataclasses and
     Series become objects, numpy scalars become numbers, NaN and infinities become None."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
