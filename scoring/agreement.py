@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from scoring.errors import InputError, row_error
-from scoring.tables import jsonable, missing_mask, require_columns, require_table, to_number
+from scoring.tables import (
+    jsonable,
+    missing_mask,
+    require_columns,
+    require_present,
+    require_table,
+    to_number,
+)
 
 LEVELS = ("nominal", "ordinal", "interval")
 # Disagreement weights of Cohen's kappa per level: unweighted for nominal labels, linear in
@@ -171,10 +178,7 @@ def _encode(
 ) -> tuple[_Ratings, int]:
     df = require_table(long_df, "rating table")
     require_columns(df, [item, grader, value], "rating table")
-    for column in (item, grader):
-        missing = missing_mask(df[column])
-        if missing.any():
-            raise row_error(int(np.argmax(missing)), f"{column} is empty")
+    require_present(df, [item, grader])
     rated = ~missing_mask(df[value])
     dropped = int((~rated).sum())
     positions = np.flatnonzero(rated)

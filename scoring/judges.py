@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.errors import InputError, row_error
-from scoring.tables import jsonable, missing_mask, require_columns, require_table
+from scoring.tables import jsonable, require_columns, require_present, require_table
 from scoring.verdicts import TIE, A, B, to_verdicts
 
 # Votes as compared here: a tie of either kind is one vote.
@@ -63,10 +63,7 @@ def _votes(
     keys = [item] if isinstance(item, str) else list(item)
     votes = require_table(votes, "votes")
     require_columns(votes, [*keys, rater, vote], "votes")
-    for column in (*keys, rater):
-        missing = missing_mask(votes[column])
-        if missing.any():
-            raise row_error(int(np.argmax(missing)), f"{column} is empty")
+    require_present(votes, [*keys, rater])
     verdicts = to_verdicts(votes[vote], what=vote)
     codes = np.array([_CODES.get(v, _CODES[TIE]) for v in verdicts], dtype=np.int64)
     frame = pd.DataFrame({"rater": votes[rater].map(str).to_numpy(), "code": codes})

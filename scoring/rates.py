@@ -15,9 +15,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri, stdtrit
 
 from scoring.errors import InputError, row_error
-from scoring.tables import missing_mask, require_columns, require_table
-
-RATE_COLUMNS = ("n", "k", "rate", "ci_lower", "ci_upper")
+from scoring.tables import Interval, missing_mask, require_columns, require_table
 
 
 def _z(confidence: float) -> float:
@@ -26,7 +24,7 @@ def _z(confidence: float) -> float:
     return float(ndtri(0.5 + confidence / 2))
 
 
-def wilson_interval(successes, n, *, confidence: float = 0.95):
+def wilson_interval(successes, n, *, confidence: float = 0.95) -> Interval:
     """Wilson score interval for a binomial proportion successes / n.
 
     With z the (1 + confidence) / 2 normal quantile and p = k / n:
@@ -35,7 +33,7 @@ def wilson_interval(successes, n, *, confidence: float = 0.95):
 
     (Wilson 1927; Newcombe 1998, "Two-sided confidence intervals for the single
     proportion", method 3, without continuity correction). For n = 0 the interval is
-    (0, 1). Accepts scalars or arrays (broadcast); returns ``(lower, upper)`` as floats or
+    (0, 1). Accepts scalars or arrays (broadcast); returns an `Interval` of floats or of
     arrays. `successes` may be fractional (e.g. ties counted as half).
     """
     z = _z(confidence)
@@ -56,8 +54,8 @@ def wilson_interval(successes, n, *, confidence: float = 0.95):
     lower = np.where(k == 0, 0.0, lower)
     upper = np.where(k == total, 1.0, upper)
     if lower.ndim == 0:
-        return float(lower), float(upper)
-    return lower, upper
+        return Interval(float(lower), float(upper))
+    return Interval(lower, upper)
 
 
 def _positive_mask(values: pd.Series, positive) -> np.ndarray:
@@ -167,7 +165,7 @@ def rate_table(
 
 def clustered_interval(
     successes: np.ndarray, n: np.ndarray, *, confidence: float = 0.95
-) -> tuple[float, float]:
+) -> Interval:
     """Interval for a proportion sum(successes) / sum(n) observed in clusters.
 
     Korn & Graubard (1998, "Confidence intervals for proportions with small expected
@@ -183,7 +181,7 @@ def clustered_interval(
     m = np.asarray(n, dtype=float)
     total, clusters = float(m.sum()), len(m)
     if total <= 0:
-        return 0.0, 1.0
+        return Interval(0.0, 1.0)
     p = float(k.sum()) / total
     binomial = p * (1 - p) / total
     deff = 1.0
@@ -195,7 +193,7 @@ def clustered_interval(
     if clusters > 1:  # the t quantile on C - 1 df, expressed as a normal confidence level
         level = float(2 * ndtr(stdtrit(clusters - 1, 0.5 + confidence / 2)) - 1)
     lower, upper = wilson_interval(p * n_eff, n_eff, confidence=min(level, 1 - 1e-12))
-    return float(lower), float(upper)
+    return Interval(float(lower), float(upper))
 
 
 def _with_rates(table: pd.DataFrame, confidence: float) -> pd.DataFrame:

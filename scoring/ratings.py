@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, ndtri
 
 from scoring.errors import ConvergenceError, InputError, RatingWarning, row_error
-from scoring.tables import jsonable, require_columns, require_table
+from scoring.tables import Interval, jsonable, require_columns, require_table
 from scoring.verdicts import ARENA_WINNER, BOTH_BAD, EXPECTED, TIE, VERDICTS, A, B, parse_verdict
 
 # The arena label of each verdict, in the order of `scoring.verdicts.VERDICTS` (the outcome
@@ -871,7 +871,7 @@ def bootstrap_ratings(
 
 def score_interval(
     n: np.ndarray, score: np.ndarray, opponents: np.ndarray, *, confidence: float = 0.95
-) -> tuple[float, float]:
+) -> Interval:
     """Score-test interval for one model's strength theta against opponents of known strength.
 
     The model played ``n[j]`` battles against an opponent of strength ``opponents[j]``
@@ -887,7 +887,7 @@ def score_interval(
     n, score, opponents = (np.asarray(v, dtype=float) for v in (n, score, opponents))
     total, points = n.sum(), score.sum()
     if total <= 0:
-        return -math.inf, math.inf
+        return Interval(-math.inf, math.inf)
 
     def statistic(t: float) -> float:
         p = expit(t - opponents)
@@ -904,7 +904,7 @@ def score_interval(
 
     lower = -math.inf if points <= 0 else root(z)
     upper = math.inf if points >= total else root(-z)
-    return lower, upper
+    return Interval(lower, upper)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from scipy.special import ndtri
 
 from scoring.errors import InputError
 from scoring.ratings import encode_battles
-from scoring.tables import jsonable, missing_mask, require_columns, require_table
+from scoring.tables import jsonable, missing_mask, require_columns, require_present, require_table
 
 
 @dataclass(frozen=True)
@@ -282,9 +282,7 @@ def win_rate_pairs(
     """
     battles = require_table(battles, "battle table")
     require_columns(battles, [unit], "battle table")
-    missing = missing_mask(battles[unit])
-    if missing.any():
-        raise InputError(f"row {int(np.argmax(missing)) + 1}: {unit} is empty")
+    require_present(battles, [unit])
     encoded = encode_battles(battles)
     names = encoded.models
     score_a = encoded.score_a()

@@ -1,4 +1,5 @@
-"""Checks shared by the scoring functions: columns present, table not empty, numbers numeric.
+"""Checks shared by the scoring functions (columns present, table not empty, numbers
+numeric), the `Interval` pair and the one JSON sanitiser of results (`jsonable`).
 
 Every check raises `scoring.errors.InputError` with the first offending row (1-based).
 """
@@ -8,12 +9,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from scoring.errors import InputError, row_error
+
+
+class Interval(NamedTuple):
+    """A confidence interval as a named pair, like scipy's ``ConfidenceInterval``: read
+    ``.lower`` and ``.upper``, or unpack ``lower, upper = interval``. Bounds are floats, or
+    arrays when the function was given arrays."""
+
+    lower: Any
+    upper: Any
 
 
 def require_table(df: object, what: str = "table") -> pd.DataFrame:
