@@ -12,10 +12,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri, stdtrit
+from scipy.special import ndtri, stdtrit
 
 from scoring.errors import InputError, row_error
-from scoring.tables import Interval, missing_mask, require_columns, require_table
+from scoring.tables import Interval, missing_mask, numeric_column, require_columns, require_table
 
 
 def _z(confidence: float) -> float:
@@ -41,7 +41,15 @@ def wilson_interval(successes, n, *, confidence: float = 0.95) -> Interval:
     total = np.asarray(n, dtype=float)
     if np.any(total < 0) or np.any(k < 0) or np.any(k > total):
         raise ValueError("need 0 <= successes <= n")
-    z2 = z * z
+    lower, upper = _wilson(k, total, z)
+    if lower.ndim == 0:
+        return Interval(float(lower), float(upper))
+    return Interval(lower, upper)
+
+
+def _wilson(k: np.ndarray, total: np.ndarray, z) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson bounds for arrays k of total, with z a number or an array (broadcast)."""
+    z2 = np.square(z)
     judged = total > 0
     safe_n = np.where(judged, total, 1.0)
     p = k / safe_n
@@ -53,25 +61,29 @@ def wilson_interval(successes, n, *, confidence: float = 0.95) -> Interval:
     # Exact bounds at the edges (the formula gives them up to rounding).
     lower = np.where(k == 0, 0.0, lower)
     upper = np.where(k == total, 1.0, upper)
-    if lower.ndim == 0:
-        return Interval(float(lower), float(upper))
-    return Interval(lower, upper)
+    return lower, upper
 
 
 def _positive_mask(values: pd.Series, positive) -> np.ndarray:
+    # Each distinct value is judged once (a study has a handful of labels, not millions).
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = pd.Series(np.asarray(uniques, dtype=object))
     if callable(positive):
-        result = values.map(positive)
+        result = distinct.map(positive)
         if not result.map(lambda v: isinstance(v, bool | np.bool_)).all():
             raise InputError("the 'positive' function must return True or False for each value")
-        return result.to_numpy(dtype=bool)
-    if isinstance(positive, str) or not isinstance(positive, Iterable):
-        positive = [positive]
-    chosen = set(positive)
-    if not chosen:
-        raise InputError("no positive values given (e.g. the study's good labels)")
-    # Compare as text too, so a label 3 read from CSV matches "3" from a study definition.
-    as_text = {str(v) for v in chosen}
-    return values.map(lambda v: v in chosen or str(v) in as_text).to_numpy(dtype=bool)
+        judged = result.to_numpy(dtype=bool)
+    else:
+        if isinstance(positive, str) or not isinstance(positive, Iterable):
+            positive = [positive]
+        chosen = set(positive)
+        if not chosen:
+            raise InputError("no positive values given (e.g. the study's good labels)")
+        # Compare as text too, so a label 3 read from CSV matches "3" from a study definition.
+        as_text = {str(v) for v in chosen}
+        judged = distinct.map(lambda v: v in chosen or str(v) in as_text).to_numpy(dtype=bool)
+    judged = np.append(judged, False)  # the missing values' code -1 picks this
+    return judged[codes]
 
 
 def _groups(group: str | Sequence[str] | None) -> list[str]:
@@ -125,16 +137,62 @@ def rate_table(
     if rows.size == 0:
         raise InputError(f"no row has a value in column '{value}'")
     judged = df.iloc[rows]
+    positives = _positive_mask(judged[value], positive).astype(np.int64)
+    return _rates(judged, rows, positives, groups, cluster, confidence)
+
+
+def mean_rate(
+    df: pd.DataFrame,
+    *,
+    score: str = "score",
+    group: str | Sequence[str] | None = "model",
+    cluster: str | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Mean of a score between 0 and 1 per group, as a rate with a Wilson interval.
+
+    For scores that are not only 0 or 1, such as a model's side of a battle scored 1 for a
+    win, 1/2 for a tie and 0 for a loss (`scoring.ratings.EncodedBattles.score_a`, and the
+    win rate (wins + ties / 2) / battles is their mean): ``k`` is the sum of the scores
+    (points) and the interval is Wilson's for k of n, which stays valid because a score in
+    [0, 1] with mean p has a variance of at most p (1 - p) (conservative when there are
+    ties). `cluster` (e.g. the prompt: one model's battles on one prompt are correlated)
+    switches to `clustered_interval` as in `rate_table`. Rows without a score are not
+    counted; a score outside [0, 1] raises `InputError` naming the row.
+
+    Returns the columns of `rate_table` (``n``, ``k``, ``rate``, ``ci_lower``,
+    ``ci_upper``; with `cluster` also ``n_clusters`` and ``interval``), ``k`` a float.
+    """
+    df = require_table(df)
+    groups = _groups(group)
+    require_columns(df, [*groups, score, *([cluster] if cluster else [])])
+    values = numeric_column(df, score)
+    rows = np.flatnonzero(~np.isnan(values))
+    if rows.size == 0:
+        raise InputError(f"no row has a value in column '{score}'")
+    outside = (values[rows] < 0) | (values[rows] > 1)
+    if outside.any():
+        position = int(rows[np.argmax(outside)])
+        raise row_error(
+            position, f"{score} must be between 0 and 1, got {float(values[position])!r}"
+        )
+    return _rates(df.iloc[rows], rows, values[rows], groups, cluster, confidence)
+
+
+def _rates(
+    judged: pd.DataFrame,
+    rows: np.ndarray,
+    k: np.ndarray,
+    groups: list[str],
+    cluster: str | None,
+    confidence: float,
+) -> pd.DataFrame:
+    """Rates of the positive counts (or scores) `k` of the `judged` rows, per group."""
     for column in [*groups, *([cluster] if cluster else [])]:
         missing = missing_mask(judged[column])
         if missing.any():
             raise row_error(int(rows[np.argmax(missing)]), f"{column} is empty")
-    counted = pd.DataFrame(
-        {
-            "n": np.ones(len(judged), dtype=np.int64),
-            "k": _positive_mask(judged[value], positive).astype(np.int64),
-        }
-    )
+    counted = pd.DataFrame({"n": np.ones(len(judged), dtype=np.int64), "k": k})
     counted["_group"] = 0
     if groups:
         counted["_group"] = pd.MultiIndex.from_frame(judged[groups].astype(str)).factorize()[0]
@@ -149,17 +207,21 @@ def rate_table(
         return table
     counted["_cluster"] = judged[cluster].astype(str).to_numpy()
     per_cluster = counted.groupby(["_group", "_cluster"], sort=False)[["n", "k"]].sum()
-    table["n_clusters"] = 0
-    table["interval"] = "wilson"
-    for position, code in enumerate(codes):
-        clusters = per_cluster.loc[code]
-        table.loc[position, "n_clusters"] = len(clusters)
-        if (clusters["n"] > 1).any():
-            lower, upper = clustered_interval(
-                clusters["k"].to_numpy(float), clusters["n"].to_numpy(float), confidence=confidence
-            )
-            table.loc[position, ["ci_lower", "ci_upper"]] = [lower, upper]
-            table.loc[position, "interval"] = "wilson, design effect"
+    per_cluster = per_cluster.assign(
+        k2=per_cluster["k"] ** 2,
+        kn=per_cluster["k"] * per_cluster["n"],
+        n2=per_cluster["n"] ** 2,
+        clusters=1,
+        shared=per_cluster["n"] > 1,
+    )
+    sums = per_cluster.groupby(level="_group").sum().reindex(codes)
+    columns = (sums[c].to_numpy(dtype=float) for c in ("k", "n", "k2", "kn", "n2", "clusters"))
+    lower, upper = _clustered_bounds(*columns, confidence=confidence)
+    shared = sums["shared"].to_numpy() > 0
+    table["n_clusters"] = sums["clusters"].to_numpy(dtype=np.int64)
+    table["interval"] = np.where(shared, "wilson, design effect", "wilson")
+    table["ci_lower"] = np.where(shared, lower, table["ci_lower"])
+    table["ci_upper"] = np.where(shared, upper, table["ci_upper"])
     return table
 
 
@@ -179,21 +241,47 @@ def clustered_interval(
     """
     k = np.asarray(successes, dtype=float)
     m = np.asarray(n, dtype=float)
-    total, clusters = float(m.sum()), len(m)
-    if total <= 0:
-        return Interval(0.0, 1.0)
-    p = float(k.sum()) / total
-    binomial = p * (1 - p) / total
-    deff = 1.0
-    if clusters > 1 and binomial > 0:
-        robust = clusters / (clusters - 1) * float(((k - p * m) ** 2).sum()) / total**2
-        deff = max(1.0, robust / binomial)
-    n_eff = total / deff
-    level = confidence
-    if clusters > 1:  # the t quantile on C - 1 df, expressed as a normal confidence level
-        level = float(2 * ndtr(stdtrit(clusters - 1, 0.5 + confidence / 2)) - 1)
-    lower, upper = wilson_interval(p * n_eff, n_eff, confidence=min(level, 1 - 1e-12))
-    return Interval(float(lower), float(upper))
+    sums = [np.array([float(v.sum())]) for v in (k, m, k * k, k * m, m * m)]
+    lower, upper = _clustered_bounds(
+        sums[0],
+        sums[1],
+        sums[2],
+        sums[3],
+        sums[4],
+        np.array([float(len(m))]),
+        confidence=confidence,
+    )
+    return Interval(float(lower[0]), float(upper[0]))
+
+
+def _clustered_bounds(
+    k: np.ndarray,
+    n: np.ndarray,
+    k2: np.ndarray,
+    kn: np.ndarray,
+    n2: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    confidence: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`clustered_interval` for many groups at once, from each group's sums over its
+    clusters: k, n, and the sums of k_c^2, k_c n_c and n_c^2 (so that
+    sum((k_c - p n_c)^2) = k2 - 2 p kn + p^2 n2), and the number of clusters."""
+    judged = n > 0
+    safe_n = np.where(judged, n, 1.0)
+    p = k / safe_n
+    binomial = p * (1 - p) / safe_n
+    several = clusters > 1
+    spread = np.maximum(k2 - 2 * p * kn + p * p * n2, 0.0)
+    robust = np.where(several, clusters / np.maximum(clusters - 1, 1) * spread / safe_n**2, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deff = np.where(several & (binomial > 0), np.maximum(1.0, robust / binomial), 1.0)
+    n_eff = np.where(judged, safe_n / deff, 0.0)
+    # Student's t quantile on C - 1 degrees of freedom where there are several clusters.
+    z = np.where(
+        several, stdtrit(np.maximum(clusters - 1, 1), 0.5 + confidence / 2), _z(confidence)
+    )
+    return _wilson(p * n_eff, n_eff, z)
 
 
 def _with_rates(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
@@ -202,7 +290,8 @@ def _with_rates(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
     lower, upper = wilson_interval(k, n, confidence=confidence)
     table = table.copy()
     table["n"] = table["n"].astype(np.int64)
-    table["k"] = table["k"].astype(np.int64)
+    if np.all(k == np.round(k)):  # counts stay integers; points (ties as half) stay floats
+        table["k"] = table["k"].astype(np.int64)
     table["rate"] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
     table["ci_lower"] = np.atleast_1d(lower)
     table["ci_upper"] = np.atleast_1d(upper)

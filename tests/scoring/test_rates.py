@@ -167,3 +167,65 @@ def test_good_result_ratio_uses_the_clustered_interval_when_a_response_has_sever
     width = table["ci_upper"] - table["ci_lower"]
     assert width["a"] > (plain["ci_upper"] - plain["ci_lower"])["a"] + 0.2
     assert table.loc["b", "ci_lower"] == pytest.approx(plain.loc["b", "ci_lower"])
+
+
+def test_mean_rate_is_the_win_rate_with_ties_as_half_and_wilson_on_the_points():
+    from scoring.rates import mean_rate
+
+    sides = pd.DataFrame({"model": ["x"] * 5 + ["y"] * 3, "score": [1, 1, 0.5, 0, 0.5, 0, 1, None]})
+    table = mean_rate(sides).set_index("model")
+    # x: 2 wins and 2 ties in 5 battles: (2 + 2 / 2) / 5 = .6; y: the missing score is
+    # not counted.
+    assert table.loc["x", ["n", "k", "rate"]].tolist() == [5, 3.0, 0.6]
+    assert table.loc["y", ["n", "k", "rate"]].tolist() == [2, 1.0, 0.5]
+    assert (table.loc["x", "ci_lower"], table.loc["x", "ci_upper"]) == pytest.approx(
+        tuple(wilson_interval(3.0, 5))
+    )
+    with pytest.raises(InputError, match=r"row 2: score must be between 0 and 1, got 2\.0"):
+        mean_rate(pd.DataFrame({"model": ["x", "x"], "score": [1, 2]}))
+    with pytest.raises(InputError, match="row 1: score is not a number: 'win'"):
+        mean_rate(pd.DataFrame({"model": ["x"], "score": ["win"]}))
+
+
+def test_mean_rate_with_clusters_matches_clustered_interval_per_group():
+    from scoring.rates import clustered_interval, mean_rate
+
+    rng = np.random.default_rng(3)
+    sides = pd.DataFrame(
+        {
+            "model": rng.choice(["x", "y"], 300),
+            "prompt": rng.integers(0, 25, 300),
+            "score": rng.choice([0.0, 0.5, 1.0], 300),
+        }
+    )
+    table = mean_rate(sides, cluster="prompt").set_index("model")
+    for model, part in sides.groupby("model"):
+        per_prompt = part.groupby("prompt")["score"].agg(["sum", "size"])
+        expected = clustered_interval(per_prompt["sum"].to_numpy(), per_prompt["size"].to_numpy())
+        assert (table.loc[model, "ci_lower"], table.loc[model, "ci_upper"]) == pytest.approx(
+            tuple(expected)
+        )
+        assert table.loc[model, "n_clusters"] == len(per_prompt)
+
+
+def test_rate_table_clustered_path_equals_one_clustered_interval_per_group():
+    # The grouped (vectorised) design-effect interval equals `clustered_interval` on each
+    # group's clusters; a group whose clusters all hold one rating keeps Wilson's.
+    from scoring.rates import clustered_interval
+
+    rng = np.random.default_rng(8)
+    rows = pd.DataFrame(
+        {
+            "model": rng.choice(["a", "b", "c"], 400),
+            "response": rng.integers(0, 90, 400),
+            "label": rng.choice(["good", "poor"], 400),
+        }
+    )
+    table = rate_table(rows, value="label", positive={"good"}, cluster="response")
+    for position, (model, part) in enumerate(rows.groupby("model")):
+        good = (part["label"] == "good").groupby(part["response"]).agg(["sum", "size"])
+        expected = clustered_interval(good["sum"].to_numpy(float), good["size"].to_numpy(float))
+        assert table.loc[position, "model"] == model
+        assert (table.loc[position, "ci_lower"], table.loc[position, "ci_upper"]) == (
+            pytest.approx(tuple(expected))
+        )
