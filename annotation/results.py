@@ -398,14 +398,15 @@ def _win_scores(battles: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([side_a, side_b], ignore_index=True)
 
 
-def _mean_score(frame: pd.DataFrame) -> pd.DataFrame:
-    grouped = frame.groupby("model")["score"].agg(["mean", "size"]).reset_index()
-    return grouped.rename(columns={"mean": "win_rate", "size": "n"})
+def _win_rate(sides: pd.DataFrame) -> pd.DataFrame:
+    # Battles on one prompt are correlated: the prompt is the cluster of the interval.
+    return rates.mean_rate(sides, cluster="prompt_id").rename(columns={"rate": "win_rate"})
 
 
 def slice_results(study: Study, *, threshold: float = slices.DEFAULT_THRESHOLD) -> dict:
     """Win rate and Good-Result-Ratio per model in each slice of each prompt metadata
-    column (and a prompt-length bucket), with parity gaps flagged above `threshold`."""
+    column (and a prompt-length bucket), each with n and an interval, with parity gaps
+    flagged when significant and above `threshold` (`scoring.slices.parity_gaps`)."""
     return cached(study, _key("slices", threshold=threshold), lambda: _slices(study, threshold))
 
 
@@ -426,14 +427,14 @@ def _slices(study: Study, threshold: float) -> dict:
         entry = {"column": column}
         if len(battles) and column in battles:
             result = slices.by_slice(
-                _win_scores(battles), column, _mean_score, value="win_rate", threshold=threshold
+                _win_scores(battles), column, _win_rate, value="win_rate", threshold=threshold
             )
             entry["win_rate"] = {"table": result.table, "gaps": result.gaps}
         if len(labels) and column in labels:
             result = slices.by_slice(
                 labels,
                 column,
-                lambda d: rates.good_result_ratio(d, good_labels=good),
+                lambda d: rates.good_result_ratio(d, good_labels=good, cluster="response_id"),
                 value="rate",
                 threshold=threshold,
             )
