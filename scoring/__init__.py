@@ -27,6 +27,8 @@ from scoring.errors import ConvergenceError, InputError, RatingWarning, row_erro
 _LAZY = {
     "agreement": [
         "AgreementResult",
+        "AlphaInterval",
+        "alpha_interval",
         "cohen_kappa",
         "fleiss_kappa",
     ],
@@ -49,6 +51,7 @@ _LAZY = {
     "rates": [
         "clustered_interval",
         "good_result_ratio",
+        "mean_rate",
         "rate_table",
         "tag_rates",
         "wilson_interval",
@@ -111,6 +114,7 @@ _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 # Every name above and the errors (tests/scoring/test_package.py checks that they agree).
 __all__ = [
     "AgreementResult",
+    "AlphaInterval",
     "BattleMatrices",
     "Coefficient",
     "Comparison",
@@ -130,6 +134,7 @@ __all__ = [
     "SignFlipResult",
     "SliceResult",
     "VoteAgreement",
+    "alpha_interval",
     "battle_matrices",
     "bootstrap_ratings",
     "bradley_terry",
@@ -149,6 +154,7 @@ __all__ = [
     "judge_report",
     "leaderboard",
     "length_buckets",
+    "mean_rate",
     "missing_mask",
     "numeric_column",
     "online_elo",
@@ -193,7 +199,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from scoring.agreement import AgreementResult, cohen_kappa, fleiss_kappa
+    from scoring.agreement import (
+        AgreementResult,
+        AlphaInterval,
+        alpha_interval,
+        cohen_kappa,
+        fleiss_kappa,
+    )
     from scoring.correlation import (
         Coefficient,
         CorrelationResult,
@@ -213,6 +225,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from scoring.rates import (
         clustered_interval,
         good_result_ratio,
+        mean_rate,
         rate_table,
         tag_rates,
         wilson_interval,

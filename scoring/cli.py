@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "agreement",
         "inter-rater agreement (Krippendorff's alpha, kappas)",
         "Agreement among graders, from a long table with columns item, grader, value: "
-        "Krippendorff's alpha with a bootstrap interval, Fleiss' kappa (nominal; items rated "
+        "Krippendorff's alpha with a jackknife interval, Fleiss' kappa (nominal; items rated "
         "by all graders), percent agreement, Cohen's kappa per grader pair and each "
         "grader's agreement with the majority of the others.",
     )
@@ -211,9 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1000,
         metavar="N",
-        help="bootstrap rounds for alpha's interval (default 1000)",
+        help="bootstrap rounds for alpha's interval with --interval bootstrap (default 1000)",
     )
-    ag.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    ag.add_argument(
+        "--interval",
+        choices=("jackknife", "bootstrap", "none"),
+        default="jackknife",
+        help="alpha's interval: jackknife over items on the log(1 - alpha) scale (default; "
+        "95%% coverage at 30 items in simulations), percentile bootstrap over items, or none",
+    )
+    ag.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="random seed of the bootstrap (default 0)"
+    )
     for name in ("item", "grader", "value"):
         ag.add_argument(
             f"--{name}-column",
@@ -246,8 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Good-Result-Ratio (or any label/tag rate) per model",
         "Share of ratings whose label is one of --good, per model, with Wilson 95%% "
         "intervals. With --tags COL, the share of rows carrying each tag instead. With "
-        "--by COL, per slice of COL with the parity gap (max - min) per model, flagged "
-        "above --threshold percentage points.",
+        "--by COL, per slice of COL (each with n and its interval) with the parity gap "
+        "(highest - lowest slice of at least --min-n rows) per model, flagged when the "
+        "difference of the two slices is significant at --alpha (Bonferroni over the pairs "
+        "of slices) and above --threshold percentage points.",
     )
     gr.add_argument(
         "--good",
@@ -275,7 +286,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=3.0,
         metavar="PP",
-        help="flag parity gaps above PP percentage points (default 3)",
+        help="flag parity gaps above PP percentage points only (default 3)",
+    )
+    gr.add_argument(
+        "--min-n",
+        type=_positive_int,
+        default=30,
+        metavar="N",
+        help="compare only slices with at least N rows (default 30)",
+    )
+    gr.add_argument(
+        "--alpha",
+        type=_probability,
+        default=0.05,
+        metavar="A",
+        help="significance level of a flagged gap (default 0.05)",
     )
 
     cp = command(
@@ -404,6 +429,7 @@ def _agreement(args: argparse.Namespace):
     result = agreement(
         table,
         level=args.level,
+        interval=args.interval,
         bootstrap=args.bootstrap,
         rng=args.seed,
         value_order=args.value_order,
@@ -417,7 +443,7 @@ def _agreement(args: argparse.Namespace):
         summary = {
             "level": result.level,
             "krippendorff_alpha": result.krippendorff_alpha,
-            f"alpha {result.confidence:.0%} interval": (
+            f"alpha {result.confidence:.0%} interval ({result.interval})": (
                 result.alpha_ci_lower,
                 result.alpha_ci_upper,
             ),
@@ -504,14 +530,22 @@ def _grr(args: argparse.Namespace):
         return result, lambda: _frame_text(result, digits)
     group = [args.group, "tag"] if args.tags is not None else args.group
     sliced = by_slice(
-        table, args.by, compute, value="rate", group=group, threshold=args.threshold / 100
+        table,
+        args.by,
+        compute,
+        value="rate",
+        group=group,
+        threshold=args.threshold / 100,
+        min_n=args.min_n,
+        alpha=args.alpha,
     )
 
     def text() -> str:
         return (
             _frame_text(sliced.table, digits) + f"\n\nParity gaps across {args.by} "
-            f"(flagged above {args.threshold:g} percentage points):\n"
-            + _frame_text(sliced.gaps, {"gap": 3, "max_value": 3, "min_value": 3})
+            f"(slices of at least {args.min_n} rows; flagged when significant at "
+            f"{args.alpha:g} and above {args.threshold:g} percentage points):\n"
+            + _frame_text(sliced.gaps, {"gap": 3, "max_value": 3, "min_value": 3, "p_value": 4})
         )
 
     return {"slices": sliced.table, "parity": sliced.gaps}, text

@@ -420,6 +420,23 @@ def test_grr_by_slice_and_tags_in_process(tmp_path, capsys):
     assert {(row["model"], row["tag"]) for row in tags} == {("a", "untrue"), ("b", "untrue")}
 
 
+def test_grr_by_slice_shows_n_intervals_and_tests_only_big_enough_slices(tmp_path, capsys):
+    path = tmp_path / "ratings.jsonl"
+    path.write_text(jsonl(RATING_ROWS))
+    args = ["grr", str(path), "--good", "good", "--by", "language", "--cluster", "none"]
+    assert main([*args, "--format", "json"]) == 0
+    sliced = json.loads(capsys.readouterr().out)
+    assert all({"n", "ci_lower", "ci_upper"} <= set(row) for row in sliced["slices"])
+    assert all(row["gap"] is None and not row["flagged"] for row in sliced["parity"])
+    assert main([*args, "--min-n", "1", "--alpha", "0.5", "--format", "json"]) == 0
+    parity = json.loads(capsys.readouterr().out)["parity"]
+    assert all(row["compared"] == 2 and row["p_value"] is not None for row in parity)
+    assert main([*args, "--min-n", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "slices of at least 1 rows; flagged when significant at 0.05" in text
+    assert "p_value" in text
+
+
 def test_compare_win_rate_and_tables_in_process(tmp_path, capsys):
     path = tmp_path / "battles.jsonl"
     path.write_text(jsonl(battle_rows()))
