@@ -733,6 +733,24 @@ class _Rounds:
     usable: np.ndarray  # (rounds, models) it both scored and conceded points in the round
 
 
+class _SideGroups:
+    """Columns (pair sides) grouped by the model that owns each, for a per-model "any"."""
+
+    def __init__(self, owner: np.ndarray, n_models: int):
+        self.order = np.argsort(owner, kind="stable")
+        keys = owner[self.order]
+        self.starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        self.models = keys[self.starts]
+        self.n_models = n_models
+
+    def any(self, positive: np.ndarray) -> np.ndarray:
+        """(rounds, models): whether any of a model's columns is True in the round."""
+        out = np.zeros((len(positive), self.n_models), dtype=bool)
+        grouped = np.logical_or.reduceat(positive[:, self.order], self.starts, axis=1)
+        out[:, self.models] = grouped
+        return out
+
+
 def _bootstrap_theta(
     counts: PairCounts,
     design: _Design,
@@ -756,12 +774,10 @@ def _bootstrap_theta(
     theta = np.empty((rounds, n))
     present = np.empty((rounds, n), dtype=bool)
     usable = np.empty((rounds, n), dtype=bool)
-    as_first = sparse.csr_matrix(
-        (np.ones(pairs), (counts.first, np.arange(pairs))), shape=(n, pairs)
-    )
-    as_second = sparse.csr_matrix(
-        (np.ones(pairs), (counts.second, np.arange(pairs))), shape=(n, pairs)
-    )
+    # Whether each model scored / conceded a point in a round: the two sides of every pair,
+    # [first sides, second sides], grouped by the model that scores (resp. concedes) there.
+    scorer = _SideGroups(np.concatenate([counts.first, counts.second]), n)
+    conceder = _SideGroups(np.concatenate([counts.second, counts.first]), n)
 
     def fit(begin: int, wins: np.ndarray, total: np.ndarray) -> None:
         theta[begin : begin + len(wins)] = _fit_theta(
@@ -789,14 +805,13 @@ def _bootstrap_theta(
                 )
             draws = draws.reshape(size, pairs, 3)  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
             wins = draws[:, :, 0] + 0.5 * draws[:, :, 2]
-            total = draws.sum(axis=2)
-            first_scored = draws[:, :, 0] + draws[:, :, 2]
-            second_scored = draws[:, :, 1] + draws[:, :, 2]
-            scored = (as_first @ first_scored.T + as_second @ second_scored.T).T
-            conceded = (as_first @ second_scored.T + as_second @ first_scored.T).T
-            played = (as_first @ total.T + as_second @ total.T).T
-            present[begin : begin + size] = played > 0
-            usable[begin : begin + size] = (scored > 0) & (conceded > 0)
+            first_points = draws[:, :, 0] + draws[:, :, 2]
+            total = first_points + draws[:, :, 1]
+            points = np.concatenate([first_points > 0, draws[:, :, 1] + draws[:, :, 2] > 0], 1)
+            scored, conceded = scorer.any(points), conceder.any(points)
+            # A model played in the round exactly when it scored or conceded a point.
+            present[begin : begin + size] = scored | conceded
+            usable[begin : begin + size] = scored & conceded
             if fitting is not None:
                 fitting.result()
             fitting = worker.submit(fit, begin, wins, total)
