@@ -118,8 +118,8 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RatingWarning)
                 board = ratings.leaderboard(
-                    battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed
-                )
+                    battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, rng=seed
+                ).table
             notes.extend(str(w.message) for w in caught if issubclass(w.category, RatingWarning))
         except (InputError, ArithmeticError) as exc:
             notes.append(f"ratings could not be computed: {exc}")
@@ -137,7 +137,9 @@ def _leaderboard(study: Study, bootstrap: int, seed: int) -> dict:
                 "predicted": mats.predicted.loc[order, order].to_numpy().tolist(),
             }
     if len(labels):
-        grr = rates.good_result_ratio(labels, good_labels=set(study.good_labels))
+        grr = rates.good_result_ratio(
+            labels, good_labels=set(study.good_labels), cluster="response_id"
+        )
         for record in grr.to_dict(orient="records"):
             rows[record["model"]].update(
                 {
@@ -200,7 +202,7 @@ def _question(
         return {**base, "error": "needs judgments from at least two graders on the same items"}
     try:
         result = agreement_stats.agreement(
-            table, level=level, bootstrap=bootstrap, seed=seed, value_order=value_order
+            table, level=level, bootstrap=bootstrap, rng=seed, value_order=value_order
         )
     except (InputError, ArithmeticError) as exc:
         return {**base, "error": str(exc)}
@@ -366,28 +368,21 @@ def _compare(study, model_a, model_b, measure, resamples, seed, alpha) -> dict:
         frame = tables.battles(study)
         kwargs = {}
     try:
-        result, estimate = significance.compare_models(
+        comparison = significance.compare_models(
             frame,
             model_a=model_a,
             model_b=model_b,
             measure=measure,
             unit="prompt_id",
             resamples=resamples,
-            seed=seed,
+            rng=seed,
             alpha=alpha,
             **kwargs,
-        )
+        ).to_dict()
     except (InputError, ArithmeticError) as exc:
         return {"model_a": model_a, "model_b": model_b, "measure": measure, "error": str(exc)}
-    return {
-        "model_a": model_a,
-        "model_b": model_b,
-        "measure": measure,
-        "alpha": alpha,
-        "significant": result.p_value < alpha,
-        **{f"{k}": v for k, v in vars(result).items()},
-        "needed": vars(estimate),
-    }
+    needed = comparison.pop("prompts_needed")
+    return {**comparison, "needed": needed}
 
 
 # --- slices ----------------------------------------------------------------------------------
@@ -403,14 +398,15 @@ def _win_scores(battles: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([side_a, side_b], ignore_index=True)
 
 
-def _mean_score(frame: pd.DataFrame) -> pd.DataFrame:
-    grouped = frame.groupby("model")["score"].agg(["mean", "size"]).reset_index()
-    return grouped.rename(columns={"mean": "win_rate", "size": "n"})
+def _win_rate(sides: pd.DataFrame) -> pd.DataFrame:
+    # Battles on one prompt are correlated: the prompt is the cluster of the interval.
+    return rates.mean_rate(sides, cluster="prompt_id").rename(columns={"rate": "win_rate"})
 
 
 def slice_results(study: Study, *, threshold: float = slices.DEFAULT_THRESHOLD) -> dict:
     """Win rate and Good-Result-Ratio per model in each slice of each prompt metadata
-    column (and a prompt-length bucket), with parity gaps flagged above `threshold`."""
+    column (and a prompt-length bucket), each with n and an interval, with parity gaps
+    flagged when significant and above `threshold` (`scoring.slices.parity_gaps`)."""
     return cached(study, _key("slices", threshold=threshold), lambda: _slices(study, threshold))
 
 
@@ -431,14 +427,14 @@ def _slices(study: Study, threshold: float) -> dict:
         entry = {"column": column}
         if len(battles) and column in battles:
             result = slices.by_slice(
-                _win_scores(battles), column, _mean_score, value="win_rate", threshold=threshold
+                _win_scores(battles), column, _win_rate, value="win_rate", threshold=threshold
             )
             entry["win_rate"] = {"table": result.table, "gaps": result.gaps}
         if len(labels) and column in labels:
             result = slices.by_slice(
                 labels,
                 column,
-                lambda d: rates.good_result_ratio(d, good_labels=good),
+                lambda d: rates.good_result_ratio(d, good_labels=good, cluster="response_id"),
                 value="rate",
                 threshold=threshold,
             )
@@ -479,8 +475,8 @@ def _correlations(study: Study, bootstrap: int, seed: int) -> dict:
             for level, by in (("segment", None), ("system", "model")):
                 try:
                     entry[level][human] = correlation.correlate(
-                        frame, human=human, metric=metric, by=by, bootstrap=bootstrap, seed=seed
-                    )
+                        frame, human=human, metric=metric, by=by, bootstrap=bootstrap, rng=seed
+                    ).to_dict()
                 except (InputError, ArithmeticError, ValueError) as exc:
                     entry[level][human] = {"error": str(exc)}
         if len(battles):

@@ -53,7 +53,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from scoring.errors import ConvergenceError, InputError, RatingWarning
-from scoring.ratings import RIDGE, PairCounts, pair_counts
+from scoring.ratings import MIN_BATTLES, RIDGE, PairCounts, identification, pair_counts
 
 _TRUSTED_STEP = 1.0  # natural log-odds units; longer Newton steps are line-searched
 _NOISE_STEP = 1e-7
@@ -561,6 +561,7 @@ def davidson_leaderboard(
     anchor: tuple[str, float] | None = None,
     ridge: float = RIDGE,
     batch: int = 250,
+    min_battles: int = MIN_BATTLES,
 ) -> DavidsonLeaderboard:
     """Davidson leaderboard: ratings, percentile bootstrap intervals, ranks, tie parameter.
 
@@ -569,6 +570,9 @@ def davidson_leaderboard(
     rank_upper the best and worst places the intervals allow); `win_rate` stays the
     observed (wins + ties / 2) / battles. The tie parameter nu comes with the percentile
     interval of its bootstrap distribution. ``bootstrap=0`` leaves the intervals NaN.
+    The flag columns ``component``, ``low_battles`` (fewer than `min_battles` battles) and
+    ``unbounded`` are those of `scoring.ratings.leaderboard`; an unbounded model's interval
+    is open on its unbounded side and its ranks span every place it could take.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
@@ -609,9 +613,23 @@ def davidson_leaderboard(
     table.insert(2, "ci_lower", lower)
     table.insert(3, "ci_upper", upper)
     table["win_rate"] = (table["wins"] + 0.5 * table["ties"]) / table["battles"]
+    # The flags of the plain leaderboard (ties bound a gap from both sides there too). A
+    # model whose rating the data leave unbounded gets an open interval on that side and
+    # spans every rank it could take: its ridge-set number is not evidence.
+    ident = identification(counts, min_battles=min_battles)
+    for i, side in enumerate(ident.unbounded):
+        if side in ("above", "both"):
+            table.loc[i, "ci_upper"] = math.inf
+            rank[i] = 1
+        if side in ("below", "both"):
+            table.loc[i, "ci_lower"] = -math.inf
+            rank_upper[i] = counts.n_models
     table["rank"] = rank.astype(np.int64)
     table["rank_lower"] = rank.astype(np.int64)
     table["rank_upper"] = rank_upper.astype(np.int64)
+    table["component"] = ident.component
+    table["low_battles"] = ident.low_battles
+    table["unbounded"] = pd.array(ident.unbounded, dtype=object)  # type: ignore[call-overload]
     order = np.lexsort((table["model"].to_numpy(dtype=str), -table["rating"].to_numpy()))
     return DavidsonLeaderboard(
         table=table.iloc[order].reset_index(drop=True),

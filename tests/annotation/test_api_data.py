@@ -621,6 +621,9 @@ def test_it_serves_the_leaderboard(duel):
                     "ties": 0,
                     "losses": 1,
                     "win_rate": 0.75,
+                    "component": 1,
+                    "low_battles": True,
+                    "unbounded": None,
                     "grr": 0.75,
                     "grr_ci_lower": wilson_3_of_4["ci_lower"],
                     "grr_ci_upper": wilson_3_of_4["ci_upper"],
@@ -644,6 +647,9 @@ def test_it_serves_the_leaderboard(duel):
                     "ties": 0,
                     "losses": 3,
                     "win_rate": 0.25,
+                    "component": 1,
+                    "low_battles": True,
+                    "unbounded": None,
                     "grr": 0.25,
                     "grr_ci_lower": wilson_1_of_4["ci_lower"],
                     "grr_ci_upper": wilson_1_of_4["ci_upper"],
@@ -668,7 +674,10 @@ def test_it_serves_the_leaderboard(duel):
                 "counts": [[0, 4], [4, 0]],
                 "predicted": [[None, 0.75], [0.25, None]],
             },
-            "notes": [],
+            "notes": [
+                "2 model(s) have fewer than 50 battles: 'alpha', 'beta' (column low_battles); "
+                "their ratings are rough and their intervals wide"
+            ],
         },
         2,
     )

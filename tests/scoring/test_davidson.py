@@ -143,8 +143,8 @@ def test_the_bootstrap_gives_the_same_numbers_whatever_the_batch():
 def test_the_leaderboard_has_the_columns_of_the_plain_one():
     battles = battles_with_ties(7, n=500)
     board = davidson_leaderboard(battles, bootstrap=50, seed=1)
-    plain = leaderboard(battles, bootstrap=50, seed=1)
-    assert list(board.table.columns) == list(plain.columns)
+    plain = leaderboard(battles, bootstrap=50, rng=1)
+    assert list(board.table.columns) == list(plain.table.columns)
     assert board.tie_ci_lower <= board.tie_parameter <= board.tie_ci_upper
     rows = board.rows()
     assert (rows["tie_parameter"] == board.tie_parameter).all()
@@ -197,3 +197,23 @@ def test_bootstrap_intervals_cover_95_percent():
         nu_covered.append(board.tie_ci_lower <= nu <= board.tie_ci_upper)
     assert 0.93 <= np.mean(covered) <= 0.97, np.mean(covered)
     assert 0.90 <= np.mean(nu_covered) <= 0.99, np.mean(nu_covered)
+
+
+def test_a_model_that_never_lost_gets_an_open_interval_and_every_rank():
+    battles = battles_with_ties(5, n=400)
+    # "newcomer" beats two models a few times and is never beaten nor tied: its Davidson
+    # rating is set by the ridge, so the board must not print a finite upper bound.
+    extra = pd.DataFrame(
+        {
+            "model_a": ["newcomer"] * 6,
+            "model_b": [NAMES[0], NAMES[1]] * 3,
+            "winner": ["model_a"] * 6,
+        }
+    )
+    board = davidson_leaderboard(pd.concat([battles, extra]), bootstrap=30, seed=2).table
+    row = board.set_index("model").loc["newcomer"]
+    assert row["unbounded"] == "above"
+    assert row["ci_upper"] == np.inf and row["rank"] == 1
+    assert bool(row["low_battles"])
+    others = board[board["model"] != "newcomer"]
+    assert others["unbounded"].isna().all() and np.isfinite(others["ci_upper"]).all()
