@@ -38,6 +38,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 
+from scoring import outcomes
 from scoring.errors import ConvergenceError, InputError, RatingWarning, row_error
 from scoring.tables import require_columns, require_table
 
@@ -64,6 +65,8 @@ def _single_threaded_blas(work: int) -> AbstractContextManager:
 
 # Outcome codes of a battle, from model_a's side.
 _A_WINS, _B_WINS, _TIE, _BOTHBAD = range(4)
+# model_a's score for each outcome code (scoring.outcomes: a tie of either kind is half a win).
+_WINNER_SCORES = outcomes.first_scores(WINNERS)
 
 
 # --------------------------------------------------------------------------- validation
@@ -81,7 +84,7 @@ class EncodedBattles:
 
     def score_a(self) -> np.ndarray:
         """model_a's score in each battle: 1 for a win, 0 for a loss, 1/2 for either tie."""
-        return np.where(self.outcome == _A_WINS, 1.0, np.where(self.outcome == _B_WINS, 0.0, 0.5))
+        return _WINNER_SCORES[self.outcome]
 
 
 def encode_battles(battles: pd.DataFrame) -> EncodedBattles:
@@ -450,7 +453,7 @@ def _warn_if_unidentified(counts: PairCounts) -> None:
 def _point_theta(
     counts: PairCounts, design: _Design, *, ridge: float, tol: float, max_iter: int
 ) -> np.ndarray:
-    wins = (counts.first_wins + 0.5 * counts.ties)[None, :].astype(float)
+    wins = outcomes.points(counts.first_wins, counts.ties)[None, :].astype(float)
     total = counts.battles[None, :].astype(float)
     start = np.zeros((1, counts.n_models))
     return _fit_theta(design, wins, total, start, ridge=ridge, tol=tol, max_iter=max_iter)[0]
@@ -593,7 +596,7 @@ def bootstrap_ratings(
                     n_battles, shares, size=rows
                 )
             draws = draws.reshape(size, pairs, 3)
-            wins = draws[:, :, 0] + 0.5 * draws[:, :, 2]
+            wins = outcomes.points(draws[:, :, 0], draws[:, :, 2])
             total = draws.sum(axis=2)
             if fitting is not None:
                 fitting.result()
@@ -670,7 +673,7 @@ def leaderboard(
     table.insert(1, "rating", rating)
     table.insert(2, "ci_lower", lower)
     table.insert(3, "ci_upper", upper)
-    table["win_rate"] = (table["wins"] + 0.5 * table["ties"]) / table["battles"]
+    table["win_rate"] = outcomes.win_rate(table["wins"], table["ties"], table["battles"])
     table["rank"] = rank.astype(np.int64)
     table["rank_lower"] = rank.astype(np.int64)
     table["rank_upper"] = rank_upper.astype(np.int64)
@@ -759,8 +762,8 @@ def battle_matrices(
     score = np.zeros((n, n))
     i, j = counts.first, counts.second
     matches[i, j] = matches[j, i] = counts.battles
-    score[i, j] = counts.first_wins + 0.5 * counts.ties
-    score[j, i] = counts.second_wins + 0.5 * counts.ties
+    score[i, j] = outcomes.points(counts.first_wins, counts.ties)
+    score[j, i] = outcomes.points(counts.second_wins, counts.ties)
     with np.errstate(invalid="ignore", divide="ignore"):
         observed = np.where(matches > 0, score / matches, np.nan)
     keep = position.reindex(order).dropna().astype(int).to_numpy()
