@@ -140,6 +140,16 @@ def good_rate(labels: Iterable[object], good_labels: Collection) -> float | None
     return float(mask.sum() / len(mask)) if len(mask) else None
 
 
+def good_rates(labels: pd.Series, groups: pd.Series, good_labels: Collection) -> pd.DataFrame:
+    """The Good-Result-Ratio of each group of ratings (e.g. per response): indexed by group,
+    columns ``n_ratings`` and ``good_rate`` (k / n, `is_good`), sorted by group."""
+    frame = pd.DataFrame(
+        {"group": np.asarray(groups), "good": is_good(labels.reset_index(drop=True), good_labels)}
+    )
+    table = frame.groupby("group")["good"].agg(n_ratings="size", good_rate="mean")
+    return table.rename_axis(groups.name)
+
+
 # --------------------------------------------------------------------------- preferences
 
 
