@@ -131,7 +131,7 @@ class Study(models.Model):
           itself moves the data version (judgment ids only grow, see
           `annotation.results.version`), so concurrent votes never contend on a shared
           row. Readers notice the change and one background recomputation follows
-          (`annotation.results.refresh`).
+          (`annotation.results.store`).
         - Everything else calls it plainly: imports (prompts, judgments, gold), metric
           scores, changed or deleted judgments and ratings, study settings. That bumps
           `results_version`, one UPDATE of this study's row.
@@ -475,7 +475,7 @@ class ResultCache(models.Model):
 
 class ResultsRefresh(models.Model):
     """When a study's results were last computed, and whether a recomputation is queued
-    or running (annotation.results.refresh). One row per study, written by result readers
+    or running (annotation.results.store). One row per study, written by result readers
     and the background job, never by a vote."""
 
     study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="results_refresh")

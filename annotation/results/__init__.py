@@ -5,11 +5,11 @@ computed once, the same way.
 Modules: `snapshot` (the only database-to-DataFrame code: `StudyData`), one pure module per
 result (`leaderboard`, `agreement` with `judges`, `compare`, `slices`, `correlations` with
 the per-response `response_scores` table, `progress`), `payloads` (their JSON shapes),
-`version` (data versions a vote moves without writing a shared row) and `refresh`
+`version` (data versions a vote moves without writing a shared row) and `store`
 (storage, the background recomputation and the two read policies).
 
 The functions below are the public entry points. Each takes a Study and returns a
-JSON-ready payload for the data as it is now (the "current" policy of `refresh`),
+JSON-ready payload for the data as it is now (the "current" policy of `store`),
 computing it if the stored one is older; `latest` and `latest_result` serve the last
 computed results without computing during grading (the dashboard's and the API's policy).
 """
@@ -38,20 +38,20 @@ from annotation.results.payloads import (
     ProgressPayload,
     SlicesPayload,
 )
-from annotation.results.refresh import (
+from annotation.results.slices import DEFAULT_THRESHOLD
+from annotation.results.snapshot import StudyData
+from annotation.results.store import (
     DASHBOARD,
     DEFAULTS,
     Freshness,
-    _store,
     check,
     clean,
     refresh,
     refresh_results,
     result_key,
+    save_results,
     stored,
 )
-from annotation.results.slices import DEFAULT_THRESHOLD
-from annotation.results.snapshot import StudyData
 from annotation.results.version import data_version
 
 __all__ = [
@@ -80,7 +80,7 @@ __all__ = [
 
 
 def _current(study: Study, name: str, fn: Callable, params: dict) -> dict:
-    """The result `name` with `params` for the data as it is now (see `refresh`)."""
+    """The result `name` with `params` for the data as it is now (see `store`)."""
     version = data_version(study)
     key = result_key(name, **params)
     row = stored(study, key)
@@ -92,7 +92,7 @@ def _current(study: Study, name: str, fn: Callable, params: dict) -> dict:
         if row is not None:
             return row.payload
     payload = clean(fn(snapshot.load(study, version=version), **params))
-    _store(study.pk, version, {key: payload}, 0.0)
+    save_results(study.pk, version, {key: payload}, 0.0)
     return payload
 
 
@@ -216,5 +216,5 @@ def cached_chart(study: Study, name: str, version: str, draw: Callable[[], str])
     if row is not None and row.version == version:
         return row.payload["svg"]
     svg = draw()
-    _store(study.pk, version, {key: {"svg": svg}}, 0.0)
+    save_results(study.pk, version, {key: {"svg": svg}}, 0.0)
     return svg

@@ -105,7 +105,8 @@ def default_key(name: str) -> str:
     return result_key(name, **DEFAULTS[name][1])
 
 
-def _store(study_pk: int, version: str, payloads: dict[str, dict], seconds: float) -> None:
+def save_results(study_pk: int, version: str, payloads: dict[str, dict], seconds: float) -> None:
+    """Store payloads (by cache key) as results of data version `version`, replacing older ones."""
     ResultCache.objects.bulk_create(
         [
             ResultCache(study_id=study_pk, key=key, version=version, payload=p, seconds=seconds)
@@ -160,7 +161,7 @@ def refresh(study: Study, *, force: bool = False) -> str:
     results = compute_defaults(snapshot.load(study, version=version))
     seconds = time.perf_counter() - started
     with transaction.atomic():
-        _store(study.pk, version, results, seconds)
+        save_results(study.pk, version, results, seconds)
         ResultsRefresh.objects.filter(pk=state.pk).update(
             data_version=version,
             watermark=mark,
