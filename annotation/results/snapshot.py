@@ -13,6 +13,7 @@ read-only (copy before adding a column).
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass, field
 
@@ -134,43 +135,86 @@ def load(study: Study, *, version: str | None = None) -> StudyData:
     calling (so that a vote arriving meanwhile makes the snapshot newer, never older, than
     its stamp); by default it is read here first."""
     version = version or data_version(study.pk)
-    study = Study.objects.get(pk=study.pk)
+    # Hundreds of thousands of row tuples would set off the cyclic garbage collector again
+    # and again while nothing here makes a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(Study.objects.get(pk=study.pk), version)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load(study: Study, version: str) -> StudyData:
     prompts = _prompts(study)
     responses = _responses(study)
-    model_of = dict(zip(responses["response_id"], responses["model"], strict=True))
-    prompt_of = dict(zip(responses["response_id"], responses["prompt_pk"], strict=True))
-    judgments, graders = _judgments(study)
-    counted = [j for j in judgments if COUNTED.includes(graders[j[4]][1])]
+    model_of = pd.Series(responses["model"].to_numpy(), index=responses["response_id"])
+    prompt_of = pd.Series(responses["prompt_pk"].to_numpy(), index=responses["response_id"])
+    judgments = _judgments(study)
+    counted = judgments[judgments["grader_kind"].isin(sorted(COUNTED.kinds))]
+    verdicts_given = (judgments["task_kind"] == Task.Kind.PAIR) & (judgments["verdict"] != "")
 
-    battle_rows = [
-        (jid, task_id, prompt_pk, graders[gid][0], model_of[ra], model_of[rb], ra, rb, v, s)
-        for jid, task_id, kind, prompt_pk, gid, ra, rb, v, s in counted
-        if kind == Task.Kind.PAIR and v
-    ]
-    battles = pd.DataFrame(battle_rows, columns=BATTLE_COLUMNS)
+    pairs = counted[verdicts_given.loc[counted.index]]
+    if len(pairs):
+        battles = pd.DataFrame(
+            {
+                "judgment_id": pairs["judgment_id"].to_numpy(),
+                "task_id": pairs["task_id"].to_numpy(),
+                "prompt_pk": pairs["prompt_pk"].to_numpy(),
+                "grader": pairs["grader"].to_numpy(),
+                "model_a": pairs["response_a_id"].map(model_of).to_numpy(),
+                "model_b": pairs["response_b_id"].map(model_of).to_numpy(),
+                "response_a_id": pairs["response_a_id"].to_numpy(),
+                "response_b_id": pairs["response_b_id"].to_numpy().astype("int64"),
+                "winner": pairs["verdict"].to_numpy(),
+                "seconds": pairs["seconds"].to_numpy(),
+            }
+        )
+    else:
+        battles = pd.DataFrame([], columns=BATTLE_COLUMNS)
+    verdicts = pd.DataFrame(
+        {
+            "item": battles["task_id"].to_numpy(),
+            "grader": battles["grader"].to_numpy(),
+            "value": battles["winner"].to_numpy(),
+        }
+        if len(battles)
+        else {"item": [], "grader": [], "value": []}
+    )
     battles["winner"] = battles["winner"].map(ARENA_WINNER)
     battles = _with_prompts(battles, prompts)
 
-    counted_grader = {j[0]: graders[j[4]][0] for j in counted}
-    rating_rows = [
-        (jid, rid, prompt_of[rid], model_of[rid], counted_grader[jid], label, tags)
-        for jid, rid, label, tags in _ratings(study)
-        if jid in counted_grader
-    ]
-    ratings = _with_prompts(pd.DataFrame(rating_rows, columns=RATING_COLUMNS), prompts)
+    ratings = _ratings(study)
+    grader_of = pd.Series(counted["grader"].to_numpy(), index=counted["judgment_id"])
+    ratings = ratings[ratings["judgment_id"].isin(grader_of.index)]
+    if len(ratings):
+        ratings = pd.DataFrame(
+            {
+                "judgment_id": ratings["judgment_id"].to_numpy(),
+                "response_id": ratings["response_id"].to_numpy(),
+                "prompt_pk": ratings["response_id"].map(prompt_of).to_numpy(),
+                "model": ratings["response_id"].map(model_of).to_numpy(),
+                "grader": ratings["judgment_id"].map(grader_of).to_numpy(),
+                "label": ratings["label"].to_numpy(),
+                "tags": ratings["tags"].to_numpy(),
+            }
+        )
+    else:
+        ratings = pd.DataFrame([], columns=RATING_COLUMNS)
+    ratings = _with_prompts(ratings, prompts)
     labels = ratings[ratings["label"] != ""].reset_index(drop=True)
 
+    voted = judgments[verdicts_given]
     votes = pd.DataFrame(
-        [
-            (task_id, graders[gid][0], graders[gid][1], v)
-            for _jid, task_id, kind, _p, gid, _a, _b, v, _s in judgments
-            if kind == Task.Kind.PAIR and v
-        ],
-        columns=["item", "grader", "kind", "value"],
-    )
-    verdicts = pd.DataFrame(
-        [(task_id, grader, v) for _j, task_id, _p, grader, *_m, v, _s in battle_rows],
-        columns=["item", "grader", "value"],
+        {
+            "item": voted["task_id"].to_numpy(),
+            "grader": voted["grader"].to_numpy(),
+            "kind": voted["grader_kind"].to_numpy(),
+            "value": voted["verdict"].to_numpy(),
+        }
+        if len(voted)
+        else {"item": [], "grader": [], "kind": [], "value": []}
     )
     tasks = Task.objects.filter(study=study, is_gold=False).aggregate(
         n=Count("pk"), slots=Sum("slots_taken")
@@ -192,7 +236,7 @@ def load(study: Study, *, version: str | None = None) -> StudyData:
         verdicts=verdicts,
         responses=responses.drop(columns=["prompt_pk"]),
         metric_scores=_metric_scores(study),
-        graders=_graders(study, judgments, graders),
+        graders=_graders(study, judgments),
         quality=_quality(study),
         tasks=tasks["n"],
         slots_taken=tasks["slots"] or 0,
@@ -227,9 +271,9 @@ def _responses(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["response_id", "prompt_pk", "prompt_id", "model"])
 
 
-def _judgments(study: Study) -> tuple[list[tuple], dict[int, tuple[str, str]]]:
-    """Every judgment on the study's regular tasks in id order, and grader pk ->
-    (username, kind) for their graders."""
+def _judgments(study: Study) -> pd.DataFrame:
+    """Every judgment on the study's regular tasks in id order, with its grader's name and
+    kind."""
     selected = EVERY_GRADER.judgments(study)
     rows = list(
         selected.order_by("pk").values_list(
@@ -244,34 +288,45 @@ def _judgments(study: Study) -> tuple[list[tuple], dict[int, tuple[str, str]]]:
             "seconds",
         )
     )
-    graders = {
-        pk: (username, kind)
-        for pk, username, kind in User.objects.filter(
-            pk__in=selected.values("grader_id")
-        ).values_list("pk", "username", "kind")
-    }
-    return rows, graders
+    columns = [
+        "judgment_id",
+        "task_id",
+        "task_kind",
+        "prompt_pk",
+        "grader_id",
+        "response_a_id",
+        "response_b_id",
+        "verdict",
+        "seconds",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    graders = pd.DataFrame(
+        list(
+            User.objects.filter(pk__in=selected.values("grader_id")).values_list(
+                "pk", "username", "kind"
+            )
+        ),
+        columns=["grader_id", "grader", "grader_kind"],
+    ).set_index("grader_id")
+    frame["grader"] = frame["grader_id"].map(graders["grader"])
+    frame["grader_kind"] = frame["grader_id"].map(graders["grader_kind"])
+    return frame
 
 
-def _ratings(study: Study) -> list[tuple]:
-    """(judgment id, response id, label, tags) of ratings on regular tasks, in rating order.
+def _ratings(study: Study) -> pd.DataFrame:
+    """judgment_id, response_id, label, tags of ratings on regular tasks, in rating order.
 
     Tags come as JSON text and are decoded once per distinct value: most ratings share a
     handful of tag lists, and decoding 200,000 of them one by one is most of the cost."""
-    rows = (
+    rows = list(
         Rating.objects.filter(judgment__in=EVERY_GRADER.judgments(study))
         .order_by("pk")
         .values_list("judgment_id", "response_id", "label", Cast("tags", TextField()))
     )
-    decoded: dict[str | None, list[str]] = {}
-    out = []
-    for jid, rid, label, text in rows:
-        tags = decoded.get(text)
-        if tags is None:
-            value = json.loads(text) if text else None
-            tags = decoded[text] = list(value or [])
-        out.append((jid, rid, label, tags))
-    return out
+    frame = pd.DataFrame(rows, columns=["judgment_id", "response_id", "label", "tags"])
+    decoded = {text: list(json.loads(text) or []) if text else [] for text in set(frame["tags"])}
+    frame["tags"] = frame["tags"].map(decoded).astype(object) if len(frame) else frame["tags"]
+    return frame
 
 
 def _metric_scores(study: Study) -> pd.DataFrame:
@@ -283,20 +338,24 @@ def _metric_scores(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["response_id", "metric", "value"])
 
 
-def _graders(study: Study, judgments: list[tuple], graders: dict) -> pd.DataFrame:
-    counts: dict[int, int] = {}
-    for row in judgments:
-        counts[row[4]] = counts.get(row[4], 0) + 1
+def _graders(study: Study, judgments: pd.DataFrame) -> pd.DataFrame:
+    counts = judgments.groupby("grader_id", sort=False).agg(
+        grader=("grader", "first"), kind=("grader_kind", "first"), judgments=("judgment_id", "size")
+    )
     active = dict(
         Assignment.objects.filter(task__study=study, status=Assignment.Status.ACTIVE)
         .values_list("grader__username")
         .annotate(n=Count("pk"))
     )
-    rows = [
-        (graders[gid][0], graders[gid][1], n, active.get(graders[gid][0], 0))
-        for gid, n in counts.items()
-    ]
-    return pd.DataFrame(rows, columns=["grader", "kind", "judgments", "active"])
+    return pd.DataFrame(
+        {
+            "grader": counts["grader"].to_numpy(),
+            "kind": counts["kind"].to_numpy(),
+            "judgments": counts["judgments"].to_numpy(),
+            "active": [active.get(g, 0) for g in counts["grader"]],
+        },
+        columns=["grader", "kind", "judgments", "active"],
+    )
 
 
 def _quality(study: Study) -> pd.DataFrame:
