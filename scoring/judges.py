@@ -57,28 +57,22 @@ def vote_agreement(
     """
     votes = require_table(votes, "votes")
     require_columns(votes, [item, rater, vote], "votes")
-    set_a, set_b = set(raters_a), set(raters_b)
-    matches = pairs = 0
-    items_used = 0
-    for _, group in votes.groupby(item, sort=False):
-        cast = dict(zip(group[rater], group[vote], strict=True))
-        counted = 0
-        for ra, va in cast.items():
-            if ra not in set_a:
-                continue
-            for rb, vb in cast.items():
-                if rb == ra or rb not in set_b:
-                    continue
-                if not ties and (va in TIES or vb in TIES):
-                    continue
-                counted += 1
-                matches += va == vb
-        pairs += counted
-        items_used += counted > 0
+    # Every (rater A, rater B) pair of votes on an item, from a self-join on the item: the
+    # cost follows the number of pairs, not items times a Python loop. A rater's later vote
+    # on the same item replaces the earlier one.
+    cast = votes[[item, rater, vote]].drop_duplicates([item, rater], keep="last")
+    side_a = cast[cast[rater].isin(list(set(raters_a)))]
+    side_b = cast[cast[rater].isin(list(set(raters_b)))]
+    if not ties:
+        side_a = side_a[~side_a[vote].isin(list(TIES))]
+        side_b = side_b[~side_b[vote].isin(list(TIES))]
+    pairs = side_a.merge(side_b, on=item, suffixes=("_a", "_b"))
+    pairs = pairs[(pairs[f"{rater}_a"] != pairs[f"{rater}_b"]).to_numpy()]
+    matches = int((pairs[f"{vote}_a"] == pairs[f"{vote}_b"]).sum())
     return VoteAgreement(
-        agreement=matches / pairs if pairs else None,
-        pairs=pairs,
-        items=items_used,
+        agreement=matches / len(pairs) if len(pairs) else None,
+        pairs=len(pairs),
+        items=int(pairs[item].nunique()),
         ties_included=ties,
     )
 
