@@ -32,7 +32,7 @@ from annotation import counting
 from annotation.model_card import model_card
 from annotation.models import Judgment, Prompt, Rating, Response, Study, Task, User
 from scoring import outcomes
-from scoring.verdicts import ARENA_WINNER, A
+from scoring.verdicts import ARENA_WINNER, A, B
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores", "card")
 CONTENT_TYPES = {
@@ -211,7 +211,7 @@ def judgment_rows(
                         mb,
                         verdict,
                         winners.get(verdict, ""),
-                        ma if verdict == "a" else mb if verdict == "b" else "",
+                        ma if verdict == A else mb if verdict == B else "",
                         grader,
                         grader_kind,
                         la or "",
