@@ -489,6 +489,8 @@ class ResultsRefresh(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     run_after = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The queued job (django-tasks result id), dropped if a request computes in its place.
+    job_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
 
     def __str__(self) -> str:

@@ -28,6 +28,7 @@ class Migration(migrations.Migration):
                 ('queued_at', models.DateTimeField(blank=True, null=True)),
                 ('run_after', models.DateTimeField(blank=True, null=True)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
+                ('job_id', models.CharField(blank=True, max_length=64)),
                 ('error', models.TextField(blank=True)),
                 ('study', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='results_refresh', to='annotation.study')),
             ],

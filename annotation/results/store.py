@@ -39,7 +39,8 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
 from annotation.models import ResultCache, ResultsRefresh, Study
 from annotation.results import snapshot
@@ -211,7 +212,15 @@ def refresh_results(study_id: int) -> str:
 
 
 def _enqueue(study_id: int, run_after: datetime) -> None:
-    refresh_results.using(run_after=run_after).enqueue(study_id)
+    job = refresh_results.using(run_after=run_after).enqueue(study_id)
+    ResultsRefresh.objects.filter(study_id=study_id).update(job_id=str(job.id))
+
+
+def _drop_queued_job(state: ResultsRefresh) -> None:
+    """A request computed in place of the queued job: take it off the queue if no worker
+    has claimed it, so that a study read for weeks without a worker queues nothing up."""
+    if state.job_id:
+        DBTaskResult.objects.filter(pk=state.job_id, status=TaskResultStatus.READY).delete()
 
 
 @dataclass(frozen=True)
@@ -292,6 +301,7 @@ def check(study: Study) -> Freshness:
         return _freshness(state, status)
     if now > (state.run_after or state.queued_at) + worker_grace():
         # Nothing took the queued job: no worker is running. Compute here.
+        _drop_queued_job(state)
         if _run_here(study, state, now):
             state.refresh_from_db()
             return _freshness(state, "current")

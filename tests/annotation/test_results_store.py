@@ -154,11 +154,13 @@ def test_without_a_worker_an_overdue_recomputation_runs_in_the_request(
     vote(graded, late)
     with django_capture_on_commit_callbacks(execute=True):
         assert results.latest(graded)[1].status == "recomputing"
+    assert jobs().filter(status="READY").count() == 1
     overdue(graded)
     payload, freshness = results.latest(graded)
     assert freshness.status == "current"
     assert payload["leaderboard"]["n_battles"] == 25
-    # A worker that starts later finds nothing left to do.
+    # The job the request stood in for is off the queue; a worker would find nothing to do.
+    assert not jobs().exists()
     assert store.refresh(graded) == "unchanged"
 
 
