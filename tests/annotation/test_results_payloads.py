@@ -18,7 +18,9 @@ import pytest
 
 from tests.annotation.results_study import build_demo_study, build_mixed_study
 
-pytestmark = pytest.mark.django_db
+# Fresh ids on every database: bootstrap resamples follow the items' order, and PostgreSQL
+# does not roll its sequences back after earlier tests.
+pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
 FIXTURE = Path(__file__).parent / "fixtures" / "results_before.json.gz"
 
 
@@ -70,7 +72,7 @@ def collect(study) -> dict:
 
 
 @pytest.fixture
-def payloads(db):
+def payloads():
     return {"demo": collect(build_demo_study()), "mixed": collect(build_mixed_study())}
 
 
