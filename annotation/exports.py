@@ -36,9 +36,11 @@ import orjson
 from django.db import connection
 from pandas.api.types import is_numeric_dtype
 
-from annotation import tables
+from annotation import counting
 from annotation.model_card import model_card
 from annotation.models import Judgment, Prompt, Rating, Response, Study, Task, User
+from scoring import outcomes
+from scoring.verdicts import ARENA_WINNER, A, B
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores", "card")
 CONTENT_TYPES = {
@@ -110,7 +112,7 @@ FROM {judgment} j
 CROSS JOIN {task} t
 LEFT JOIN {rating} ra ON ra.judgment_id = j.id AND ra.response_id = t.response_a_id
 LEFT JOIN {rating} rb ON rb.judgment_id = j.id AND rb.response_id = t.response_b_id
-WHERE t.id = j.task_id AND t.study_id = %s AND t.is_gold = %s
+WHERE t.id = j.task_id AND t.study_id = %s AND {selected}
 ORDER BY j.id
 """
 ROWS_PER_CHUNK = 5_000
@@ -167,9 +169,11 @@ def _columns(study: Study) -> list[str]:
 
 
 def judgment_rows(
-    study: Study, *, as_text: bool = False
+    study: Study, *, as_text: bool = False, selection: counting.Selection = counting.EVERY_GRADER
 ) -> Iterator[tuple[list[str], list[tuple]]]:
-    """The study's regular judgments in id order, in chunks: (columns, rows).
+    """The study's judgments in id order, in chunks: (columns, rows). By default every
+    grader's judgments on regular tasks, each row naming its grader's kind (see
+    `annotation.counting`).
 
     Each row is a tuple in the order of `columns`: tags as lists, or with `as_text` as
     ';'-joined text and metadata objects as JSON, and every text a spreadsheet could run
@@ -202,13 +206,17 @@ def judgment_rows(
         pk: (cell(name), kind)
         for pk, name, kind in User.objects.values_list("pk", "username", "kind")
     }
-    winners = tables.ARENA_WINNER
+    winners = ARENA_WINNER
     slug = cell(study.slug)
+    selected, params = selection.sql_condition(judgment="j", task="t")
     sql = JUDGMENT_SQL.format(
-        judgment=Judgment._meta.db_table, task=Task._meta.db_table, rating=Rating._meta.db_table
+        judgment=Judgment._meta.db_table,
+        task=Task._meta.db_table,
+        rating=Rating._meta.db_table,
+        selected=selected,
     )
     with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [study.pk, False])
+        cursor.execute(sql, [study.pk, *params])
         while batch := cursor.fetchmany(ROWS_PER_CHUNK):
             out = []
             for jid, created, task_id, kind, ppk, ra, rb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch:  # fmt: skip
@@ -228,7 +236,7 @@ def judgment_rows(
                         mb,
                         verdict,
                         winners.get(verdict, ""),
-                        ma if verdict == "a" else mb if verdict == "b" else "",
+                        ma if verdict == A else mb if verdict == B else "",
                         grader,
                         grader_kind,
                         cell(la or ""),
@@ -471,7 +479,7 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
     if not 0 <= filters.min_agreement <= 1:
         raise ExportError("min_agreement must be between 0 and 1")
     last = 0
-    base = tables.human_judgments(study).filter(task__kind=Task.Kind.PAIR).exclude(verdict="")
+    base = counting.counted_pair_verdicts(study)
     task_ids_query = Task.objects.filter(study=study, is_gold=False, kind=Task.Kind.PAIR).order_by(
         "pk"
     )
@@ -506,18 +514,16 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
         }
         for task_id in sorted(votes):
             count = votes[task_id]
-            a, b = count["a"], count["b"]
-            if a == b:
+            side = outcomes.preferred_side(count)
+            if side is None:
                 continue
-            counted = a + b if filters.drop_ties else sum(count.values())
-            winner_votes = max(a, b)
-            agreement = winner_votes / counted if counted else 0.0
-            if filters.unanimous and winner_votes != counted:
+            agreement = outcomes.agreement_share(count, side, decisive_only=filters.drop_ties)
+            if filters.unanimous and agreement != 1.0:
                 continue
             if agreement < filters.min_agreement:
                 continue
             _, prompt_pk, ra, rb = tasks[task_id]
-            chosen, rejected = (ra, rb) if a > b else (rb, ra)
+            chosen, rejected = (ra, rb) if side == A else (rb, ra)
             ext, text, messages, meta = prompts[prompt_pk]
             chosen_text, chosen_model, _ = responses[chosen]
             rejected_text, rejected_model, _ = responses[rejected]
@@ -545,12 +551,7 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
 def arena_records(study: Study) -> Iterator[dict]:
     """Each pairwise judgment as an arena battle record."""
     last = 0
-    base = (
-        tables.human_judgments(study)
-        .filter(task__kind=Task.Kind.PAIR)
-        .exclude(verdict="")
-        .order_by("pk")
-    )
+    base = counting.counted_pair_verdicts(study).order_by("pk")
     prompt_info: dict[int, tuple] = {}
     while True:
         batch = list(
@@ -578,7 +579,7 @@ def arena_records(study: Study) -> Iterator[dict]:
                 "question_id": ext,
                 "model_a": ma,
                 "model_b": mb,
-                "winner": tables.ARENA_WINNER[verdict],
+                "winner": ARENA_WINNER[verdict],
                 "judge": grader,
                 "turn": turn,
                 "language": language,
@@ -588,7 +589,9 @@ def arena_records(study: Study) -> Iterator[dict]:
 
 def iter_scores_csv(study: Study) -> Iterator[bytes]:
     """The scores table as CSV, formula-like text neutralised (metric names included)."""
-    frame = tables.response_scores(study)
+    from annotation.results import response_scores
+
+    frame = response_scores(study)
     frame.columns = [spreadsheet_text(str(name)) for name in frame.columns]
     for name in frame.columns:
         if not is_numeric_dtype(frame[name]):

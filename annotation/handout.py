@@ -216,7 +216,7 @@ def record_vote(assignment_id: int, grader: User, vote: Vote) -> tuple[Judgment,
         assignment.status = Assignment.Status.DONE
         assignment.save(update_fields=["status"])
         refresh_quality(assignment.task.study, grader)
-        assignment.task.study.results_changed()
+        assignment.task.study.results_changed(new_judgment=True)
     return judgment, True
 
 

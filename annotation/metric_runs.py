@@ -20,10 +20,19 @@ from django_tasks import task
 
 from annotation.importing import _chunks, _Errors, jsonl_objects, read_text
 from annotation.models import MetricJob, MetricScore, Response, Study
-from annotation.tables import SCORE_COLUMNS
+from annotation.results.correlations import SCORE_COLUMNS
 from scoring.metrics import MetricError, MetricInput, get_metric
 
 CHUNK = 2000
+
+
+def check_metric_name(name: str) -> None:
+    """The one rule for the name a metric is stored under: it may not shadow a column of
+    the scores table (`SCORE_COLUMNS`). Raises MetricError saying so."""
+    if name in SCORE_COLUMNS:
+        raise MetricError(
+            f"'{name}' names a column of the scores table; choose another metric name"
+        )
 
 
 @dataclass
@@ -81,10 +90,7 @@ def compute(
     """Score every response of the study still missing `store_as` (default: the metric name)."""
     metric = get_metric(metric_name)
     store_as = store_as or metric.name
-    if store_as in SCORE_COLUMNS:
-        raise MetricError(
-            f"'{store_as}' names a column of the scores table; store the metric under another name"
-        )
+    check_metric_name(store_as)
     todo = missing_responses(study, store_as, needs_reference=metric.needs_reference)
     total_responses = Response.objects.filter(prompt__study=study).count()
     already = MetricScore.objects.filter(response__prompt__study=study, metric=store_as).count()
@@ -224,14 +230,10 @@ def upsert_metric_scores(study: Study, scores: list[dict]) -> dict:
     wanted: dict[tuple[int, str], tuple[int, MetricScore]] = {}
     for index, score in enumerate(scores):
         prompt_id, model, metric = score["prompt_id"], score["model"], score["metric"]
-        if metric in SCORE_COLUMNS:
-            details.append(
-                _error(
-                    index,
-                    "metric",
-                    f"'{metric}' names a column of the scores table; choose another name",
-                )
-            )
+        try:
+            check_metric_name(metric)
+        except MetricError as exc:
+            details.append(_error(index, "metric", str(exc)))
             continue
         response_id = responses.get((prompt_id, model))
         if prompt_id not in known_prompts:

@@ -11,8 +11,8 @@ from collections import Counter
 
 from django.db.models import Count, Max, Min
 
-from annotation import results, tables
-from annotation.models import Judgment, Study, User
+from annotation import counting, results
+from annotation.models import Study, User
 
 # Demographic values given by fewer graders than this are pooled, so no one is singled out.
 MIN_CELL = 3
@@ -26,7 +26,7 @@ def demographics(study: Study) -> dict[str, Counter]:
     """Per self-reported attribute, how many of the study's human graders gave each value;
     values given by fewer than MIN_CELL graders are pooled as "other"."""
     # One row per grader (not DISTINCT on the answers: graders may answer alike).
-    graders = User.objects.filter(pk__in=tables.human_judgments(study).values("grader_id"))
+    graders = User.objects.filter(pk__in=counting.counted_judgments(study).values("grader_id"))
     counts: dict[str, Counter] = {}
     for answers in graders.values_list("demographics", flat=True):
         for key, value in (answers or {}).items():
@@ -43,15 +43,11 @@ def demographics(study: Study) -> dict[str, Counter]:
 
 
 def model_card(study: Study) -> str:
-    human = tables.human_judgments(study)
+    human = counting.counted_judgments(study)
     stats = human.aggregate(n=Count("pk"), first=Min("created_at"), last=Max("created_at"))
     per_grader = list(human.values("grader").annotate(n=Count("pk")).values_list("n", flat=True))
     judges = sorted(
-        set(
-            Judgment.objects.filter(
-                task__study=study, grader__kind=User.Kind.MODEL_JUDGE
-            ).values_list("grader__username", flat=True)
-        )
+        set(counting.MODEL_JUDGES.judgments(study).values_list("grader__username", flat=True))
     )
     models = list(study.models.values_list("name", flat=True))
     board = results.leaderboard(study)

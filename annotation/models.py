@@ -86,8 +86,8 @@ class Study(models.Model):
     reveal_after_vote = models.BooleanField(default=False)
     gold_rate = models.FloatField(default=0.0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # Bumped whenever judgments or metric scores change; cached results of an older
-    # version are recomputed.
+    # Bumped by `results_changed` (imports, metric scores, edits, deletions; not by votes,
+    # which move the data version by their own row); part of the results' data version.
     results_version = models.PositiveBigIntegerField(default=0)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="studies", blank=True
@@ -122,8 +122,22 @@ class Study(models.Model):
     def is_good(self, label: str) -> bool:
         return label in self.good_labels
 
-    def results_changed(self) -> None:
-        """Mark cached results stale (called inside the transaction that changed them)."""
+    def results_changed(self, *, new_judgment: bool = False) -> None:
+        """Tell the study's cached results that its data changed; call it inside the
+        transaction that changed it. This is the one call every writer makes.
+
+        - The vote path (a grader's new judgment, `handout.record_vote`) passes
+          ``new_judgment=True``. That writes nothing and enqueues nothing: the new row
+          itself moves the data version (judgment ids only grow, see
+          `annotation.results.version`), so concurrent votes never contend on a shared
+          row. Readers notice the change and one background recomputation follows
+          (`annotation.results.store`).
+        - Everything else calls it plainly: imports (prompts, judgments, gold), metric
+          scores, changed or deleted judgments and ratings, study settings. That bumps
+          `results_version`, one UPDATE of this study's row.
+        """
+        if new_judgment:
+            return
         Study.objects.filter(pk=self.pk).update(results_version=F("results_version") + 1)
 
 
@@ -446,7 +460,8 @@ class ResultCache(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="result_cache")
     key = models.CharField(max_length=200)
-    version = models.PositiveBigIntegerField()
+    # The data version it was computed from (annotation.results.version.data_version).
+    version = models.CharField(max_length=100)
     payload = models.JSONField()
     computed_at = models.DateTimeField(auto_now=True)
     seconds = models.FloatField(default=0)
@@ -456,6 +471,30 @@ class ResultCache(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.slug}:{self.key}@{self.version}"
+
+
+class ResultsRefresh(models.Model):
+    """When a study's results were last computed, and whether a recomputation is queued
+    or running (annotation.results.store). One row per study, written by result readers
+    and the background job, never by a vote."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="results_refresh")
+    # The data version of the stored results, and the watermark last seen to match it.
+    data_version = models.CharField(max_length=100, blank=True)
+    watermark = models.CharField(max_length=100, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+    # A recomputation waiting for a worker (due at run_after), or running since started_at.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    run_after = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # The queued job (django-tasks result id), dropped if a request computes in its place.
+    job_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"results of {self.study_id} at {self.data_version or 'never'}"
 
 
 class IdempotencyRecord(models.Model):

@@ -262,16 +262,18 @@ def dashboard(request, slug):
         return render(
             request, "annotation/dashboard.html#compare", {"study": study, "compare": compare}
         )
-    board = results.leaderboard(study)
+    # The last computed results: never computed here during grading (annotation.results).
+    latest, freshness = results.latest(study)
     context = {
         "study": study,
         "models": models,
-        "progress": results.progress(study),
-        "board": board,
-        "agreement": results.agreement(study),
-        "judges": results.judges(study),
-        "slices": results.slice_results(study),
-        "correlations": results.correlations(study),
+        "freshness": freshness,
+        "progress": latest["progress"],
+        "board": latest["leaderboard"],
+        "agreement": latest["agreement"],
+        "judges": latest["judges"],
+        "slices": latest["slices"],
+        "correlations": latest["correlations"],
         "compare": compare,
         "export_formats": exports.FORMATS,
         "jobs": _jobs(study),
@@ -286,7 +288,7 @@ def dashboard(request, slug):
 def chart(request, slug, name):
     study = get_study_for_researcher(request.user, slug)
     if name in ("ratings", "grr", "winrate"):
-        board = results.leaderboard(study)
+        board, freshness = results.latest_result(study, "leaderboard")
         draw = {
             "ratings": lambda: charts.ratings_chart(board["rows"]),
             "grr": lambda: charts.grr_chart(board["rows"]),
@@ -294,15 +296,14 @@ def chart(request, slug, name):
         }[name]
     elif name.startswith("scatter-"):
         metric, _, human = name[len("scatter-") :].rpartition("-")
-        entry = next(
-            (m for m in results.correlations(study)["metrics"] if m["metric"] == metric), None
-        )
+        payload, freshness = results.latest_result(study, "correlations")
+        entry = next((m for m in payload["metrics"] if m["metric"] == metric), None)
         if entry is None or human not in ("good_rate", "win_rate"):
             raise Http404("No such chart")
         draw = lambda: charts.metric_scatter(entry["points"], metric, human)  # noqa: E731
     else:
         raise Http404("No such chart")
-    svg = results.cached(study, f"chart:{name}", lambda: {"svg": draw()})["svg"]
+    svg = results.cached_chart(study, name, freshness.version, draw)
     response = HttpResponse(svg, content_type="image/svg+xml")
     # matplotlib's SVG carries its own inline styles; an image cannot run script anyway.
     response["Content-Security-Policy"] = CHART_POLICY

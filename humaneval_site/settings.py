@@ -273,6 +273,12 @@ MAX_REQUEST_JSON_DEPTH = envint("MAX_REQUEST_JSON_DEPTH", 32)
 # How long a handed-out task stays reserved for a grader before it returns to the pool.
 ASSIGNMENT_TIMEOUT_MINUTES = envint("ASSIGNMENT_TIMEOUT_MINUTES", 30)
 
+# Results are recomputed by the background worker at most this often while votes come in;
+# a queued recomputation that no worker has started this long after it was due runs in the
+# next request that reads results (annotation.results.store).
+RESULTS_REFRESH_SECONDS = envint("RESULTS_REFRESH_SECONDS", 10)
+RESULTS_WORKER_GRACE_SECONDS = envint("RESULTS_WORKER_GRACE_SECONDS", 30)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

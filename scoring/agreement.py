@@ -208,9 +208,15 @@ def _encode(
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values as text and each value's index among them (what
+    `np.unique(..., return_inverse=True)` gives), hashing first so that only the distinct
+    values are sorted."""
     text = np.array([str(v) for v in values], dtype=object)
-    uniques, codes = np.unique(text, return_inverse=True)
-    return uniques, codes
+    codes, uniques = pd.factorize(text)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(uniques), dtype=np.intp)
+    rank[order] = np.arange(len(uniques))
+    return np.asarray(uniques, dtype=object)[order], rank[codes]
 
 
 def _value_codes(value, raw, positions, level, value_order):
@@ -231,8 +237,7 @@ def _value_codes(value, raw, positions, level, value_order):
             codes[i] = position[key]
         return np.arange(len(order), dtype=float), order, codes
     if level == "nominal":
-        text = np.array([_as_label(v) for v in raw], dtype=object)
-        labels, codes = np.unique(text, return_inverse=True)
+        labels, codes = _codes(np.array([_as_label(v) for v in raw], dtype=object))
         return np.arange(len(labels), dtype=float), list(labels), codes
     numbers = np.empty(len(raw))
     for i, v in enumerate(raw):

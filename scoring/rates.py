@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri, stdtrit
 
+from scoring import outcomes
 from scoring.errors import InputError, row_error
 from scoring.tables import Interval, missing_mask, numeric_column, require_columns, require_table
 
@@ -319,11 +320,12 @@ def good_result_ratio(
         good_labels = [good_labels]
     if not good_labels:
         raise InputError("no good labels given")
+    good = outcomes.good_label_set(good_labels)
     return rate_table(
         ratings,
         group=group,
         value=label,
-        positive=set(good_labels),
+        positive=lambda value: outcomes.is_good_label(value, good),
         cluster=cluster,
         confidence=confidence,
     )

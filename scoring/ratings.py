@@ -39,6 +39,7 @@ from scipy.optimize import brentq
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, ndtri
 
+from scoring import outcomes
 from scoring.errors import ConvergenceError, InputError, RatingWarning, row_error
 from scoring.tables import Interval, jsonable, require_columns, require_table
 from scoring.verdicts import ARENA_WINNER, BOTH_BAD, EXPECTED, TIE, VERDICTS, A, B, parse_verdict
@@ -74,6 +75,8 @@ def _single_threaded_blas(work: int) -> AbstractContextManager:
 
 # Outcome codes of a battle, from model_a's side: positions in `VERDICTS`.
 _A_WINS, _B_WINS, _TIE, _BOTHBAD = (VERDICTS.index(v) for v in (A, B, TIE, BOTH_BAD))
+# model_a's score for each outcome code (scoring.outcomes: a tie of either kind is half a win).
+_WINNER_SCORES = outcomes.first_scores(WINNERS)
 
 
 # --------------------------------------------------------------------------- validation
@@ -91,7 +94,7 @@ class EncodedBattles:
 
     def score_a(self) -> np.ndarray:
         """model_a's score in each battle: 1 for a win, 0 for a loss, 1/2 for either tie."""
-        return np.where(self.outcome == _A_WINS, 1.0, np.where(self.outcome == _B_WINS, 0.0, 0.5))
+        return _WINNER_SCORES[self.outcome]
 
 
 def encode_battles(
@@ -647,7 +650,7 @@ def _anchored(
 def _point_theta(
     counts: PairCounts, design: _Design, *, ridge: float, tol: float, max_iter: int
 ) -> np.ndarray:
-    wins = (counts.first_wins + 0.5 * counts.ties)[None, :].astype(float)
+    wins = outcomes.points(counts.first_wins, counts.ties)[None, :].astype(float)
     total = counts.battles[None, :].astype(float)
     start = np.zeros((1, counts.n_models))
     return _fit_theta(design, wins, total, start, ridge=ridge, tol=tol, max_iter=max_iter)[0]
@@ -1216,8 +1219,8 @@ def battle_matrices(
     score = np.zeros((n, n))
     i, j = counts.first, counts.second
     matches[i, j] = matches[j, i] = counts.battles
-    score[i, j] = counts.first_wins + 0.5 * counts.ties
-    score[j, i] = counts.second_wins + 0.5 * counts.ties
+    score[i, j] = outcomes.points(counts.first_wins, counts.ties)
+    score[j, i] = outcomes.points(counts.second_wins, counts.ties)
     with np.errstate(invalid="ignore", divide="ignore"):
         observed = np.where(matches > 0, score / matches, np.nan)
     keep = position.reindex(order).dropna().astype(int).to_numpy()

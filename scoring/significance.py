@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from scoring import outcomes
 from scoring.errors import InputError
 from scoring.ratings import encode_battles
 from scoring.tables import jsonable, missing_mask, require_columns, require_present, require_table
@@ -260,16 +261,10 @@ def good_rate_pairs(
         {
             "unit": rated[unit].map(str).to_numpy(),
             "model": rated[group].map(str).to_numpy(),
-            "score": rated[label].map(lambda v: _label_text(v) in good).to_numpy(dtype=float),
+            "score": outcomes.is_good(rated[label], good).astype(float),
         }
     )
     return _pair_up(frame, model_a, model_b, unit)
-
-
-def _label_text(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def win_rate_pairs(

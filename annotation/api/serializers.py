@@ -10,7 +10,8 @@ from django.db.models import Count
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotation import exports, tables
+from annotation import exports
+from annotation.metric_runs import check_metric_name
 from annotation.models import (
     DEFAULT_RATING_SCALE,
     Judgment,
@@ -21,6 +22,8 @@ from annotation.models import (
     Task,
 )
 from scoring import slices
+from scoring.metrics import MetricError
+from scoring.verdicts import ARENA_WINNER
 
 MAX_BOOTSTRAP = 10_000
 MAX_SEED = 2**32 - 1
@@ -296,7 +299,7 @@ class JudgmentSerializer(serializers.ModelSerializer):
         return response_b.model.name if response_b else None
 
     def get_winner(self, judgment: Judgment) -> str:
-        return tables.ARENA_WINNER.get(judgment.verdict, "")
+        return ARENA_WINNER.get(judgment.verdict, "")
 
     def get_winner_model(self, judgment: Judgment) -> str | None:
         task = judgment.task
@@ -350,19 +353,13 @@ class SlicesQuery(serializers.Serializer):
 
 
 class CompareQuery(serializers.Serializer):
-    """Two of the study's models (`context["models"]` lists them) and what to compare."""
+    """Two models of the study (checked by annotation.results.check_compare) and what to
+    compare."""
 
     model_a = serializers.CharField(max_length=200)
     model_b = serializers.CharField(max_length=200)
     measure = serializers.ChoiceField(choices=["good_rate", "win_rate"], required=False)
     seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, required=False)
-
-    def _known(self, name: str) -> str:
-        if name not in self.context["models"]:
-            raise serializers.ValidationError(f"no model '{name}' in this study")
-        return name
-
-    validate_model_a = validate_model_b = _known
 
 
 # --- metric scores -----------------------------------------------------------------------
@@ -386,9 +383,6 @@ class FiniteNumberField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
-RESERVED_METRIC_NAMES = tables.SCORE_COLUMNS
-
-
 class MetricScoreInputSerializer(serializers.Serializer):
     prompt_id = serializers.CharField(max_length=200)
     model = serializers.CharField(max_length=200)
@@ -397,10 +391,10 @@ class MetricScoreInputSerializer(serializers.Serializer):
     source = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
     def validate_metric(self, metric: str) -> str:
-        if metric in RESERVED_METRIC_NAMES:
-            raise serializers.ValidationError(
-                f"'{metric}' names a column of the scores table; choose another metric name"
-            )
+        try:
+            check_metric_name(metric)
+        except MetricError as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return metric
 
 

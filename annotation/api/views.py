@@ -8,6 +8,7 @@ import tempfile
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
+from drf_spectacular.plumbing import resolve_type_hint
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -25,11 +26,12 @@ from annotation.api import serializers as s
 from annotation.api.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH, idempotent
 from annotation.api.parsers import JSONBodyParser
 from annotation.api.permissions import HasStudyRole
-from annotation.api.studies import create_study
 from annotation.importing import RecordsError, import_records
 from annotation.metric_runs import MetricScoreError, upsert_metric_scores
 from annotation.middleware import CONTENT_SECURITY_POLICY
 from annotation.models import Judgment, MetricScore, Prompt, Response, Study
+from annotation.results import payloads
+from annotation.studies import SlugTaken, StudyError, create_study
 
 SLUG_REGEX = "[-a-zA-Z0-9_]+"
 SLUG = OpenApiParameter(
@@ -50,7 +52,6 @@ BULK_ERRORS = OpenApiResponse(
     description="Nothing was written: each error names its position (`index`) and field; "
     "or the body or a header was refused as a whole.",
 )
-JSON_OBJECT = OpenApiResponse(OpenApiTypes.OBJECT)
 
 
 def query(serializer_class, request, **kwargs) -> dict:
@@ -115,7 +116,12 @@ class StudyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def create(self, request):
         serializer = s.StudyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        study = create_study(request.user, serializer.validated_data)
+        try:
+            study = create_study(request.user, serializer.validated_data)
+        except SlugTaken as exc:
+            return APIResponse(exc.errors, status=status.HTTP_409_CONFLICT)
+        except StudyError as exc:
+            raise ValidationError(exc.errors) from None
         return APIResponse(s.StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
 
@@ -276,44 +282,85 @@ class MetricScoreViewSet(mixins.ListModelMixin, StudyScoped):
 # --- results -------------------------------------------------------------------------------
 
 
-@extend_schema(tags=["results"], parameters=[SLUG], responses=JSON_OBJECT)
-class ResultsViewSet(StudyScoped):
-    """A study's results, computed by annotation.results (cached per data version)."""
+def schema_of(payload_type) -> dict:
+    """The OpenAPI response of a results payload type (annotation.results.payloads)."""
+    return {200: resolve_type_hint(payload_type)}
 
-    @extend_schema(parameters=[s.BootstrapQuery])
+
+RESULT_HEADERS = [
+    OpenApiParameter(
+        "Results-Computed-At",
+        str,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="when these results were computed (ISO 8601)",
+    ),
+    OpenApiParameter(
+        "Results-Status",
+        str,
+        OpenApiParameter.HEADER,
+        response=True,
+        enum=["current", "recomputing"],
+        description="recomputing: newer judgments exist and a recomputation is under way",
+    ),
+]
+
+
+def result_response(payload: dict, freshness: results.Freshness | None) -> APIResponse:
+    """A result as JSON; with its default parameters the last computed one, saying when it
+    was computed and whether newer data is being taken in (response headers)."""
+    response = APIResponse(payload)
+    if freshness is not None:
+        if freshness.computed_at:
+            response["Results-Computed-At"] = freshness.computed_at.isoformat()
+        response["Results-Status"] = "current" if freshness.status == "current" else "recomputing"
+    return response
+
+
+@extend_schema(tags=["results"], parameters=[SLUG, *RESULT_HEADERS])
+class ResultsViewSet(StudyScoped):
+    """A study's results (annotation.results). With default parameters these are the last
+    computed results, as the dashboard shows them (headers say when they were computed);
+    other parameters compute them for the current data."""
+
+    def _result(self, name: str, params: dict) -> APIResponse:
+        return result_response(*results.latest_result(self.study, name, **params))
+
+    @extend_schema(parameters=[s.BootstrapQuery], responses=schema_of(payloads.LeaderboardPayload))
     @action(detail=False)
     def leaderboard(self, request, slug):
-        return APIResponse(results.leaderboard(self.study, **query(s.BootstrapQuery, request)))
+        return self._result("leaderboard", query(s.BootstrapQuery, request))
 
-    @extend_schema(parameters=[s.BootstrapQuery])
+    @extend_schema(parameters=[s.BootstrapQuery], responses=schema_of(payloads.AgreementPayload))
     @action(detail=False)
     def agreement(self, request, slug):
-        return APIResponse(results.agreement(self.study, **query(s.BootstrapQuery, request)))
+        return self._result("agreement", query(s.BootstrapQuery, request))
 
-    @extend_schema(parameters=[s.BootstrapQuery])
+    @extend_schema(parameters=[s.BootstrapQuery], responses=schema_of(payloads.CorrelationsPayload))
     @action(detail=False)
     def correlations(self, request, slug):
-        return APIResponse(results.correlations(self.study, **query(s.BootstrapQuery, request)))
+        return self._result("correlations", query(s.BootstrapQuery, request))
 
-    @extend_schema(parameters=[s.SlicesQuery])
+    @extend_schema(parameters=[s.SlicesQuery], responses=schema_of(payloads.SlicesPayload))
     @action(detail=False)
     def slices(self, request, slug):
-        return APIResponse(results.slice_results(self.study, **query(s.SlicesQuery, request)))
+        return self._result("slices", query(s.SlicesQuery, request))
 
+    @extend_schema(responses=schema_of(payloads.ProgressPayload))
     @action(detail=False)
     def progress(self, request, slug):
-        return APIResponse(results.progress(self.study))
+        return self._result("progress", {})
 
-    @extend_schema(parameters=[s.CompareQuery])
+    @extend_schema(parameters=[s.CompareQuery], responses=schema_of(payloads.ComparePayload))
     @action(detail=False)
     def compare(self, request, slug):
-        models = sorted(self.study.models.values_list("name", flat=True))
-        params = query(s.CompareQuery, request, context={"models": models})
+        params = query(s.CompareQuery, request)
         model_a, model_b = params.pop("model_a"), params.pop("model_b")
         try:
             return APIResponse(results.compare(self.study, model_a, model_b, **params))
         except results.ResultsError as exc:
-            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}) from None
+            field = exc.field or api_settings.NON_FIELD_ERRORS_KEY
+            raise ValidationError({field: [str(exc)]}) from None
 
 
 # --- exports -------------------------------------------------------------------------------

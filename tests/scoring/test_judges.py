@@ -150,3 +150,46 @@ def test_judge_report_per_turn_and_overall():
 def test_missing_columns_are_an_input_error():
     with pytest.raises(InputError):
         vote_agreement(pd.DataFrame({"item": [1]}), {"a"}, {"b"})
+
+
+def _pairs_by_loop(votes, raters_a, raters_b, ties):
+    """The definition, item by item: every (rater in A, other rater in B) pair of votes."""
+    matches = pairs = items = 0
+    for _, group in votes.groupby("item"):
+        cast = dict(zip(group["grader"], group["value"], strict=True))
+        counted = 0
+        for ra, va in cast.items():
+            for rb, vb in cast.items():
+                if ra not in raters_a or rb not in raters_b or ra == rb:
+                    continue
+                # A pair of raters who are in both sets is one pair, not two.
+                if ra in raters_b and rb in raters_a and ra > rb:
+                    continue
+                if not ties and ({va, vb} & {"tie", "both_bad", "tie (bothbad)"}):
+                    continue
+                counted += 1
+                # Both kinds of tie are one category (scoring.verdicts: "both bad" is a tie).
+                matches += va.replace("both_bad", "tie") == vb.replace("both_bad", "tie")
+        pairs += counted
+        items += counted > 0
+    return (matches / pairs if pairs else None), pairs, items
+
+
+@pytest.mark.parametrize("ties", [True, False])
+def test_agreement_counts_the_same_pairs_as_the_definition_item_by_item(ties):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    graders = [f"h{i}" for i in range(12)] + ["j1", "j2"]
+    rows = [
+        (item, grader, rng.choice(["a", "b", "tie", "both_bad"]))
+        for item in range(300)
+        for grader in rng.choice(graders, size=rng.integers(1, 6), replace=False)
+    ]
+    votes = table(rows)
+    humans = {g for g in graders if g.startswith("h")}
+    for raters in (humans, {"j1"}, {"j1", "j2"}):
+        result = vote_agreement(votes, raters, humans, ties=ties)
+        assert (result.agreement, result.pairs, result.items) == _pairs_by_loop(
+            votes, raters, humans, ties
+        )

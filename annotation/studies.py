@@ -1,34 +1,40 @@
-"""Creating a study from the API: the import's defaults, and the creator as its first member."""
+"""Creating a study outside an import file (the REST API): the import's defaults, and the
+creator as its first member. Domain rules raise `StudyError`; the API maps them to 400."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
 
 from annotation.importing import StudyFileError, StudyOptions, _Errors, _get_or_create_study
 from annotation.models import Membership, Study, User
-
-SLUG_TAKEN = {"slug": ["a study with this slug already exists"]}
-
-
-class SlugTaken(APIException):
-    """409 Conflict: the request is well formed, but a study already has this slug."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = SLUG_TAKEN
-    default_code = "conflict"
-
 
 # Study fields that StudyOptions (the import's options) does not cover.
 EXTRA_FIELDS = ("blind", "reveal_after_vote", "gold_rate", "status")
 
 
+class StudyError(ValueError):
+    """A study that cannot be created as asked; `errors` maps a field (or
+    "non_field_errors") to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class SlugTaken(StudyError):
+    """Another study already has the slug: the one check of this rule."""
+
+    def __init__(self, slug: str):
+        super().__init__({"slug": ["a study with this slug already exists"]})
+        self.slug = slug
+
+
 def create_study(user: User, data: dict) -> Study:
     """Create study `data["slug"]` with the same defaults as `manage.py import_study`; the
-    user who creates it becomes a member. Raises SlugTaken (409) if the slug is taken,
-    ValidationError (400) for a set-up the import would refuse."""
+    user who creates it becomes a member. Raises SlugTaken if the slug is taken (also when
+    another request takes it at the same moment) and StudyError for settings the study
+    rules refuse (e.g. good labels off the rating scale)."""
     options = StudyOptions(
         protocol=data.get("protocol"),
         overlap=data.get("overlap"),
@@ -45,7 +51,7 @@ def create_study(user: User, data: dict) -> Study:
             study, created = _get_or_create_study(data["slug"], options, errors)
             errors.raise_if_any()
             if not created:
-                raise SlugTaken()
+                raise SlugTaken(data["slug"])
             extra = [name for name in EXTRA_FIELDS if name in data]
             for name in extra:
                 setattr(study, name, data[name])
@@ -54,12 +60,12 @@ def create_study(user: User, data: dict) -> Study:
                 study.save(update_fields=extra)
             Membership.objects.create(study=study, user=user)
     except StudyFileError as exc:
-        raise ValidationError({"non_field_errors": exc.errors}) from None
+        raise StudyError({"non_field_errors": exc.errors}) from None
     except DjangoValidationError as exc:
         if "slug" in getattr(exc, "error_dict", {}):
-            raise SlugTaken() from None
-        raise ValidationError(exc.message_dict) from None
+            raise SlugTaken(data["slug"]) from None
+        raise StudyError(exc.message_dict) from None
     except IntegrityError:
         # Another request created the same slug between our check and our insert.
-        raise SlugTaken() from None
+        raise SlugTaken(data["slug"]) from None
     return study
