@@ -2,8 +2,12 @@
 
 from html.parser import HTMLParser
 
+import nh3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from annotation import rendering
 from annotation.rendering import ALLOWED_TAGS, render_markdown
 
 PAYLOADS = [
@@ -71,3 +75,42 @@ def test_it_keeps_markdown_structure():
 def test_safe_links_survive_with_rel():
     html = render_markdown("[docs](https://example.org/x)")
     assert 'href="https://example.org/x"' in html and 'rel="noopener noreferrer nofollow"' in html
+
+
+# --- the short cut for plain prose gives exactly the parser's and sanitiser's HTML ---------
+
+PROSE = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("abc XYZ \n\n,.;:'\"?!()/%$@#+=-0123456789")),
+        st.sampled_from(list("*_`[]<>&|~\\\t\r\x0b\xa0\u2028\u3000\ufeff\u00e9\u4e2d\U0001f600")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=80,
+)
+
+
+def full_route(text: str) -> str:
+    return nh3.clean(
+        rendering._parser().render(text),
+        tags=rendering.ALLOWED_TAGS,
+        attributes=rendering.ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+@settings(max_examples=1500, deadline=None)
+@given(PROSE)
+def test_the_plain_text_short_cut_matches_the_parser(text):
+    plain = rendering._plain_paragraphs(text)
+    if plain is not None:
+        assert plain == full_route(text)
+    assert render_markdown(text) == full_route(text)
+
+
+def test_prose_takes_the_short_cut():
+    prose = 'The model answers: yes.\nIt\'s 3.5 km (about 2 miles) away!\n\n\nC# and "quotes" too.'
+    assert rendering._plain_paragraphs(prose) == full_route(prose)
+    assert rendering._plain_paragraphs("- a list") is None
+    assert rendering._plain_paragraphs("1. first") is None
+    assert rendering._plain_paragraphs("**bold**") is None
