@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from annotation.handout import LEFT, RIGHT, screen_verdict, side_to_response
 from annotation.models import Assignment, Judgment, Response, Study
-from annotation.rendering import render_markdown
 
 SIDE_LABELS = {LEFT: "A", RIGHT: "B", "single": "Response"}
 # Keys for ratings and tags per side; the screen shows them beside each choice.
@@ -24,17 +23,14 @@ VERDICT_CHOICES = [
 
 
 def conversation(prompt) -> list[dict]:
-    return [
-        {"role": turn["role"], "html": render_markdown(turn["content"])}
-        for turn in prompt.conversation
-    ]
+    return prompt.conversation_html
 
 
 def task_screen(assignment: Assignment, study: Study, form) -> dict:
     """Everything the grading partial needs for one assignment, and nothing more."""
     task = assignment.task
     sides = side_to_response(assignment)
-    texts = dict(Response.objects.filter(pk__in=sides.values()).values_list("pk", "text"))
+    texts = dict(Response.objects.filter(pk__in=sides.values()).values_list("pk", "html"))
     panes = []
     for side, response_id in sides.items():
         rating_field = form[f"rating_{side}"] if f"rating_{side}" in form.fields else None
@@ -42,7 +38,7 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
             {
                 "side": side,
                 "label": SIDE_LABELS[side],
-                "html": render_markdown(texts[response_id]),
+                "html": texts[response_id],
                 "ratings": _choices(form, f"rating_{side}", RATING_KEYS[side])
                 if rating_field
                 else [],

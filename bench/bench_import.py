@@ -59,7 +59,7 @@ def main() -> None:
     use_sqlite(workdir / "bench.sqlite3")
     from django.core.management import call_command
 
-    from annotation.importing import import_study
+    from annotation.ingest.study_files import import_study
     from annotation.models import Response, Task
 
     call_command("migrate", verbosity=0)

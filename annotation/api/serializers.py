@@ -155,7 +155,7 @@ class PromptSerializer(serializers.ModelSerializer):
 
 class StudyRecordSerializer(serializers.Serializer):
     """One study-file record (a JSONL line of the import format). Documents the request
-    body only: the records are checked by annotation.importing, as the import command does."""
+    body only: the records are checked by annotation.ingest, as the import command does."""
 
     id = serializers.CharField()
     prompt = serializers.JSONField(help_text='text, or a list of {"role", "content"} turns')

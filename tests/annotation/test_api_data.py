@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from annotation import handout
 from annotation.exports import CONTENT_TYPES, FORMATS
 from annotation.handout import Vote
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import (
     IdempotencyRecord,
     Judgment,
@@ -69,6 +69,13 @@ RECORDS = [
 
 
 # --- bulk prompts ----------------------------------------------------------------------------
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
 
 
 def test_it_creates_prompts_and_responses_from_records(study, researcher):
@@ -198,7 +205,27 @@ def counts():
         ),
         (
             [{**RECORDS[0], "prompt": "nul \x00 byte"}],
-            [{"index": 0, "field": None, "message": "contains a NUL character"}],
+            [{"index": 0, "field": "prompt", "message": "contains a NUL character (\\u0000)"}],
+        ),
+        (
+            [RECORDS[0], {**RECORDS[1], "outputs": {"m1": "a\ud800b"}}],
+            [
+                {
+                    "index": 1,
+                    "field": "outputs.m1",
+                    "message": "contains a lone surrogate (\\ud800), which is not Unicode text",
+                }
+            ],
+        ),
+        (
+            [{**RECORDS[0], "metadata": nested(40)}],
+            [
+                {
+                    "index": 0,
+                    "field": "metadata",
+                    "message": "is nested too deeply: the limit is 32 levels (MAX_JSON_DEPTH)",
+                }
+            ],
         ),
         ([], [{"index": None, "field": None, "message": "holds no prompts"}]),
         (
@@ -209,7 +236,10 @@ def counts():
 )
 def test_it_refuses_bad_records_and_writes_nothing(study, researcher, records, errors):
     before = version(study)
-    response = api(researcher).post("/api/studies/s1/prompts/", records, format="json")
+    # Serialised here: json.dumps escapes a lone surrogate, as a hostile client would send it.
+    response = api(researcher).post(
+        "/api/studies/s1/prompts/", json.dumps(records), content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json() == {"errors": errors}
     assert counts() == (0, 0, 0)

@@ -213,7 +213,7 @@ BAD_JSONL = [
     (
         "nul character",
         ['{"id": "p", "prompt": "x\\u0000", "outputs": {"m": "y"}}'],
-        "bad.jsonl:2: contains a NUL",
+        "bad.jsonl:2: field 'prompt': contains a NUL character",
     ),
 ]
 
