@@ -63,31 +63,37 @@ def render_conversation(turns: list[dict]) -> list[dict]:
     return [{"role": turn["role"], "html": render_markdown(turn["content"])} for turn in turns]
 
 
-# Characters that may start Markdown syntax anywhere in a line, or that the parser or the
-# sanitiser rewrite (carriage returns, tabs, other control characters, and every character
-# Python's str.strip() removes, which the parser uses to trim paragraphs).
+# Text the short cut cannot take: characters that may start Markdown syntax anywhere in a
+# line, or that the parser or the sanitiser rewrite (carriage returns, tabs, other control
+# characters, and every character Python's str.strip() removes, which the parser uses to
+# trim paragraphs); a line that starts with a space (indented code, or a blank line the
+# parser trims), a list, heading, quote or setext marker, or a digit (ordered lists); a
+# line that ends with a space.
 _NOT_PLAIN = re.compile(
     r"[\\`*_\[\]<>&|~\x00-\x09\x0b-\x1f\x7f-\xa0\u1680\u2000-\u200f"
     r"\u2028-\u202f\u205f\u3000\ufeff\ufff0-\uffff]"
 )
-# What may not start a line: a space (indented code, or a blank line the parser trims),
-# list, heading, quote and setext markers, and digits (ordered lists).
-_LINE_START_MARKERS = frozenset(" -+=#>0123456789")
+_LINE_START_MARKERS = " -+=#>0123456789"
+_MARKED_LINE = re.compile(r"\n[ \-+=#>0-9]")
+_PARAGRAPH_BREAK = re.compile(r"\n\n+")
 
 
 def _plain_paragraphs(text: str) -> str | None:
     """The HTML of text without any Markdown syntax (paragraphs of plain lines), or None
     when the text needs the real parser."""
-    if _NOT_PLAIN.search(text):
+    if (
+        _NOT_PLAIN.search(text)
+        or (text and text[0] in _LINE_START_MARKERS)
+        or _MARKED_LINE.search(text)
+        or " \n" in text
+        or text.endswith(" ")
+    ):
         return None
-    paragraphs: list[list[str]] = [[]]
-    for line in text.split("\n"):
-        if not line:
-            if paragraphs[-1]:
-                paragraphs.append([])
-            continue
-        if line[0] in _LINE_START_MARKERS or line[-1] == " ":
-            return None
-        paragraphs[-1].append(line)
+    text = text.strip("\n")
+    if not text:
+        return ""
     joiner = "<br>\n" if _parser().options["breaks"] else "\n"
-    return "".join(f"<p>{joiner.join(lines)}</p>\n" for lines in paragraphs if lines)
+    return "".join(
+        f"<p>{paragraph.replace(chr(10), joiner)}</p>\n"
+        for paragraph in _PARAGRAPH_BREAK.split(text)
+    )

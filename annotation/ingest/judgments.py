@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,7 +44,13 @@ from annotation.ingest.reading import (
     read_text,
     type_name,
 )
-from annotation.ingest.writing import db_now, gc_paused, insert_rows, json_value
+from annotation.ingest.writing import (
+    db_now,
+    gc_paused,
+    insert_rows,
+    json_adapter,
+    order_keys,
+)
 from annotation.models import (
     Judgment,
     LanguageModel,
@@ -396,6 +401,7 @@ class _Writer:
         self.prompt_field = "question_id" if fmt == "arena" else "prompt_id"
         self.verdict_field = "winner" if fmt == "arena" else "verdict"
         self.now = db_now()
+        self.json_value = json_adapter()
 
     def write(self, votes: list[Vote]) -> JudgmentImportSummary:
         models = self._models(votes)
@@ -446,10 +452,10 @@ class _Writer:
                     self.study.pk,
                     ext,
                     vote.prompt_text,
-                    None if vote.prompt_messages is None else json_value(vote.prompt_messages),
+                    None if vote.prompt_messages is None else self.json_value(vote.prompt_messages),
                     None,
-                    json_value({"language": vote.language} if vote.language else {}),
-                    json_value(
+                    self.json_value({"language": vote.language} if vote.language else {}),
+                    self.json_value(
                         render_conversation(
                             vote.prompt_messages
                             or [{"role": "user", "content": vote.prompt_text}]
@@ -502,7 +508,7 @@ class _Writer:
             insert_rows(
                 Response,
                 ["prompt", "model", "text", "metadata", "html"],
-                ((p, m, text, json_value({}), render_markdown(text)) for (p, m), text in new),
+                ((p, m, text, self.json_value({}), render_markdown(text)) for (p, m), text in new),
             )
             responses.update(
                 ((prompt_pk, model_pk), pk)
@@ -601,14 +607,14 @@ class _Writer:
         self.errors.raise_if_any()
 
         # Tasks: new ones outside the queue; a human's vote takes a slot, a judge's none.
-        order = random.SystemRandom()
+        order_key = order_keys()
         insert_rows(
             Task,
             ["study", "kind", "prompt", "response_a", "response_b", "is_gold", "gold_answer",
              "slots_taken", "order_key", "in_queue", "created_at"],
             (
                 (study.pk, key[0], prompt_pk, key[1], key[2], False, "", humans[key],
-                 order.randrange(2**31), False, self.now)
+                 order_key(), False, self.now)
                 for key, prompt_pk in new_tasks.items()
             ),
         )  # fmt: skip
@@ -647,7 +653,7 @@ class _Writer:
                 pk__gt=before, task__study=study
             ).values_list("pk", "task_id", "grader_id")
         }
-        no_tags = json_value([])
+        no_tags = self.json_value([])
         insert_rows(
             Rating,
             ["judgment", "response", "label", "tags"],
@@ -656,7 +662,7 @@ class _Writer:
                     judgment_pk[(tasks[key], grader_pk)],
                     pk,
                     vote.ratings[i] if vote.ratings else "",
-                    json_value(vote.tags[i]) if vote.tags and vote.tags[i] else no_tags,
+                    self.json_value(vote.tags[i]) if vote.tags and vote.tags[i] else no_tags,
                 )
                 for vote, key, grader_pk, _, pks in wanted
                 for i, pk in enumerate(pks)

@@ -20,7 +20,6 @@ text, so pages never render untrusted text on a request.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,14 @@ from annotation.ingest.reading import (
     read_text,
     type_name,
 )
-from annotation.ingest.writing import db_now, gc_paused, insert_rows, json_value, update_rows
+from annotation.ingest.writing import (
+    db_now,
+    gc_paused,
+    insert_rows,
+    json_adapter,
+    order_keys,
+    update_rows,
+)
 from annotation.models import (
     DEFAULT_GOOD_LABELS,
     DEFAULT_RATING_SCALE,
@@ -546,6 +552,7 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
             [LanguageModel(study=study, name=name) for name in new_model_names]
         )
         models = dict(LanguageModel.objects.filter(study=study).values_list("name", "pk"))
+    json_value = json_adapter()
     insert_rows(
         Prompt,
         ["study", "external_id", "text", "messages", "reference", "metadata", "conversation_html"],
@@ -636,31 +643,29 @@ def _write_tasks(study, designs, off_queue, prompt_pk, models) -> int:
     rows: list[tuple] = []
     into_queue: list[int] = []
     now = db_now()
-    order = random.SystemRandom()
+    order_key = order_keys()
 
     def add(design, kind: str, key, a: int, b: int | None) -> None:
-        stored = off_queue.get((design.key, kind, key))
+        stored = off_queue.get((design.key, kind, key)) if off_queue else None
         if stored is not None:
             into_queue.append(stored)
         else:
-            rows.append(
-                (study.pk, kind, prompt_pk[design.key], a, b, False, "", 0,
-                 order.randrange(2**31), True, now)
-            )  # fmt: skip
+            rows.append((study.pk, kind, prompt_pk[design.key], a, b, False, "", 0, order_key(), True, now))  # fmt: skip
 
     if study.asks_singles:
         for design in designs:
             ppk = prompt_pk[design.key]
             for model in sorted(set(design.models) - design.queued_singles):
-                add(design, Task.Kind.SINGLE, model, response_pk[(ppk, models[model])], None)
+                add(design, Task.Kind.SINGLE.value, model, response_pk[(ppk, models[model])], None)
     if study.asks_pairs:
         usage = _pair_usage(study) if study.pairs_per_prompt else Counter()
+        pair = Task.Kind.PAIR.value
         for design, (first, second) in task_design.new_pairs(
             designs, study.slug, study.pairs_per_prompt, usage
         ):
             ppk = prompt_pk[design.key]
-            a, b = sorted((response_pk[(ppk, models[first])], response_pk[(ppk, models[second])]))
-            add(design, Task.Kind.PAIR, (first, second), a, b)
+            a, b = response_pk[(ppk, models[first])], response_pk[(ppk, models[second])]
+            add(design, pair, (first, second), *((a, b) if a < b else (b, a)))
     insert_rows(
         Task,
         ["study", "kind", "prompt", "response_a", "response_b", "is_gold", "gold_answer",

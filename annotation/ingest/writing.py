@@ -9,8 +9,10 @@ database stores: JSON fields through `json_value`, times through `db_now`.
 from __future__ import annotations
 
 import gc
+import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import orjson
 from django.db import connection
@@ -38,11 +40,27 @@ def update_rows(model: type[Model], field: str, value, pks: list[int]) -> None:
         model.objects.filter(pk__in=pks).update(**{field: value})
 
 
+def json_adapter():
+    """A function giving a value for a JSON column, as Django's JSONField would pass it to
+    this database (on SQLite: the JSON text)."""
+    if connection.vendor == "sqlite":
+        return _json_text
+    return partial(connection.ops.adapt_json_value, encoder=None)
+
+
+def _json_text(value) -> str:
+    return orjson.dumps(value).decode()
+
+
 def json_value(value):
     """A value for a JSON column, as Django's JSONField would pass it to this database."""
-    if connection.vendor == "sqlite":
-        return orjson.dumps(value).decode()
-    return connection.ops.adapt_json_value(value, None)
+    return json_adapter()(value)
+
+
+def order_keys():
+    """Random hand-out order keys for new tasks (what Task.order_key's default draws)."""
+    rng = random.Random()
+    return lambda: rng.getrandbits(31)
 
 
 def db_now():
