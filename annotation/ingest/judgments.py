@@ -26,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
@@ -45,6 +46,8 @@ from annotation.ingest.reading import (
     type_name,
 )
 from annotation.ingest.writing import (
+    bulk_writes,
+    datetime_adapter,
     db_now,
     gc_paused,
     insert_rows,
@@ -66,6 +69,7 @@ from annotation.rendering import render_conversation, render_markdown
 from scoring import verdicts
 
 NO_VERDICT = ""  # a single-response judgment
+USERNAME_LENGTH = User._meta.get_field("username").max_length
 
 
 @dataclass(slots=True)
@@ -125,7 +129,9 @@ class _Reader:
         self.study = study
         self.strings: dict[str, str] = {}
 
-    def string(self, obj: dict, name: str, number: int, *, required=True) -> str | None:
+    def string(
+        self, obj: dict, name: str, number: int, *, required=True, longest=200
+    ) -> str | None:
         value = obj.get(name)
         if value is None:
             if required:
@@ -138,10 +144,22 @@ class _Reader:
         if not value and required:
             self.errors.add(number, name, "is empty")
             return None
-        if len(value) > 200:
-            self.errors.add(number, name, "is longer than 200 characters")
+        if len(value) > longest:
+            self.errors.add(number, name, f"is longer than {longest} characters")
             return None
         return self.strings.setdefault(value, value)
+
+    def known(self, value) -> str | None:
+        """`value` if it is a clean name already seen (or clean now), else None."""
+        if type(value) is not str:
+            return None
+        seen = self.strings.get(value)
+        if seen is not None:
+            return seen
+        if 0 < len(value) <= USERNAME_LENGTH and value.strip() == value:
+            self.strings[value] = value
+            return value
+        return None
 
     def verdict(self, raw, number: int, name: str) -> str | None:
         verdict = verdicts.parse_verdict(raw)
@@ -200,6 +218,37 @@ class _Reader:
         return turns
 
     def arena(self, number: int, obj) -> Vote | None:
+        """A battle record, checked: the quick path takes the usual shape (names, winner,
+        turn, unix time, no conversations); anything else goes through every check."""
+        if type(obj) is dict and "conversation_a" not in obj and "conversation_b" not in obj:
+            get = obj.get
+            model_a, model_b = self.known(get("model_a")), self.known(get("model_b"))
+            question = self.known(get("question_id"))
+            judge = get("judge")
+            judge = self.default_judge if judge is None else self.known(judge)
+            verdict = verdicts.parse_verdict(get("winner"))
+            turn, tstamp, language = get("turn"), get("tstamp"), get("language")
+            if (
+                model_a and model_b and question and judge and verdict
+                and model_a != model_b
+                and (turn is None or turn == 1)
+                and (tstamp is None or type(tstamp) is int or type(tstamp) is float)
+            ):  # fmt: skip
+                created = None if tstamp is None else self.timestamp(tstamp, number, "tstamp")
+                if tstamp is None or created is not None:
+                    return Vote(
+                        line=number,
+                        prompt_id=question,
+                        grader=judge,
+                        models=(model_a, model_b),
+                        verdict=verdict,
+                        created_at=created,
+                        language=language if type(language) is str else None,
+                    )
+                return None
+        return self._arena_checked(number, obj)
+
+    def _arena_checked(self, number: int, obj) -> Vote | None:
         errors = self.errors
         if not isinstance(obj, dict):
             errors.add(number, None, f"each record must be a JSON object, got {type_name(obj)}")
@@ -210,7 +259,10 @@ class _Reader:
         verdict = self.verdict(obj.get("winner"), number, "winner")
         if model_a and model_a == model_b:
             errors.add(number, "model_b", f"model '{model_a}' battles itself")
-        judge = self.string(obj, "judge", number, required=False) or self.default_judge
+        judge = (
+            self.string(obj, "judge", number, required=False, longest=USERNAME_LENGTH)
+            or self.default_judge
+        )
         turn = obj.get("turn", 1)
         if turn is None:
             turn = 1
@@ -278,7 +330,7 @@ class _Reader:
             return None
         before = len(errors)
         prompt_id = self.string(obj, "prompt_id", number)
-        grader = self.string(obj, "grader", number)
+        grader = self.string(obj, "grader", number, longest=USERNAME_LENGTH)
         comment = obj.get("comment") or ""
         if not isinstance(comment, str):
             errors.add(number, "comment", f"must be text, got {type_name(comment)}")
@@ -382,7 +434,7 @@ def import_judgments(
         if not votes and not errors:
             errors.add(None, None, "the file holds no judgments")
         errors.raise_if_any()
-        with transaction.atomic():
+        with transaction.atomic(), bulk_writes():
             study = Study.objects.select_for_update().get(pk=study.pk)
             summary = _Writer(study, errors, fmt, model_judge).write(votes)
     return summary
@@ -525,47 +577,47 @@ class _Writer:
             f"the output of '{model}' for '{vote.prompt_id}' differs from the stored one",
         )
 
-    def _graders(self, votes: list[Vote]) -> tuple[dict[str, User], int]:
-        names = sorted({vote.grader[:150] for vote in votes})
-        graders = {}
-        for chunk in chunks(names):
-            graders.update(
-                (user.username, user)
-                for user in User.objects.filter(username__in=chunk).only("pk", "username", "kind")
-            )
+    def _graders(self, votes: list[Vote]) -> tuple[dict[str, tuple[int, bool]], int]:
+        """(pk, is human) of each grader the file names, creating the missing accounts (no
+        usable password) and their study memberships."""
+        names = sorted({vote.grader for vote in votes})
+        graders = self._known_graders(names)
         missing = [name for name in names if name not in graders]
         kind = User.Kind.MODEL_JUDGE if self.model_judge else User.Kind.HUMAN
-        User.objects.bulk_create(
-            [
-                User(username=name, role=User.Role.GRADER, kind=kind, password=make_password(None))
+        no_details = self.json_value({})
+        insert_rows(
+            User,
+            ["username", "password", "is_superuser", "is_staff", "is_active", "first_name",
+             "last_name", "email", "date_joined", "role", "kind", "demographics"],
+            (
+                # What make_password(None) stores: a prefix no hash has, and random text.
+                (name, UNUSABLE_PASSWORD_PREFIX + secrets.token_hex(20), False, False, True,
+                 "", "", "", self.now, User.Role.GRADER.value, kind.value, no_details)
                 for name in missing
-            ],
-            batch_size=1000,
-        )
-        for chunk in chunks(missing):
-            graders.update(
-                (user.username, user)
-                for user in User.objects.filter(username__in=chunk).only("pk", "username", "kind")
-            )
+            ),
+        )  # fmt: skip
+        graders.update(self._known_graders(missing))
         members = set(Membership.objects.filter(study=self.study).values_list("user_id", flat=True))
-        Membership.objects.bulk_create(
-            [
-                Membership(study=self.study, user=user)
-                for user in graders.values()
-                if user.pk not in members
-            ],
-            batch_size=1000,
+        insert_rows(
+            Membership,
+            ["study", "user", "joined_at"],
+            ((self.study.pk, pk, self.now) for pk, _ in graders.values() if pk not in members),
         )
         return graders, len(missing)
 
+    @staticmethod
+    def _known_graders(names: list[str]) -> dict[str, tuple[int, bool]]:
+        found = {}
+        for chunk in chunks(names):
+            for pk, username, kind in User.objects.filter(username__in=chunk).values_list(
+                "pk", "username", "kind"
+            ):
+                found[username] = (pk, kind == User.Kind.HUMAN)
+        return found
+
     def _judgments(self, votes, prompts, models, responses, graders) -> tuple[int, int]:
         study = self.study
-        tasks = {
-            (kind, a, b): pk
-            for pk, kind, a, b in Task.objects.filter(study=study, is_gold=False).values_list(
-                "pk", "kind", "response_a_id", "response_b_id"
-            )
-        }
+        tasks = self._tasks()
         before = Judgment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         stored = {
             (task_id, grader_id): verdict
@@ -573,21 +625,39 @@ class _Writer:
                 task__study=study
             ).values_list("task_id", "grader_id", "verdict")
         }
-        new_tasks: dict[tuple, tuple[int, int]] = {}  # key -> (prompt pk, human votes)
-        wanted: list[tuple[Vote, tuple, int, str, list[int]]] = []
-        seen: dict[tuple, tuple[str, int]] = {}
+        names = {pk: name for name, pk in models.items()}
+        external = {pk: ext for ext, pk in prompts.items()}
+        response_of = {
+            (external[prompt_pk], names[model_pk]): (prompt_pk, pk)
+            for (prompt_pk, model_pk), pk in responses.items()
+            if prompt_pk in external
+        }
+        swapped = {verdicts.A: verdicts.B, verdicts.B: verdicts.A}
+        pair, single = Task.Kind.PAIR.value, Task.Kind.SINGLE.value
+        new_tasks: dict[tuple, int] = {}  # task key -> prompt pk
+        wanted: list[tuple] = []  # (vote, task key, grader pk, verdict, response pks)
+        seen: dict[tuple, str] = {}
+        humans: Counter = Counter()
         unchanged = 0
-        humans = Counter()
         for vote in votes:
-            prompt_pk = prompts[vote.prompt_id]
-            pks = [responses[(prompt_pk, models[m])] for m in vote.models]
-            key, verdict = _task_key(pks, vote.verdict)
-            grader = graders[vote.grader[:150]]
+            grader_pk, human = graders[vote.grader]
+            if len(vote.models) == 2:
+                prompt_pk, first = response_of[(vote.prompt_id, vote.models[0])]
+                second = response_of[(vote.prompt_id, vote.models[1])][1]
+                sides = (first, second)
+                if first < second:
+                    key, verdict = (pair, first, second), vote.verdict
+                else:
+                    key = (pair, second, first)
+                    verdict = swapped.get(vote.verdict, vote.verdict)
+            else:
+                prompt_pk, first = response_of[(vote.prompt_id, vote.models[0])]
+                sides = (first,)
+                key, verdict = (single, first, None), NO_VERDICT
             task_pk = tasks.get(key)
-            earlier = stored.get((task_pk, grader.pk)) if task_pk else None
+            earlier = stored.get((task_pk, grader_pk)) if task_pk else None
             if earlier is None:
-                earlier_in_file = seen.get((key, grader.pk))
-                earlier = earlier_in_file[0] if earlier_in_file else None
+                earlier = seen.get((key, grader_pk))
             if earlier is not None:
                 if earlier != verdict:
                     self.errors.add(
@@ -598,13 +668,14 @@ class _Writer:
                     )
                 unchanged += 1
                 continue
-            seen[(key, grader.pk)] = (verdict, vote.line)
+            seen[(key, grader_pk)] = verdict
             if task_pk is None and key not in new_tasks:
                 new_tasks[key] = prompt_pk
-            if grader.kind == User.Kind.HUMAN:
+            if human:
                 humans[key] += 1
-            wanted.append((vote, key, grader.pk, verdict, pks))
+            wanted.append((vote, key, grader_pk, verdict, sides))
         self.errors.raise_if_any()
+        del seen, stored
 
         # Tasks: new ones outside the queue; a human's vote takes a slot, a judge's none.
         order_key = order_keys()
@@ -619,12 +690,9 @@ class _Writer:
             ),
         )  # fmt: skip
         if new_tasks:
-            tasks = {
-                (kind, a, b): pk
-                for pk, kind, a, b in Task.objects.filter(study=study, is_gold=False).values_list(
-                    "pk", "kind", "response_a_id", "response_b_id"
-                )
-            }
+            tasks = self._tasks()
+        # In task order, the indexes of judgments and ratings grow at one end.
+        wanted.sort(key=lambda item: (tasks[item[1]], item[2]))
         table = connection.ops.quote_name(Task._meta.db_table)
         with connection.cursor() as cursor:
             cursor.executemany(
@@ -632,52 +700,49 @@ class _Writer:
                 [(n, tasks[key]) for key, n in humans.items() if key not in new_tasks],
             )
 
+        when = datetime_adapter()
         insert_rows(
             Judgment,
             ["task", "grader", "verdict", "comment", "seconds", "source", "created_at",
              "updated_at"],
             (
-                (
-                    tasks[key], grader_pk, verdict, vote.comment, vote.seconds,
-                    Judgment.Source.IMPORTED,
-                    connection.ops.adapt_datetimefield_value(vote.created_at)
-                    if vote.created_at else self.now,
-                    self.now,
-                )
+                (tasks[key], grader_pk, verdict, vote.comment, vote.seconds,
+                 Judgment.Source.IMPORTED.value,
+                 self.now if vote.created_at is None else when(vote.created_at), self.now)
                 for vote, key, grader_pk, verdict, _ in wanted
             ),
         )  # fmt: skip
         judgment_pk = {
             (task_id, grader_id): pk
-            for pk, task_id, grader_id in Judgment.objects.filter(
-                pk__gt=before, task__study=study
-            ).values_list("pk", "task_id", "grader_id")
+            for pk, task_id, grader_id in Judgment.objects.filter(pk__gt=before).values_list(
+                "pk", "task_id", "grader_id"
+            )
         }
-        no_tags = self.json_value([])
         insert_rows(
             Rating,
             ["judgment", "response", "label", "tags"],
-            (
-                (
-                    judgment_pk[(tasks[key], grader_pk)],
-                    pk,
-                    vote.ratings[i] if vote.ratings else "",
-                    self.json_value(vote.tags[i]) if vote.tags and vote.tags[i] else no_tags,
-                )
-                for vote, key, grader_pk, _, pks in wanted
-                for i, pk in enumerate(pks)
-            ),
-        )  # fmt: skip
+            self._ratings(wanted, tasks, judgment_pk),
+        )
         return len(wanted), unchanged
 
+    def _tasks(self) -> dict[tuple, int]:
+        return {
+            (kind, a, b): pk
+            for pk, kind, a, b in Task.objects.filter(study=self.study, is_gold=False).values_list(
+                "pk", "kind", "response_a_id", "response_b_id"
+            )
+        }
 
-def _task_key(pks: list[int], verdict: str) -> tuple[tuple, str]:
-    """The task a judgment of these responses belongs to (kind, a, b with a < b), and the
-    verdict as stored (in terms of the task's responses, not the file's order)."""
-    if len(pks) == 1:
-        return (Task.Kind.SINGLE, pks[0], None), NO_VERDICT
-    first, second = pks
-    a, b = (first, second) if first < second else (second, first)
-    if verdict in verdicts.TIES or first == a:
-        return (Task.Kind.PAIR, a, b), verdict
-    return (Task.Kind.PAIR, a, b), {verdicts.A: verdicts.B, verdicts.B: verdicts.A}[verdict]
+    def _ratings(self, wanted, tasks, judgment_pk):
+        """One rating row per judged response, even without a label or tags (tag rates
+        count every judged response)."""
+        no_tags = self.json_value([])
+        json_value = self.json_value
+        for vote, key, grader_pk, _, sides in wanted:
+            judgment = judgment_pk[(tasks[key], grader_pk)]
+            if vote.ratings is None:  # arena battles: no labels, no tags
+                for response in sides:
+                    yield judgment, response, "", no_tags
+                continue
+            for response, label, tags in zip(sides, vote.ratings, vote.tags, strict=True):
+                yield judgment, response, label, json_value(tags) if tags else no_tags

@@ -40,6 +40,7 @@ from annotation.ingest.reading import (
     type_name,
 )
 from annotation.ingest.writing import (
+    bulk_writes,
     db_now,
     gc_paused,
     insert_rows,
@@ -462,7 +463,7 @@ def import_records(
 def _import(
     records: list[PromptRecord], slug: str, options: StudyOptions, errors: ErrorList
 ) -> ImportSummary:
-    with transaction.atomic(), gc_paused():
+    with transaction.atomic(), bulk_writes():
         study, created = get_or_create_study(slug, options, errors)
         errors.raise_if_any()
         summary = _write_records(study, records, errors)

@@ -12,6 +12,7 @@ import gc
 import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import partial
 
 import orjson
@@ -63,9 +64,45 @@ def order_keys():
     return lambda: rng.getrandbits(31)
 
 
+def datetime_adapter():
+    """A function giving a value for a DateTimeField column from an aware datetime, as
+    Django would pass it to this database (on SQLite: naive UTC text)."""
+    if connection.vendor == "sqlite":
+        return _sqlite_datetime
+    return connection.ops.adapt_datetimefield_value
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    return str(value.astimezone(UTC).replace(tzinfo=None))
+
+
 def db_now():
     """The current time for a DateTimeField column, as Django would pass it."""
     return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+# SQLite's page cache while an import writes (its default is 2 MB): index pages of a large
+# study stay in memory instead of being read back from the OS for every row.
+SQLITE_IMPORT_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def bulk_writes() -> Iterator[None]:
+    """Settings for one import's bulk writes: the collector paused, and on SQLite a page
+    cache large enough for the study's indexes (restored afterwards)."""
+    with gc_paused():
+        if connection.vendor != "sqlite":
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            before = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 @contextmanager
