@@ -52,6 +52,7 @@ from annotation.ingest.writing import (
     gc_paused,
     insert_rows,
     json_adapter,
+    new_pks,
     order_keys,
 )
 from annotation.models import (
@@ -712,17 +713,16 @@ class _Writer:
                 for vote, key, grader_pk, verdict, _ in wanted
             ),
         )  # fmt: skip
-        judgment_pk = {
-            (task_id, grader_id): pk
-            for pk, task_id, grader_id in Judgment.objects.filter(pk__gt=before).values_list(
-                "pk", "task_id", "grader_id"
-            )
-        }
-        insert_rows(
-            Rating,
-            ["judgment", "response", "label", "tags"],
-            self._ratings(wanted, tasks, judgment_pk),
-        )
+        pks = new_pks(Judgment, before, len(wanted))
+        if pks is None:
+            found = {
+                (task_id, grader_id): pk
+                for pk, task_id, grader_id in Judgment.objects.filter(pk__gt=before).values_list(
+                    "pk", "task_id", "grader_id"
+                )
+            }
+            pks = [found[(tasks[key], grader_pk)] for _, key, grader_pk, _, _ in wanted]
+        insert_rows(Rating, ["judgment", "response", "label", "tags"], self._ratings(wanted, pks))
         return len(wanted), unchanged
 
     def _tasks(self) -> dict[tuple, int]:
@@ -733,13 +733,12 @@ class _Writer:
             )
         }
 
-    def _ratings(self, wanted, tasks, judgment_pk):
+    def _ratings(self, wanted, judgment_pks):
         """One rating row per judged response, even without a label or tags (tag rates
         count every judged response)."""
         no_tags = self.json_value([])
         json_value = self.json_value
-        for vote, key, grader_pk, _, sides in wanted:
-            judgment = judgment_pk[(tasks[key], grader_pk)]
+        for (vote, _, _, _, sides), judgment in zip(wanted, judgment_pks, strict=True):
             if vote.ratings is None:  # arena battles: no labels, no tags
                 for response in sides:
                     yield judgment, response, "", no_tags

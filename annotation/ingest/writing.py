@@ -35,6 +35,22 @@ def insert_rows(model: type[Model], fields: list[str], rows: Iterable[tuple]) ->
         cursor.executemany(sql, rows)
 
 
+def new_pks(model: type[Model], after: int, count: int) -> list[int] | None:
+    """The primary keys of the `count` rows just inserted into `model`'s table, in the
+    order they were inserted, when they are known without reading them back: on SQLite,
+    which gives each row of a writer holding the lock the next key, when the keys above
+    `after` are exactly `count` consecutive ones. None otherwise (read them back)."""
+    if connection.vendor != "sqlite" or not count:
+        return None
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(id), MAX(id), COUNT(*) FROM {table} WHERE id > %s", [after])
+        low, high, found = cursor.fetchone()
+    if found != count or high - low + 1 != count:
+        return None
+    return list(range(low, high + 1))
+
+
 def update_rows(model: type[Model], field: str, value, pks: list[int]) -> None:
     """Set one field of the rows `pks` to the same value."""
     if pks:

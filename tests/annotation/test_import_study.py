@@ -430,7 +430,9 @@ def test_the_depth_limit_is_a_setting(write_jsonl, settings):
 
 def test_an_output_may_hold_any_unicode_line_separator(write_jsonl):
     text = "first\u2028second\u2029third\x85fourth\x0c"
-    run(write_jsonl([{"id": "p", "prompt": "x", "outputs": {"m": text, "n": "y"}}]))
+    # Written as they are (JSON allows them unescaped); str.splitlines() would cut the line.
+    record = {"id": "p", "prompt": "x", "outputs": {"m": text, "n": "y"}}
+    run(write_jsonl([json.dumps(record, ensure_ascii=False)]))
     assert Response.objects.get(model__name="m").text == text
 
 
