@@ -515,7 +515,8 @@ def progress(study: Study) -> dict:
 
 
 def _progress(study: Study) -> dict:
-    tasks = Task.objects.filter(study=study, is_gold=False)
+    # The grading queue's tasks: those holding only imported judgments are not to be filled.
+    tasks = Task.objects.filter(study=study, is_gold=False, in_queue=True)
     total_tasks = tasks.count()
     judged = Judgment.objects.filter(task__study=study, task__is_gold=False)
     filled = tables.human_judgments(study).count()  # model judges fill no human slots

@@ -39,14 +39,17 @@ class StudyCountsSerializer(serializers.Serializer):
     models = serializers.IntegerField()
     prompts = serializers.IntegerField()
     responses = serializers.IntegerField()
-    tasks = serializers.IntegerField(help_text="regular tasks (gold tasks not counted)")
+    tasks = serializers.IntegerField(
+        help_text="tasks in the grading queue (gold tasks, and pairs only imported judgments "
+        "compared, not counted)"
+    )
     gold_tasks = serializers.IntegerField()
     judgments = serializers.IntegerField(help_text="judgments of regular tasks")
 
 
 def study_counts(study: Study) -> dict:
     tasks = dict(
-        Task.objects.filter(study=study)
+        Task.objects.filter(study=study, in_queue=True)
         .values_list("is_gold")
         .annotate(n=Count("pk"))
         .values_list("is_gold", "n")

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from rest_framework.test import APIClient
 
 from annotation.models import LanguageModel, MetricScore, Prompt, Response, Study, Task, User
 
@@ -77,3 +78,9 @@ def test_it_samples_every_model_alike_and_prints_the_queue_the_grader_sees():
     assert client.login(username="grader", password="grader-demo-pass")
     home = client.get("/").content.decode()
     assert "<strong>0</strong> done · <strong>160</strong> remaining" in home
+    # The researcher's counts and progress speak of the same queue.
+    api = APIClient()
+    api.force_authenticate(User.objects.get(username="researcher"))
+    assert api.get("/api/studies/alpacaeval-demo/").json()["counts"]["tasks"] == 160
+    progress = api.get("/api/studies/alpacaeval-demo/results/progress/").json()
+    assert (progress["tasks"], progress["slots"]) == (160, 480)
