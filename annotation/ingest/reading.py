@@ -342,9 +342,9 @@ def _deep_field(text: str, limit: int) -> str | None:
 def csv_records(text: str, errors: ErrorList) -> tuple[list[str], Iterator[tuple[int, dict]]]:
     """The header of a CSV text, and (first line, {column: cell}) for each record after it.
 
-    A record with more cells than the header is an error; a quote that is never closed is
-    an error naming the line and column where it opens, instead of a cell that swallows
-    every row after it.
+    A column named twice, or a record with more cells than the header, is an error; so is
+    a quote that is never closed, named at the line and column where it opens, instead of
+    a cell that swallows every row after it.
     """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -352,6 +352,11 @@ def csv_records(text: str, errors: ErrorList) -> tuple[list[str], Iterator[tuple
     except csv.Error as exc:
         errors.add(1, None, f"malformed CSV header ({exc})")
         return [], iter(())
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    for name in repeated:
+        errors.add(1, name, "is a column twice")
+    if repeated:
+        return header, iter(())
     return header, _csv_rows(reader, header, text, errors)
 
 

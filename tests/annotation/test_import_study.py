@@ -495,6 +495,14 @@ def test_it_refuses_a_csv_quote_closed_rows_later(tmp_path):
     assert counts() == (0, 0, 0, 0, 0)
 
 
+def test_it_refuses_a_csv_column_named_twice(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,prompt,model,output,output\np1,x,m1,first,second\n", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"s.csv:1: field 'output': is a column twice"):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
 def test_it_keeps_quoted_cells_that_span_lines(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text(
