@@ -45,6 +45,7 @@ from annotation.ingest.writing import (
     gc_paused,
     insert_rows,
     json_adapter,
+    new_pks,
     order_keys,
     update_rows,
 )
@@ -554,6 +555,7 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
         )
         models = dict(LanguageModel.objects.filter(study=study).values_list("name", "pk"))
     json_value = json_adapter()
+    last_prompt = _last_pk(Prompt)
     insert_rows(
         Prompt,
         ["study", "external_id", "text", "messages", "reference", "metadata", "conversation_html"],
@@ -573,8 +575,12 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
         ),
     )
     prompt_pk = {ext: pk for ext, (pk, _) in stored_prompts.items()}
-    if new_prompts:
+    pks = new_pks(Prompt, last_prompt, len(new_prompts))
+    if pks is not None:
+        prompt_pk.update(zip((r.id for r in new_prompts), pks, strict=True))
+    elif new_prompts:
         prompt_pk = dict(Prompt.objects.filter(study=study).values_list("external_id", "pk"))
+    last_response = _last_pk(Response)
     insert_rows(
         Response,
         ["prompt", "model", "text", "metadata", "html"],
@@ -589,7 +595,27 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
             for r, o in new_outputs
         ),
     )
-    tasks_created = _write_tasks(study, designs, off_queue, prompt_pk, models)
+    # Each response of the file's prompts by (prompt, model): stored ones are known, new ones
+    # are read back unless SQLite's consecutive keys give them.
+    response_pk = {
+        (prompt_id, models[model]): pk
+        for (prompt_id, model), (pk, _, _) in stored_responses.items()
+    }
+    pks = new_pks(Response, last_response, len(new_outputs))
+    if pks is not None:
+        response_pk.update(
+            ((prompt_pk[r.id], models[o.model]), pk)
+            for (r, o), pk in zip(new_outputs, pks, strict=True)
+        )
+    else:
+        for chunk in chunks([prompt_pk[d.key] for d in designs]):
+            response_pk.update(
+                ((prompt_id, model_id), pk)
+                for pk, prompt_id, model_id in Response.objects.filter(
+                    prompt_id__in=chunk
+                ).values_list("pk", "prompt_id", "model_id")
+            )
+    tasks_created = _write_tasks(study, designs, off_queue, prompt_pk, models, response_pk)
     if new_prompts or new_outputs or tasks_created:
         study.results_changed()
     return ImportSummary(
@@ -634,13 +660,7 @@ def _designs(study, records, stored_prompts, stored_responses, model_names):
     return list(designs.values()), off_queue
 
 
-def _write_tasks(study, designs, off_queue, prompt_pk, models) -> int:
-    response_pk: dict[tuple[int, int], int] = {}
-    for chunk in chunks([prompt_pk[d.key] for d in designs]):
-        for pk, prompt_id, model_id in Response.objects.filter(prompt_id__in=chunk).values_list(
-            "pk", "prompt_id", "model_id"
-        ):
-            response_pk[(prompt_id, model_id)] = pk
+def _write_tasks(study, designs, off_queue, prompt_pk, models, response_pk) -> int:
     rows: list[tuple] = []
     into_queue: list[int] = []
     now = db_now()
@@ -676,6 +696,10 @@ def _write_tasks(study, designs, off_queue, prompt_pk, models) -> int:
     for chunk in chunks(into_queue):
         update_rows(Task, "in_queue", True, chunk)
     return len(rows) + len(into_queue)
+
+
+def _last_pk(model) -> int:
+    return model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
 def _pair_usage(study: Study) -> Counter:
