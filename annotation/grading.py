@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Length
 
 from annotation.handout import LEFT, RIGHT, screen_verdict, side_to_response
 from annotation.models import Assignment, Judgment, Response, Study, User
-from annotation.rendering import render_markdown
 
 SIDE_LABELS = {LEFT: "A", RIGHT: "B", "single": "Response"}
 # Keys for ratings and tags per side; the screen shows them beside each choice.
@@ -30,17 +31,24 @@ HISTORY_PAGE_SIZE = 25
 
 
 def conversation(prompt) -> list[dict]:
-    return [
-        {"role": turn["role"], "html": render_markdown(turn["content"])}
-        for turn in prompt.conversation
-    ]
+    return prompt.conversation_html
 
 
 def task_screen(assignment: Assignment, study: Study, form) -> dict:
     """Everything the grading partial needs for one assignment, and nothing more."""
     task = assignment.task
     sides = side_to_response(assignment)
-    texts = dict(Response.objects.filter(pk__in=sides.values()).values_list("pk", "text"))
+    # The HTML stored at import, and the length: words are counted for texts of ordinary
+    # size only, so a huge stored output never travels to the page on each request.
+    stored = {
+        pk: (html, chars, text)
+        for pk, html, chars, text in Response.objects.filter(pk__in=sides.values())
+        .annotate(
+            chars=Length("text"),
+            short_text=Case(When(chars__lte=WORD_COUNT_LIMIT, then=F("text")), default=Value(None)),
+        )
+        .values_list("pk", "html", "chars", "short_text")
+    }
     panes = []
     for side, response_id in sides.items():
         rating_field = form[f"rating_{side}"] if f"rating_{side}" in form.fields else None
@@ -48,8 +56,8 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
             {
                 "side": side,
                 "label": SIDE_LABELS[side],
-                "html": render_markdown(texts[response_id]),
-                "length": _length(texts[response_id]),
+                "html": stored[response_id][0],
+                "length": _length(*stored[response_id][1:]),
                 "ratings": _choices(form, f"rating_{side}", RATING_KEYS[side])
                 if rating_field
                 else [],
@@ -78,9 +86,14 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
     }
 
 
-def _length(text: str) -> str:
+WORD_COUNT_LIMIT = 200_000
+
+
+def _length(chars: int, text: str | None) -> str:
+    if text is None:
+        return f"{chars:,} characters"
     words = len(text.split())
-    return f"{words:,} word{'' if words == 1 else 's'} · {len(text):,} characters"
+    return f"{words:,} word{'' if words == 1 else 's'} · {chars:,} characters"
 
 
 def missing_label(side: str) -> str:

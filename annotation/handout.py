@@ -108,9 +108,9 @@ def _claim(grader: User, study: Study, *, gold: bool, rng: random.Random) -> Ass
             # `is_gold__in` compiles to "is_gold IN (0)", which SQLite matches against the
             # hand-out index; "NOT is_gold" (what `is_gold=False` becomes) it cannot. The
             # grader's own assignments are found through the grader index alone.
-            candidates = Task.objects.filter(study=study, is_gold__in=[gold]).exclude(
-                pk__in=Assignment.objects.filter(grader=grader).values("task_id")
-            )
+            candidates = Task.objects.filter(
+                study=study, is_gold__in=[gold], in_queue__in=[True]
+            ).exclude(pk__in=Assignment.objects.filter(grader=grader).values("task_id"))
             if not gold:
                 candidates = candidates.filter(slots_taken__lt=study.overlap)
             ordered = candidates.order_by("slots_taken", "order_key").values_list("pk", flat=True)

@@ -17,6 +17,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotation.rendering import render_conversation, render_markdown
+
 DEFAULT_RATING_SCALE = ["poor", "acceptable", "good"]
 DEFAULT_GOOD_LABELS = ["good"]
 DEFAULT_TAGS = ["harmful", "untrue", "unhelpful"]
@@ -82,6 +84,13 @@ class Study(models.Model):
     overlap = models.PositiveSmallIntegerField(default=3)
     # In a pairwise study the verdict alone completes a task unless this is set.
     require_ratings = models.BooleanField(default=False)
+    # The design of the grading queue: a balanced sample of this many model pairs per
+    # prompt, or every pair when empty. Every import into the study keeps it.
+    pairs_per_prompt = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="model pairs per prompt in the grading queue (empty: every pair)",
+    )
     blind = models.BooleanField(default=True)
     reveal_after_vote = models.BooleanField(default=False)
     gold_rate = models.FloatField(default=0.0)
@@ -106,6 +115,10 @@ class Study(models.Model):
                 condition=Q(protocol__in=["pairwise", "single", "both"]),
                 name="study_protocol_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(pairs_per_prompt__isnull=True) | Q(pairs_per_prompt__gte=1),
+                name="study_pairs_per_prompt_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -121,6 +134,10 @@ class Study(models.Model):
 
     def is_good(self, label: str) -> bool:
         return label in self.good_labels
+
+    def queue_size(self) -> int:
+        """Tasks in the grading queue (the study's design; gold tasks are extra)."""
+        return self.tasks.filter(is_gold__in=[False], in_queue__in=[True]).count()
 
     def results_changed(self, *, new_judgment: bool = False) -> None:
         """Tell the study's cached results that its data changed; call it inside the
@@ -180,6 +197,9 @@ class Prompt(models.Model):
     messages = models.JSONField(null=True, blank=True)
     reference = models.TextField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The conversation rendered once, when the prompt is stored: [{"role", "html"}, ...]
+    # (Markdown to sanitised HTML), so no page renders untrusted text on a request.
+    conversation_html = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["study", "id"]
@@ -190,9 +210,16 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return f"{self.study.slug}/{self.external_id}"
 
+    def save(self, *args, **kwargs):
+        _render_before_save(self, kwargs, ("text", "messages"), "conversation_html")
+        super().save(*args, **kwargs)
+
     @property
     def conversation(self) -> list[dict]:
         return self.messages or [{"role": "user", "content": self.text}]
+
+    def render(self) -> None:
+        self.conversation_html = render_conversation(self.conversation)
 
 
 class Response(models.Model):
@@ -200,6 +227,9 @@ class Response(models.Model):
     model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="responses")
     text = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
+    # The text rendered once, when the response is stored (Markdown to sanitised HTML):
+    # the grading screen shows this and never renders an output on a request.
+    html = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["prompt", "model"]
@@ -209,6 +239,24 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prompt} / {self.model}"
+
+    def save(self, *args, **kwargs):
+        _render_before_save(self, kwargs, ("text",), "html")
+        super().save(*args, **kwargs)
+
+    def render(self) -> None:
+        self.html = render_markdown(self.text)
+
+
+def _render_before_save(obj, kwargs: dict, sources: tuple[str, ...], target: str) -> None:
+    """Refresh an object's stored HTML when a save writes the text it comes from. (Bulk
+    writes skip save(); the imports render as they write.)"""
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and not set(sources) & set(update_fields):
+        return
+    obj.render()
+    if update_fields is not None:
+        kwargs["update_fields"] = {*update_fields, target}
 
 
 def _random_order_key() -> int:
@@ -241,13 +289,18 @@ class Task(models.Model):
     # A random key that shuffles the order tasks are handed out in, so that a grader
     # does not see the pairs of one prompt one after another.
     order_key = models.PositiveIntegerField(default=_random_order_key)
+    # In the study's grading queue (its design: every pair, or a balanced sample per
+    # prompt). A pair that only imported judgments compared, such as a model judge's, has
+    # a task to hold those judgments but is never handed to graders.
+    in_queue = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["study", "is_gold", "slots_taken", "order_key"], name="task_handout_idx"
+                fields=["study", "is_gold", "in_queue", "slots_taken", "order_key"],
+                name="task_handout_idx",
             ),
         ]
         constraints = [

@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
-from annotation.importing import StudyFileError, StudyOptions, _Errors, _get_or_create_study
+from annotation.ingest import ErrorList, ImportFileError
+from annotation.ingest.study_files import StudyOptions, get_or_create_study
 from annotation.models import Membership, Study, User
 
 # Study fields that StudyOptions (the import's options) does not cover.
@@ -45,10 +46,10 @@ def create_study(user: User, data: dict) -> Study:
         instructions=data.get("instructions"),
         require_ratings=data.get("require_ratings"),
     )
-    errors = _Errors("request")
+    errors = ErrorList("request")
     try:
         with transaction.atomic():
-            study, created = _get_or_create_study(data["slug"], options, errors)
+            study, created = get_or_create_study(data["slug"], options, errors)
             errors.raise_if_any()
             if not created:
                 raise SlugTaken(data["slug"])
@@ -59,7 +60,7 @@ def create_study(user: User, data: dict) -> Study:
                 study.full_clean(exclude=["members"])
                 study.save(update_fields=extra)
             Membership.objects.create(study=study, user=user)
-    except StudyFileError as exc:
+    except ImportFileError as exc:
         raise StudyError({"non_field_errors": exc.errors}) from None
     except DjangoValidationError as exc:
         if "slug" in getattr(exc, "error_dict", {}):

@@ -301,7 +301,7 @@ def prepare(args, workdir: Path, slug: str, prefix: str) -> None:
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
 
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
     from annotation.models import Membership, User
 
     call_command("migrate", verbosity=0)

@@ -279,6 +279,13 @@ ASSIGNMENT_TIMEOUT_MINUTES = envint("ASSIGNMENT_TIMEOUT_MINUTES", 30)
 RESULTS_REFRESH_SECONDS = envint("RESULTS_REFRESH_SECONDS", 10)
 RESULTS_WORKER_GRACE_SECONDS = envint("RESULTS_WORKER_GRACE_SECONDS", 30)
 
+# Limits on imported data (import_* commands and the API's bulk writes): how deeply a field
+# may nest, the longest output (or prompt turn, or reference), the most tasks one import
+# may create. Beyond them an import is refused, naming the line, field and limit.
+MAX_JSON_DEPTH = envint("MAX_JSON_DEPTH", 32)
+MAX_OUTPUT_CHARS = envint("MAX_OUTPUT_CHARS", 200_000)
+MAX_IMPORT_TASKS = envint("MAX_IMPORT_TASKS", 1_000_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

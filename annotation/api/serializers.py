@@ -42,14 +42,17 @@ class StudyCountsSerializer(serializers.Serializer):
     models = serializers.IntegerField()
     prompts = serializers.IntegerField()
     responses = serializers.IntegerField()
-    tasks = serializers.IntegerField(help_text="regular tasks (gold tasks not counted)")
+    tasks = serializers.IntegerField(
+        help_text="tasks in the grading queue (gold tasks, and pairs only imported judgments "
+        "compared, not counted)"
+    )
     gold_tasks = serializers.IntegerField()
     judgments = serializers.IntegerField(help_text="judgments of regular tasks")
 
 
 def study_counts(study: Study) -> dict:
     tasks = dict(
-        Task.objects.filter(study=study)
+        Task.objects.filter(study=study, in_queue=True)
         .values_list("is_gold")
         .annotate(n=Count("pk"))
         .values_list("is_gold", "n")
@@ -151,7 +154,7 @@ class PromptSerializer(serializers.ModelSerializer):
         fields = ["id", "text", "messages", "reference", "metadata", "responses"]
 
 
-# The import's rules for a record, as JSON Schema (annotation.importing checks them; text
+# The import's rules for a record, as JSON Schema (annotation.ingest checks them; text
 # must hold more than whitespace). What a schema cannot say is in the endpoint's text.
 TEXT = {"type": "string", "pattern": r"\S"}
 METADATA = {"type": "object", "nullable": True, "additionalProperties": {}}
@@ -219,7 +222,7 @@ class RecordReferenceField(serializers.JSONField):
 
 class StudyRecordSerializer(serializers.Serializer):
     """One study-file record (a JSONL line of the import format). Documents the request
-    body only: the records are checked by annotation.importing, as the import command does.
+    body only: the records are checked by annotation.ingest, as the import command does.
     Beyond this schema, the import refuses a prompt id given twice in one request or
     stored already with other content, and a model named twice after trimming spaces."""
 

@@ -26,8 +26,9 @@ from annotation.api import serializers as s
 from annotation.api.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH, idempotent
 from annotation.api.parsers import JSONBodyParser
 from annotation.api.permissions import HasStudyRole
-from annotation.importing import RecordsError, import_records
-from annotation.metric_runs import MetricScoreError, upsert_metric_scores
+from annotation.ingest import ImportFileError
+from annotation.ingest.metric_scores import MetricScoreError, upsert_metric_scores
+from annotation.ingest.study_files import import_records
 from annotation.middleware import CONTENT_SECURITY_POLICY
 from annotation.models import Judgment, MetricScore, Prompt, Response, Study
 from annotation.results import payloads
@@ -157,7 +158,7 @@ class PromptViewSet(mixins.ListModelMixin, StudyScoped):
     def create(self, request, slug):
         try:
             summary = import_records(request.data, self.study.slug)
-        except RecordsError as exc:
+        except ImportFileError as exc:
             return bulk_errors(exc.details)
         added = summary.prompts_created + summary.responses_created + summary.tasks_created
         return APIResponse(

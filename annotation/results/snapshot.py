@@ -216,7 +216,7 @@ def _load(study: Study, version: str) -> StudyData:
         if len(voted)
         else {"item": [], "grader": [], "kind": [], "value": []}
     )
-    tasks = Task.objects.filter(study=study, is_gold=False).aggregate(
+    tasks = Task.objects.filter(study=study, is_gold=False, in_queue=True).aggregate(
         n=Count("pk"), slots=Sum("slots_taken")
     )
     return StudyData(

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from annotation import handout
 from annotation.handout import Vote
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import IdempotencyRecord, Membership, Prompt, Response, Study
 from tests.conftest import PASSWORD, make_user
 

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from annotation import handout
 from annotation.exports import CONTENT_TYPES, FORMATS
 from annotation.handout import Vote
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import (
     IdempotencyRecord,
     Judgment,
@@ -69,6 +69,13 @@ RECORDS = [
 
 
 # --- bulk prompts ----------------------------------------------------------------------------
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
 
 
 def test_it_creates_prompts_and_responses_from_records(study, researcher):
@@ -205,7 +212,10 @@ def counts():
 )
 def test_it_refuses_bad_records_and_writes_nothing(study, researcher, records, errors):
     before = version(study)
-    response = api(researcher).post("/api/studies/s1/prompts/", records, format="json")
+    # Serialised here: json.dumps escapes a lone surrogate, as a hostile client would send it.
+    response = api(researcher).post(
+        "/api/studies/s1/prompts/", json.dumps(records), content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json() == {"errors": errors}
     assert counts() == (0, 0, 0)

@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from annotation import handout
 from annotation.handout import Vote
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import MetricScore, Response
 from tests.conftest import REPO_ROOT, join, make_user
 

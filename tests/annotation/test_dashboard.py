@@ -201,7 +201,7 @@ def test_model_judges_are_kept_out_of_human_results(graded):
 
 
 def test_ai_judges_are_compared_with_humans(graded, write_jsonl):
-    from annotation.judgment_import import import_judgments
+    from annotation.ingest.judgments import import_judgments
 
     # Two model judges vote on q0's pairs: one always agrees with the humans' preference
     # for the smaller answer number, the other always calls a tie.

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from annotation import handout
 from annotation.handout import Vote
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import LanguageModel, MetricScore, Prompt, Response, Study
 from tests.conftest import join, make_user
 

@@ -179,6 +179,10 @@ def test_it_imports_lm_eval_harness_samples(pair_study, tmp_path):
         ),
         ("prompt_id,bleu\nq0,1\n", "s.csv:1: field 'model': missing column"),
         ("prompt_id,model,bleu\nq0,alpha-model,inf\n", "not a finite number"),
+        (
+            'prompt_id,model,bleu\nq0,alpha-model,"0.5\nq1,alpha-model,0.7\n',
+            "s.csv:2: field 'bleu': a quote opened here is never closed",
+        ),
     ],
 )
 def test_it_rejects_bad_scores_and_writes_nothing(pair_study, tmp_path, content, message):

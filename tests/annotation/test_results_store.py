@@ -126,7 +126,7 @@ def test_the_worker_recomputes_and_readers_see_the_new_results(graded, late, set
 
 @pytest.mark.django_db(transaction=True)
 def test_a_vote_in_another_study_is_checked_but_not_recomputed(graded, write_jsonl, settings):
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
 
     settings.RESULTS_REFRESH_SECONDS = 0
     results.latest(graded)

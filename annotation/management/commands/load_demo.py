@@ -6,8 +6,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from annotation import metric_runs
-from annotation.importing import StudyOptions, import_study
-from annotation.judgment_import import import_judgments
+from annotation.ingest.judgments import import_judgments
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import Study
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
