@@ -1,11 +1,10 @@
 """The REST API's URLs, mounted at /api/ (see annotation/api/)."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import SimpleRouter
 
-from annotation.api import views
+from annotation.api import root, views
 
 STUDY = rf"studies/(?P<slug>{views.SLUG_REGEX})"
 
@@ -20,7 +19,8 @@ router.register(f"{STUDY}/exports", views.ExportViewSet, basename="api-export")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", root.ApiRootView.as_view(), name="api-root"),
+    path("schema/", root.SchemaView.as_view(), name="api-schema"),
     path("docs/", views.DocsView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,
 ]
