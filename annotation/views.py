@@ -9,7 +9,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from annotation import charts, exports, grading, handout, metric_runs, progress, results
+from annotation import (
+    browse,
+    charts,
+    exports,
+    grader_checks,
+    grading,
+    handout,
+    metric_runs,
+    overview,
+    progress,
+    results,
+)
 from annotation.access import (
     get_assignment_for_grader,
     get_study_for_grader,
@@ -24,7 +35,11 @@ from scoring.metrics import MetricError, metric_names
 @login_required
 def home(request):
     studies = list(studies_for(request.user).order_by("name"))
-    rows = progress.grader_progress(request.user, studies)
+    overall = overview.study_progress(studies)
+    rows = [
+        {"study": mine.study, "mine": mine, "overall": overall[mine.study.pk]}
+        for mine in progress.grader_progress(request.user, studies)
+    ]
     return render(request, "annotation/home.html", {"rows": rows})
 
 
@@ -188,6 +203,9 @@ def dashboard(request, slug):
         "progress": results.progress(study),
         "board": board,
         "agreement": results.agreement(study),
+        "checks": results.cached(
+            study, "grader-checks", lambda: grader_checks.grader_checks(study)
+        ),
         "judges": results.judges(study),
         "slices": results.slice_results(study),
         "correlations": results.correlations(study),
@@ -202,27 +220,54 @@ def dashboard(request, slug):
 
 @login_required
 @require_GET
-def chart(request, slug, name):
+def judgments(request, slug):
+    """The judgment browser: a study's judgments filtered, a page of tasks at a time."""
     study = get_study_for_researcher(request.user, slug)
-    if name in ("ratings", "grr", "winrate"):
+    choices = results.cached(study, "browse-options", lambda: browse.options(study))
+    form = browse.FilterForm(request.GET, options=choices)
+    page = None
+    if form.is_valid():
+        page = browse.browse(study, form.filters(), form.cleaned_data.get("page") or 1)
+    context = {"study": study, "form": form, "page": page, "options": choices}
+    return render(request, "annotation/judgments.html", context, status=200 if page else 400)
+
+
+def _chart_figure(study, name):
+    """A callable that draws chart `name` of the study (raises Http404 for an unknown one)."""
+    if name in CHARTS:
         board = results.leaderboard(study)
-        draw = {
-            "ratings": lambda: charts.ratings_chart(board["rows"]),
-            "grr": lambda: charts.grr_chart(board["rows"]),
-            "winrate": lambda: charts.win_rate_heatmap(board["matrix"]),
+        return {
+            "ratings": lambda: charts.ratings_figure(board["rows"]),
+            "grr": lambda: charts.grr_figure(board["rows"]),
+            "winrate": lambda: charts.win_rate_figure(board["matrix"]),
         }[name]
-    elif name.startswith("scatter-"):
+    if name.startswith("scatter-"):
         metric, _, human = name[len("scatter-") :].rpartition("-")
         entry = next(
             (m for m in results.correlations(study)["metrics"] if m["metric"] == metric), None
         )
-        if entry is None or human not in ("good_rate", "win_rate"):
-            raise Http404("No such chart")
-        draw = lambda: charts.metric_scatter(entry["points"], metric, human)  # noqa: E731
+        if entry is not None and human in ("good_rate", "win_rate"):
+            return lambda: charts.metric_scatter_figure(entry["points"], metric, human)
+    raise Http404("No such chart")
+
+
+@login_required
+@require_GET
+def chart(request, slug, name, fmt="svg"):
+    """A chart as SVG (shown on the dashboard), or SVG, PNG or PDF to download."""
+    study = get_study_for_researcher(request.user, slug)
+    if fmt not in charts.FORMATS:
+        raise Http404("No such chart format")
+    draw = _chart_figure(study, name)
+    if fmt == "svg":
+        body = results.cached(
+            study, f"chart:v2:{name}", lambda: {"svg": charts.render(draw(), "svg").decode()}
+        )["svg"]
     else:
-        raise Http404("No such chart")
-    svg = results.cached(study, f"chart:{name}", lambda: {"svg": draw()})["svg"]
-    response = HttpResponse(svg, content_type="image/svg+xml")
+        body = charts.render(draw(), fmt)
+    response = HttpResponse(body, content_type=charts.FORMATS[fmt])
+    if fmt != "svg" or "download" in request.GET:
+        response["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}.{fmt}"'
     # matplotlib's SVG carries its own inline styles; an image cannot run script anyway.
     response["Content-Security-Policy"] = CHART_POLICY
     response["Cache-Control"] = "private, max-age=60"
@@ -257,9 +302,15 @@ def metric_jobs(request, slug):
                 messages.error(request, error)
             return redirect(f"{reverse('dashboard', args=[slug])}#metrics")
     context = {"study": study, "jobs": _jobs(study), "job_error": error}
-    return render(request, "annotation/dashboard.html#jobs", context, status=400 if error else 200)
+    # 422, not 400: the page swaps a 422 in (base.html's htmx config), so the reason shows.
+    return render(request, "annotation/dashboard.html#jobs", context, status=422 if error else 200)
 
 
 def _jobs(study):
     jobs = list(study.metric_jobs.all()[:10])
-    return {"items": jobs, "active": any(j.status in ("queued", "running") for j in jobs)}
+    return {
+        "items": jobs,
+        # The partial polls while this is true and drops its trigger when it is not.
+        "active": any(j.status in ("queued", "running") for j in jobs),
+        "waiting": [j for j in jobs if j.waiting_for_worker],
+    }
