@@ -213,10 +213,12 @@ def run_metric_job(job_id: int) -> str:
     except BaseException as exc:
         # Whatever else stops the job (a bug, the worker shut down mid-job), the row must not
         # stay "running" for ever: the page would poll it for ever.
+        if isinstance(exc, SystemExit | KeyboardInterrupt):
+            why = "the worker was stopped during the job; start it again"
+        else:
+            why = f"the job stopped: {type(exc).__name__}: {exc}"
         MetricJob.objects.filter(pk=job_id).update(
-            status=MetricJob.Status.FAILED,
-            message=f"the job stopped: {type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
+            status=MetricJob.Status.FAILED, message=why[:2000], finished_at=timezone.now()
         )
         raise
     MetricJob.objects.filter(pk=job_id).update(
