@@ -35,7 +35,7 @@ COUNT_CAP = 2000
 MAX_METADATA_VALUES = 50
 
 GRADER_KINDS = [
-    ("human", "human graders (as the results count them)"),
+    ("human", "humans (as in the results)"),
     ("model_judge", "model judges"),
     ("all", "everyone"),
 ]
@@ -145,7 +145,7 @@ class FilterForm(forms.Form):
             name = f"meta_{entry['key']}"
             self.fields[name] = forms.ChoiceField(
                 required=False,
-                label=entry["key"],
+                label=f"Prompt {entry['key']}",
                 choices=[("", "any")] + [(label, label) for label, _ in entry["values"]],
             )
             self.meta_fields.append(name)
@@ -445,7 +445,7 @@ def items(task_ids: list[int], matched: set[int] = frozenset()) -> list[dict]:
     for judgment in (
         Judgment.objects.filter(task_id__in=task_ids)
         .select_related("grader")
-        .order_by("task_id", "-grader__kind", "grader__username")
+        .order_by("task_id", "grader__kind", "grader__username")  # humans, then model judges
     ):
         by_task.setdefault(judgment.task_id, []).append(judgment)
 

@@ -20,9 +20,9 @@ FORMATS = {
     "pdf": "application/pdf",
 }
 # Points: the dashboard shows the charts at their natural size (1 pt = 4/3 CSS px), so
-# tick labels are 14.7 px and the smallest text (cell counts) 12 px on screen.
+# tick labels are 14.7 px and the smallest text (the matrix cells) 13.3 px on screen.
 FONT_SIZE = 11
-SMALL_FONT = 9
+SMALL_FONT = 10
 WIDTH_INCHES = 6.0
 PNG_DPI = 200
 

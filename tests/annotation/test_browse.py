@@ -29,6 +29,10 @@ METADATA = [
 
 @pytest.fixture
 def study(db, write_jsonl):
+    return build_browse_study(write_jsonl)
+
+
+def build_browse_study(write_jsonl):
     """4 prompts x 3 models (12 pair tasks, overlap 2), graded by two humans and a judge.
 
     u1 always prefers the better answer (the smaller answer number), rates it good and the

@@ -104,14 +104,14 @@ def _font_sizes(svg: str) -> list[float]:
 
 
 def test_text_is_text_and_large_enough(client, graded, rita):
-    """Labels are <text> in the SVG (not outlines) in at least 9 pt, the cell counts of the
+    """Labels are <text> in the SVG (not outlines) in at least 10 pt, the cells of the
     matrix; axis labels, ticks and legends 11 pt (the browser test checks them on screen)."""
     client.force_login(rita)
     for name in ("ratings", "grr", "winrate", "scatter-length-good_rate"):
         svg = _svg(client, graded, name)
         sizes = _font_sizes(svg)
         assert "<text" in svg and sizes, name
-        assert min(sizes) >= charts.SMALL_FONT >= 9, (name, min(sizes))
+        assert min(sizes) >= charts.SMALL_FONT >= 10, (name, min(sizes))
         assert sizes.count(charts.FONT_SIZE) >= 3, name
     assert "alpha-model" in _svg(client, graded, "winrate")
 
