@@ -190,6 +190,7 @@ def win_rate_figure(matrix: dict | None):
     bar.set_label("win rate of row model (ties count half)")
     # matplotlib rasterises a colour bar of more than 50 colours; keep it vector.
     bar.solids.set_rasterized(False)
+    bar.solids.set_edgecolor("face")  # no hairline seams between its vector bands
     return fig
 
 

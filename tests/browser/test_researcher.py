@@ -193,6 +193,7 @@ def test_charts_download_as_svg_png_and_pdf_and_read_at_the_default_size(
             image.element_handle(),
         )
         assert smallest >= 11, (name, smallest)
+    page.screenshot(path=str(artifacts() / "dashboard-researcher.png"), full_page=True)
     quiet(page, browser_events)
 
     # The win-rate matrix opened on its own, under its own strict CSP, loads nothing blocked.
