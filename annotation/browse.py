@@ -18,11 +18,12 @@ import math
 from dataclasses import dataclass, field
 
 from django import forms
+from django.db import connection
 from django.db.models import Exists, Lookup, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Length
 
-from annotation.models import Judgment, LanguageModel, Rating, Response, Study, Task, User
+from annotation.models import Judgment, LanguageModel, Prompt, Rating, Response, Study, Task, User
 from annotation.rendering import render_markdown
 from scoring.verdicts import BOTH_BAD, TIE, A, B
 
@@ -75,34 +76,73 @@ Rating._meta.get_field("tags").register_lookup(ListHasItem)
 def options(study: Study) -> dict:
     """The choices of the filter form: models, graders who judged here, tags, and the prompt
     metadata keys with their values (JSON-ready, so it can be cached with the results)."""
+    judged_here = Judgment.objects.filter(grader_id=OuterRef("pk"), task__study=study)
     graders = list(
-        User.objects.filter(judgments__task__study=study)
-        .values_list("username", "kind")
-        .distinct()
+        User.objects.filter(Exists(judged_here))
         .order_by("kind", "username")
+        .values_list("username", "kind")
     )
-    values: dict[str, dict[str, object]] = {}
-    unusable: set[str] = set()
-    for metadata in study.prompts.values_list("metadata", flat=True):
-        for key, value in (metadata or {}).items():
-            if key in unusable or value is None:
-                continue
-            seen = values.setdefault(key, {})
-            if not isinstance(value, str | int | bool) or len(seen) > MAX_METADATA_VALUES:
-                unusable.add(key)
-                continue
-            seen.setdefault(str(value), value)
-    metadata = {
-        key: sorted(seen.items())
-        for key, seen in sorted(values.items())
-        if key not in unusable and 1 < len(seen) <= MAX_METADATA_VALUES
-    }
     return {
         "models": sorted(study.models.values_list("name", flat=True)),
         "graders": [{"username": u, "kind": k} for u, k in graders],
         "tags": list(study.tags),
-        "metadata": [{"key": k, "values": v} for k, v in metadata.items()],
+        "metadata": [
+            {"key": key, "values": sorted(values.items())}
+            for key, values in sorted(metadata_values(study).items())
+        ],
     }
+
+
+def metadata_values(study: Study) -> dict[str, dict[str, object]]:
+    """Per prompt metadata key that makes a filter (text, whole-number or true/false values,
+    2 to MAX_METADATA_VALUES of them), its values by their text. The database lists the
+    distinct (key, type, value) triples itself, so no prompt's JSON is decoded here."""
+    table = Prompt._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT j.key, jsonb_typeof(j.value), j.value #>> '{{}}' FROM {table} p, "
+            "jsonb_each(p.metadata) j WHERE p.study_id = %s AND jsonb_typeof(p.metadata) = "
+            "'object' GROUP BY 1, 2, 3"
+        )
+    else:
+        sql = (
+            f"SELECT j.key, j.type, j.atom FROM {table} p, json_each(p.metadata) j "
+            "WHERE p.study_id = %s AND json_type(p.metadata) = 'object' GROUP BY 1, 2, 3"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [study.pk])
+        rows = cursor.fetchall()
+    values: dict[str, dict[str, object]] = {}
+    unusable: set[str] = set()
+    for key, kind, raw in rows:
+        if kind == "null":
+            continue
+        value = _metadata_value(kind, raw)
+        if value is None:
+            unusable.add(key)
+        else:
+            values.setdefault(key, {}).setdefault(str(value), value)
+    return {
+        key: found
+        for key, found in values.items()
+        if key not in unusable and 1 < len(found) <= MAX_METADATA_VALUES
+    }
+
+
+def _metadata_value(kind: str, raw) -> str | int | bool | None:
+    """A metadata value as stored in JSON, from the database's (type, value) of it; None for
+    a type that makes no filter (numbers with a fraction, lists, objects)."""
+    if kind in ("text", "string"):
+        return str(raw)
+    if kind in ("true", "false"):  # SQLite
+        return kind == "true"
+    if kind == "boolean":  # PostgreSQL
+        return raw == "true"
+    if kind == "integer":  # SQLite
+        return int(raw)
+    if kind == "number" and str(raw).lstrip("-").isdigit():  # PostgreSQL
+        return int(raw)
+    return None
 
 
 class FilterForm(forms.Form):
