@@ -17,7 +17,6 @@ from annotation.models import Judgment, Study, Task, User
 class StudyProgress:
     judgments: int
     slots: int
-    graders: int
 
     @property
     def percent(self) -> float:
@@ -29,7 +28,11 @@ class StudyProgress:
 
 
 def study_progress(studies: list[Study]) -> dict[int, StudyProgress]:
-    """For each study (by primary key): human judgments, human slots and graders so far."""
+    """For each study (by primary key): human judgments on regular tasks, and human slots.
+
+    Every grader's home page shows this, so it stays two grouped counts: model judges (a
+    handful of accounts) are left out by id rather than by joining every judgment's grader.
+    """
     ids = [s.pk for s in studies]
     if not ids:
         return {}
@@ -38,19 +41,14 @@ def study_progress(studies: list[Study]) -> dict[int, StudyProgress]:
         .values_list("study_id")
         .annotate(n=Count("pk"))
     )
-    done = {
-        study_id: (n, graders)
-        for study_id, n, graders in Judgment.objects.filter(
-            task__study_id__in=ids, task__is_gold=False, grader__kind=User.Kind.HUMAN
-        )
+    judges = list(User.objects.filter(kind=User.Kind.MODEL_JUDGE).values_list("pk", flat=True))
+    done = dict(
+        Judgment.objects.filter(task__study_id__in=ids, task__is_gold=False)
+        .exclude(grader_id__in=judges)
         .values_list("task__study_id")
-        .annotate(n=Count("pk"), graders=Count("grader_id", distinct=True))
-    }
+        .annotate(n=Count("pk"))
+    )
     return {
-        s.pk: StudyProgress(
-            judgments=done.get(s.pk, (0, 0))[0],
-            slots=tasks.get(s.pk, 0) * s.overlap,
-            graders=done.get(s.pk, (0, 0))[1],
-        )
+        s.pk: StudyProgress(judgments=done.get(s.pk, 0), slots=tasks.get(s.pk, 0) * s.overlap)
         for s in studies
     }

@@ -6,6 +6,7 @@ from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -267,7 +268,9 @@ def chart(request, slug, name, fmt="svg"):
         body = charts.render(draw(), fmt)
     response = HttpResponse(body, content_type=charts.FORMATS[fmt])
     if fmt != "svg" or "download" in request.GET:
-        response["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}.{fmt}"'
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"{study.slug}-{name}.{fmt}"
+        )
     # matplotlib's SVG carries its own inline styles; an image cannot run script anyway.
     response["Content-Security-Policy"] = CHART_POLICY
     response["Cache-Control"] = "private, max-age=60"
