@@ -51,6 +51,8 @@ def warm(study, username):
     client = Client()
     client.force_login(User.objects.get(username=username))
     assert client.get(f"/studies/{study.slug}/results/").status_code == 200
+    for name in ("ratings", "grr", "winrate"):
+        assert client.get(f"/studies/{study.slug}/results/charts/{name}.svg").status_code == 200
 
 
 def quiet(page, events):
