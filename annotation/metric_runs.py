@@ -138,8 +138,14 @@ def start_job(
     batch_size=None,
     user=None,
 ) -> MetricJob:
-    """Queue a background computation; `python manage.py db_worker` runs it."""
-    metric = get_metric(metric_name)  # unknown names fail here, before anything is queued
+    """Queue a background computation; `python manage.py db_worker` runs it.
+
+    What can be known now is checked now, before anything is queued: an unknown metric, a
+    model given to a metric that takes none, and a local model path that does not exist
+    here raise `MetricError`, so a job that cannot run is never left waiting.
+    """
+    metric = get_metric(metric_name)
+    check_model(metric, model)
     job = MetricJob.objects.create(
         study=study,
         metric=metric.name,
@@ -150,6 +156,24 @@ def start_job(
     )
     transaction.on_commit(lambda: run_metric_job.enqueue(job.pk))
     return job
+
+
+def check_model(metric, model: str | None) -> None:
+    """Refuse a model the metric cannot use: one given to a text metric, none where the metric
+    has no default, or a local path (absolute, ``./``, ``~`` or several directories deep)
+    that is not a directory on this machine. Hub names are left to the loader."""
+    if model and not metric.needs_model:
+        raise MetricError(f"{metric.name} takes no model; leave the model empty")
+    if not model:
+        if metric.needs_model and metric.default_model is None:
+            raise MetricError(f"{metric.name} needs a model: give its local path or hub name")
+        return
+    from scoring.metrics.models import _local_path  # the loader's own test of a local path
+
+    try:
+        _local_path(model)
+    except MetricError as exc:
+        raise MetricError(f"{metric.name}: {exc} on the server") from None
 
 
 @task()
@@ -179,6 +203,17 @@ def run_metric_job(job_id: int) -> str:
             status=MetricJob.Status.FAILED, message=str(exc), finished_at=timezone.now()
         )
         return str(exc)
+    except BaseException as exc:
+        # Whatever else stops the job (a bug, the worker shut down mid-job), the row must not
+        # stay "running" for ever: the page would poll it for ever.
+        if isinstance(exc, SystemExit | KeyboardInterrupt):
+            why = "the worker was stopped during the job; start it again"
+        else:
+            why = f"the job stopped: {type(exc).__name__}: {exc}"
+        MetricJob.objects.filter(pk=job_id).update(
+            status=MetricJob.Status.FAILED, message=why[:2000], finished_at=timezone.now()
+        )
+        raise
     MetricJob.objects.filter(pk=job_id).update(
         status=MetricJob.Status.DONE, message=summary.describe(), finished_at=timezone.now()
     )

@@ -94,6 +94,12 @@ class Study(models.Model):
     blind = models.BooleanField(default=True)
     reveal_after_vote = models.BooleanField(default=False)
     gold_rate = models.FloatField(default=0.0)
+    # Graders whose median time per judgment lies below this are flagged as implausibly fast
+    # on the dashboard (reading a prompt and two answers takes longer than that).
+    min_median_seconds = models.FloatField(
+        default=10.0,
+        help_text="Flag graders whose median seconds per judgment is below this.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # Bumped by `results_changed` (imports, metric scores, edits, deletions; not by votes,
     # which move the data version by their own row); part of the results' data version.
@@ -118,6 +124,10 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(pairs_per_prompt__isnull=True) | Q(pairs_per_prompt__gte=1),
                 name="study_pairs_per_prompt_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_median_seconds__gte=0),
+                name="study_min_median_seconds_nonnegative",
             ),
         ]
 
@@ -604,3 +614,18 @@ class MetricJob(models.Model):
     @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 0
+
+    # A queued job no worker has taken after this long probably has no worker to go to.
+    WORKER_WAIT = timedelta(seconds=30)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def waiting_for_worker(self) -> bool:
+        return (
+            self.status == self.Status.QUEUED
+            and self.created_at is not None
+            and timezone.now() - self.created_at > self.WORKER_WAIT
+        )

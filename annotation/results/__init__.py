@@ -53,7 +53,7 @@ from annotation.results.store import (
     save_results,
     stored,
 )
-from annotation.results.version import data_version
+from annotation.results.version import data_version, watermark
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
@@ -64,6 +64,7 @@ __all__ = [
     "ResultsError",
     "StudyData",
     "agreement",
+    "cached",
     "cached_chart",
     "check_compare",
     "compare",
@@ -77,6 +78,7 @@ __all__ = [
     "refresh_results",
     "response_scores",
     "slice_results",
+    "watermark",
 ]
 
 
@@ -221,3 +223,16 @@ def cached_chart(study: Study, name: str, version: str, draw: Callable[[], str])
     svg = draw()
     save_results(study.pk, version, {key: {"svg": svg}}, {key: time.perf_counter() - started})
     return svg
+
+
+def cached(study: Study, key: str, compute: Callable[[], dict], *, version: str = "") -> dict:
+    """A payload derived from the study's data (grader checks, filter choices), stored under
+    `key` and computed again only when `version` (default: the exact data version) moves."""
+    version = version or data_version(study)
+    row = stored(study, key)
+    if row is not None and row.version == version:
+        return row.payload
+    started = time.perf_counter()
+    payload = clean(compute())
+    save_results(study.pk, version, {key: payload}, {key: time.perf_counter() - started})
+    return payload

@@ -34,7 +34,11 @@ def response_scores(data: StudyData) -> pd.DataFrame:
         wide.columns = [str(c) for c in wide.columns]
         responses = responses.merge(wide, how="left", left_on="response_id", right_index=True)
     labels = data.labels
-    rated = outcomes.good_rates(labels["label"], labels["response_id"], data.good_labels)
+    if data.good_labels:
+        rated = outcomes.good_rates(labels["label"], labels["response_id"], data.good_labels)
+    else:  # no label counts as good: the good rate is undefined, the ratings still count
+        rated = labels.groupby("response_id").size().to_frame("n_ratings")
+        rated["good_rate"] = float("nan")
     sides = outcomes.side_scores(
         data.battles, first="response_a_id", second="response_b_id", unit="response_id"
     )

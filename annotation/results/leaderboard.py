@@ -44,7 +44,7 @@ def leaderboard(
                 "counts": mats.counts.loc[order, order].to_numpy().tolist(),
                 "predicted": mats.predicted.loc[order, order].to_numpy().tolist(),
             }
-    if len(labels):
+    if len(labels) and data.good_labels:
         grr = rates.good_result_ratio(
             labels, good_labels=set(data.good_labels), cluster="response_id"
         )

@@ -42,7 +42,7 @@ def slice_results(data: StudyData, *, threshold: float = DEFAULT_THRESHOLD) -> S
                 sides, column, _win_rate, value="win_rate", threshold=threshold
             )
             entry["win_rate"] = {"table": result.table, "gaps": result.gaps}
-        if len(labels) and column in labels:
+        if len(labels) and good and column in labels:
             result = slices.by_slice(
                 labels,
                 column,

@@ -84,3 +84,22 @@ def test_it_samples_every_model_alike_and_prints_the_queue_the_grader_sees():
     assert api.get("/api/studies/alpacaeval-demo/").json()["counts"]["tasks"] == 160
     progress = api.get("/api/studies/alpacaeval-demo/results/progress/").json()
     assert (progress["tasks"], progress["slots"]) == (160, 480)
+
+
+def test_it_creates_an_admin_too_and_prints_every_login_for_the_port_served():
+    out = io.StringIO()
+    call_command("load_demo", "--url", "http://127.0.0.1:8123/", stdout=out)
+    text = out.getvalue()
+    assert "Demo logins (http://127.0.0.1:8123/accounts/login/):" in text
+    for role, username, password in (
+        ("grader", "grader", "grader-demo-pass"),
+        ("grader", "grader2", "grader-demo-pass"),
+        ("researcher", "researcher", "researcher-demo-pass"),
+        ("admin", "admin", "admin-demo-pass"),
+    ):
+        assert f"{role:<10}  username: {username:<10}  password: {password}" in text
+        user = User.objects.get(username=username)
+        assert user.role == role and user.check_password(password)
+    admin = User.objects.get(username="admin")
+    assert admin.is_staff and admin.is_superuser
+    assert "Django admin at http://127.0.0.1:8123/admin/" in text
