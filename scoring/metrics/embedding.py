@@ -14,7 +14,8 @@ weights, texts and maximum length in the same run and prints both throughputs an
 difference of cosine values (float32: within 1e-6 of sentence-transformers').
 
 bf16 (``bf16=True``, ``compute_metrics --bf16``): the encoder runs under bfloat16 autocast
-(matrix products in bfloat16, LayerNorm and softmax in float32); pooling, normalisation and
+(matrix products, attention and GELU in bfloat16; the residual stream and LayerNorm
+in float32); pooling, normalisation and
 the cosine stay in float32. Cosines move from their float32 values by at most
 `BF16_COSINE_ERROR`. It is faster only on hardware with native bfloat16 (GPUs; x86 CPUs with
 AVX512-BF16 or AMX, where issue 14 reports 2.7x); on an AVX2-only CPU (the AMD EPYC of the

@@ -100,9 +100,9 @@ def _load(kind: str, path: str, device: str) -> Loaded:
     _check_architecture(kind, path, config)
     auto_class = getattr(transformers, _AUTO_CLASS[kind])
     # float32 weights on the CPU: float16 is slow there, and bfloat16 is fast only on CPUs
-    # with native support (AVX512-BF16, AMX), which bf16 autocast uses (see `autocast`) while
-    # LayerNorm and softmax stay in float32. On a GPU the checkpoint's own dtype, so a bfloat16
-    # model takes half the memory.
+    # with native support (AVX512-BF16, AMX), where the opt-in bf16 autocast (`autocast`) runs
+    # the matrix products in bfloat16 from these float32 weights. On a GPU the checkpoint's own
+    # dtype, so a bfloat16 model takes half the memory.
     dtype = torch.float32 if device == "cpu" else "auto"
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(location)
@@ -179,8 +179,8 @@ def _check_architecture(kind: str, path: str, config: Any) -> None:
 def autocast(device: str, bf16: bool) -> AbstractContextManager:
     """bfloat16 autocast on ``device`` when ``bf16``, else nothing.
 
-    Autocast runs matrix products in bfloat16 and keeps reductions such as LayerNorm in
-    float32. One context around all batches lets it cast each weight once, not per batch.
+    Autocast runs matrix products (and, for BERT, attention and GELU) in bfloat16 and keeps
+    LayerNorm and the residual stream in float32. One context around all batches lets it cast each weight once, not per batch.
     A CUDA device without bfloat16 would make torch disable autocast with only a warning, so
     it is refused here instead.
     """
