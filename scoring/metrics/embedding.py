@@ -14,12 +14,14 @@ weights, texts and maximum length in the same run and prints both throughputs an
 difference of cosine values (float32: within 1e-6 of sentence-transformers').
 
 bf16 (``bf16=True``, ``compute_metrics --bf16``): the encoder runs under bfloat16 autocast
-(matrix products, attention and GELU in bfloat16; the residual stream and LayerNorm
-in float32); pooling, normalisation and
-the cosine stay in float32. Cosines move from their float32 values by at most
-`BF16_COSINE_ERROR`. It is faster only on hardware with native bfloat16 (GPUs; x86 CPUs with
-AVX512-BF16 or AMX, where issue 14 reports 2.7x); on an AVX2-only CPU (the AMD EPYC of the
-development machine) one batch of 16 texts of 256 tokens took 6.5x the CPU time of float32,
+(matrix products, attention and GELU in bfloat16; the residual stream and LayerNorm in
+float32); pooling, normalisation and the cosine stay in float32. On 800 real AlpacaEval pairs
+(the first 200 prompts, the answers of claude-2, gpt35_turbo_instruct, vicuna-13b and
+alpaca-7b against gpt4_1106_preview's, 256 tokens) the cosine moved from its float32 value by
+at most 0.00165 (mean 0.00034, 99th percentile 0.0013); `BF16_COSINE_ERROR` (0.002) is the
+documented bound. It is faster only on hardware with native bfloat16: GPUs, and x86 CPUs with
+AVX512-BF16 or AMX, where issue 14 reports 2.7x. On an AVX2-only CPU (the AMD EPYC of the
+development machine) bfloat16 is emulated and the same run took 6.1x the CPU time of float32,
 so it stays opt-in.
 """
 
