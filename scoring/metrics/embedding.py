@@ -56,7 +56,9 @@ class EmbeddingSimilarity(Metric):
     needs_model = True
     higher_is_better = True
     supports_bf16 = True
-    default_batch_size = 16  # measured fastest on CPU (bench/bench_metrics.py)
+    # On 1,000 AlpacaEval answers sorted by token count, batches of 16 pad to 1.008x the real
+    # tokens (32: 1.017x; sentence-transformers, sorting by characters, 1.057x at 32).
+    default_batch_size = 16
 
     def __init__(self, max_length: int = 256) -> None:
         self.max_length = max_length
