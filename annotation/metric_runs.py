@@ -33,6 +33,7 @@ class MetricRunSummary:
     items_per_second: float
     model: str | None
     device: str | None
+    bf16: bool = False
 
     def describe(self) -> str:
         text = (
@@ -42,6 +43,8 @@ class MetricRunSummary:
         )
         if self.model:
             text += f" with {self.model} on {self.device}"
+        if self.bf16:
+            text += ", bf16 autocast"
         return text
 
 
@@ -73,9 +76,15 @@ def compute(
     batch_size: int | None = None,
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    bf16: bool = False,
 ) -> MetricRunSummary:
-    """Score every response of the study still missing `store_as` (default: the metric name)."""
+    """Score every response of the study still missing `store_as` (default: the metric name).
+
+    ``bf16`` runs the model under bfloat16 autocast (metrics that offer it); the scores'
+    source says so.
+    """
     metric = get_metric(metric_name)
+    metric.check_bf16(bf16)
     store_as = store_as or metric.name
     check_metric_name(store_as)
     todo = missing_responses(study, store_as, needs_reference=metric.needs_reference)
@@ -84,7 +93,9 @@ def compute(
     scored = skipped = 0
     seconds = 0.0
     last_run = None
-    source = model or metric.default_model or "computed"
+    source = str(model or metric.default_model or "computed")
+    if bf16:
+        source = f"{source[:480]} (bf16 autocast)"
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]
         items = [
@@ -97,7 +108,7 @@ def compute(
                 progress(offset + done, len(todo))
 
         last_run = metric.run(
-            items, model=model, batch_size=batch_size, device=device, progress=report
+            items, model=model, batch_size=batch_size, device=device, progress=report, bf16=bf16
         )
         seconds += last_run.seconds
         rows = [
@@ -126,6 +137,7 @@ def compute(
         items_per_second=(scored + skipped) / seconds if seconds > 0 else 0.0,
         model=last_run.model if last_run else model,
         device=last_run.device if last_run else None,
+        bf16=bf16,
     )
 
 
