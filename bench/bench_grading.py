@@ -175,7 +175,7 @@ def summary(name: str, samples: list[float], target: float | None = None) -> str
     return f"{name:<34} median {median:7.1f} ms   p95 {p95:7.1f} ms   (n={len(ms)}){verdict}"
 
 
-def main() -> None:
+def main() -> None:  # noqa: C901 (to be split)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=10_000)
     parser.add_argument("--judgments", type=int, default=100_000)

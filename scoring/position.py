@@ -106,9 +106,11 @@ def _booleans(values: pd.Series, column: str, *, allow_missing: bool) -> np.ndar
             if not allow_missing:
                 raise row_error(position, f"{column} is empty")
             continue
-        if isinstance(value, bool | np.bool_):
-            out[position] = float(value)
-        elif isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        if (
+            isinstance(value, bool | np.bool_)
+            or isinstance(value, int | float | np.integer | np.floating)
+            and value in (0, 1)
+        ):
             out[position] = float(value)
         elif isinstance(value, str) and value.strip().lower() in _TRUE:
             out[position] = 1.0

@@ -94,7 +94,7 @@ def parse_tags(value: object) -> frozenset[str]:
     raise TypeError(f"not a list of tags: {value!r}")
 
 
-def tag_effects(
+def tag_effects(  # noqa: C901 (to be split)
     battles: pd.DataFrame,
     *,
     tags: Sequence[str] | None = None,
