@@ -284,7 +284,7 @@ def _backtrack(
     length = np.ones(len(theta))
     pending = np.arange(len(theta))
     for _halving in range(60):
-        part = tuple(c[pending] for c in cells)
+        part = (cells[0][pending], cells[1][pending], cells[2][pending])
         moved = length[pending, None] * step[pending]
         trial = _loss(graph, part, theta[pending] - moved[:, :n], tau[pending] - moved[:, n], ridge)
         pending = pending[trial > loss[pending] + slack[pending]]
@@ -531,7 +531,9 @@ def bootstrap_davidson(
         for begin in range(0, rounds, batch):
             fit(begin, draw(min(batch, rounds - begin)))
         ratings = _to_ratings(theta, factor, initial, anchor_at, anchor)
-        return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), _nu(tau)
+        return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), np.asarray(
+            _nu(tau)
+        )
     # As in scoring.ratings: batch k is fitted in a worker thread (numpy and LAPACK release
     # the GIL) while batch k + 1 is drawn here, in one thread and one order, so the numbers
     # do not depend on the timing.
@@ -545,7 +547,9 @@ def bootstrap_davidson(
         if fitting is not None:
             fitting.result()
     ratings = _to_ratings(theta, factor, initial, anchor_at, anchor)
-    return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), _nu(tau)
+    return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), np.asarray(
+        _nu(tau)
+    )
 
 
 def davidson_leaderboard(
@@ -629,7 +633,7 @@ def davidson_leaderboard(
     table["rank_upper"] = rank_upper.astype(np.int64)
     table["component"] = ident.component
     table["low_battles"] = ident.low_battles
-    table["unbounded"] = pd.array(ident.unbounded, dtype=object)  # type: ignore[call-overload]
+    table["unbounded"] = pd.array(ident.unbounded, dtype=object)  # type: ignore[call-overload,arg-type]
     order = np.lexsort((table["model"].to_numpy(dtype=str), -table["rating"].to_numpy()))
     return DavidsonLeaderboard(
         table=table.iloc[order].reset_index(drop=True),
