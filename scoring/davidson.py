@@ -53,7 +53,15 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from scoring.errors import ConvergenceError, InputError, RatingWarning
-from scoring.ratings import MIN_BATTLES, RIDGE, PairCounts, identification, pair_counts
+from scoring.ratings import (
+    MIN_BATTLES,
+    RIDGE,
+    PairCounts,
+    anchor_index,
+    check_options,
+    identification,
+    pair_counts,
+)
 
 _TRUSTED_STEP = 1.0  # natural log-odds units; longer Newton steps are line-searched
 _NOISE_STEP = 1e-7
@@ -332,25 +340,6 @@ def _point_fit(
     return theta[0], float(tau[0])
 
 
-def _check_options(scale: float, base: float, ridge: float) -> float:
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale!r}")
-    if not base > 1:
-        raise ValueError(f"base must be greater than 1, got {base!r}")
-    if not ridge > 0:
-        raise ValueError(f"ridge must be positive (it keeps the fit finite), got {ridge!r}")
-    return scale / math.log(base)
-
-
-def _anchor_index(models: np.ndarray, anchor: tuple[str, float] | None) -> int | None:
-    if anchor is None:
-        return None
-    position = int(np.searchsorted(models, str(anchor[0])))
-    if position >= len(models) or models[position] != str(anchor[0]):
-        raise InputError(f"anchor model {anchor[0]!r} is not in the battles")
-    return position
-
-
 def _to_ratings(
     theta: np.ndarray, factor: float, initial: float, anchor_at: int | None, anchor
 ) -> np.ndarray:
@@ -436,9 +425,9 @@ def davidson(
 
     Raises `InputError` when no battle is decisive (the ratings would be undefined).
     """
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     _warn_if_unidentified(counts)
     graph = _Graph(counts)
     theta, tau = _point_fit(counts, graph, ridge=ridge, tol=tol, max_iter=max_iter)
@@ -483,14 +472,14 @@ def bootstrap_davidson(
     Returns (ratings: DataFrame, one row per round and one column per model sorted by
     name; tie_parameter: array of nu per round).
     """
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds!r}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch!r}")
     counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
     generator = rng if rng is not None else np.random.default_rng(seed)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     graph = _Graph(counts)
     if start is None:
         start = _point_fit(counts, graph, ridge=ridge, tol=tol, max_iter=max_iter)
@@ -580,9 +569,9 @@ def davidson_leaderboard(
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     _warn_if_unidentified(counts)
     graph = _Graph(counts)
     theta, tau = _point_fit(counts, graph, ridge=ridge, tol=1e-9, max_iter=200)
