@@ -40,13 +40,19 @@ def get_study_for_researcher(user: User, slug: str) -> Study:
     return study
 
 
-def get_assignment_for_grader(user: User, study: Study, assignment_id: int):
-    """One of the user's own assignments in this study; anyone else's is a 404."""
-    assignment = (
-        Assignment.objects.select_related("task__prompt", "task__study")
-        .filter(pk=assignment_id, grader=user, task__study=study)
-        .first()
-    )
+def get_assignment_for_grader(
+    user: User, slug: str, assignment_id: int, *, queryset: QuerySet[Assignment] | None = None
+) -> Assignment:
+    """One of the user's own assignments in a study of theirs, with its task and study, in
+    one query; anyone else's, or one in a study they do not belong to, is a 404.
+
+    `queryset`: the caller's Assignment queryset, to load more in the same query (it must
+    select_related "task__study")."""
+    if queryset is None:
+        queryset = Assignment.objects.select_related("task__study")
+    assignment = queryset.filter(
+        pk=assignment_id, grader=user, task__study__in=studies_for(user).filter(slug=slug)
+    ).first()
     if assignment is None:
         raise Http404("No such assignment")
     return assignment

@@ -40,7 +40,8 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
     """Everything the grading partial needs for one assignment, and nothing more."""
     task = assignment.task
     sides = side_to_response(assignment)
-    texts = dict(Response.objects.filter(pk__in=sides.values()).values_list("pk", "text"))
+    # The hand-out loads the responses with the assignment (handout.SCREEN_RELATED).
+    texts = {response.pk: response.text for response in task.responses}
     panes = []
     for side, response_id in sides.items():
         rating_field = form[f"rating_{side}"] if f"rating_{side}" in form.fields else None

@@ -13,6 +13,14 @@ SQLite every write transaction starts with BEGIN IMMEDIATE (see settings), which
 serialises hand-outs. Recording a vote locks the assignment row, so a
 double-click or a retried POST records one judgment.
 
+Cost: a vote and the hand-out of the next task take the same few statements however
+long the grader has worked and however big the study is (tests/annotation/
+test_vote_statements.py). The vote flips its assignment with a conditional UPDATE (the
+double-click guard) and moves the grader's counters with one UPDATE (grader_stats); the
+next task is found with one indexed read that also brings its texts and the grader's
+progress; expired assignments are released when a grader finds nothing free, and with
+each grader's periodic progress recount, not on every hand-out.
+
 Every vote ends in one of three outcomes, and the grader is told which: stored
 (`record_vote` returns created=True, or the same answer was already stored);
 already answered, e.g. from a second tab (created=False and `vote_matches` is
@@ -23,14 +31,14 @@ other graders (`TaskTimedOut`: nothing is stored).
 from __future__ import annotations
 
 import random
-import statistics
 import time
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
+from annotation import grader_stats
 from annotation.models import Assignment, GraderQuality, Judgment, Rating, Study, Task, User
 
 LEFT, RIGHT = "left", "right"
@@ -46,16 +54,21 @@ class TaskTimedOut(HandoutError):
 
 
 def release_expired(study: Study) -> int:
-    """Return the slots of assignments past their expiry to the pool; how many were released."""
+    """Return the slots of assignments past their expiry to the pool; how many were released.
+
+    Called when a grader finds no free task and with each grader's progress recount
+    (grader_stats.count_remaining), so an expired slot is back before anyone is told that nothing
+    is left, and within about a minute otherwise.
+    """
     now = timezone.now()
     released = 0
     with transaction.atomic():
         expired = list(
             Assignment.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(task__study=study, status=Assignment.Status.ACTIVE, expires_at__lte=now)
-            .values_list("pk", "task_id")
+            .values_list("pk", "task_id", "grader_id", "task__is_gold")
         )
-        for pk, task_id in expired:
+        for pk, task_id, grader_id, is_gold in expired:
             changed = Assignment.objects.filter(pk=pk, status=Assignment.Status.ACTIVE).update(
                 status=Assignment.Status.EXPIRED
             )
@@ -63,87 +76,121 @@ def release_expired(study: Study) -> int:
                 Task.objects.filter(pk=task_id, slots_taken__gt=0).update(
                     slots_taken=F("slots_taken") - 1
                 )
+                if not is_gold:
+                    grader_stats.count_release(study, grader_id)
                 released += 1
     return released
 
 
+SCREEN_RELATED = ("task__prompt", "task__response_a", "task__response_b")
+
+
 def current_assignment(grader: User, study: Study) -> Assignment | None:
-    """The grader's unanswered, unexpired assignment in this study, if any."""
-    return (
-        Assignment.objects.select_related("task__prompt", "task__response_a", "task__response_b")
-        .filter(
-            grader=grader,
-            task__study=study,
-            status=Assignment.Status.ACTIVE,
-            expires_at__gt=timezone.now(),
-        )
-        .order_by("pk")
-        .first()
+    """The grader's unanswered, unexpired assignment in this study, if any, with its texts
+    and the grader's progress (grader_stats.with_progress)."""
+    held = Assignment.objects.select_related(*SCREEN_RELATED).filter(
+        grader=grader,
+        task__study=study,
+        status=Assignment.Status.ACTIVE,
+        expires_at__gt=timezone.now(),
+    )
+    return grader_stats.with_progress(held, grader, study).order_by("pk").first()
+
+
+def for_vote(grader: User) -> QuerySet[Assignment]:
+    """Assignments loaded for a vote: the task with its study and texts, and
+    `other_held_id`, another unexpired assignment the grader holds in the same study (the
+    oldest), so that the hand-out after the vote knows without looking again."""
+    other = Assignment.objects.filter(
+        grader=grader,
+        task__study=OuterRef("task__study"),
+        status=Assignment.Status.ACTIVE,
+        expires_at__gt=timezone.now(),
+    ).exclude(pk=OuterRef("pk"))
+    return Assignment.objects.select_related("task__study", *SCREEN_RELATED).annotate(
+        other_held_id=other.order_by("pk").values("pk")[:1]
     )
 
 
 def next_assignment(
-    grader: User, study: Study, *, rng: random.Random | None = None
+    grader: User, study: Study, *, rng: random.Random | None = None, holding: bool = True
 ) -> Assignment | None:
-    """The grader's current assignment, or a new one; None when nothing is left for them."""
+    """The grader's current assignment, or a new one; None when nothing is left for them.
+
+    `holding=False` tells that the caller has just seen the grader hold no unexpired
+    assignment in this study (a vote reads it with the voted assignment), which spares
+    looking again. The assignment comes with its texts and the grader's progress.
+    """
     rng = rng or random.SystemRandom()
-    held = current_assignment(grader, study)
-    if held is not None:
-        return held
+    if holding:
+        held = current_assignment(grader, study)
+        if held is not None:
+            return held
     if study.status != Study.Status.ACTIVE:
         return None
-    release_expired(study)
     want_gold = study.gold_rate > 0 and rng.random() < study.gold_rate
-    for gold in (True, False) if want_gold else (False,):
-        assignment = _claim(grader, study, gold=gold, rng=rng)
-        if assignment is not None:
-            return assignment
+    for attempt in range(2):
+        for gold in (True, False) if want_gold else (False,):
+            assignment = _claim(grader, study, gold=gold, rng=rng)
+            if assignment is not None:
+                return assignment
+        # Nothing free: expired slots go back to the pool before anyone is told so.
+        if attempt == 0 and not release_expired(study):
+            break
     return None
 
 
 def _claim(grader: User, study: Study, *, gold: bool, rng: random.Random) -> Assignment | None:
     skip_locked = connection.features.has_select_for_update_skip_locked
+    # Correlated, so each candidate costs one lookup in the (task, grader) unique index
+    # instead of reading the grader's whole history ("NOT IN (SELECT ...)" would).
+    mine = Exists(Assignment.objects.filter(grader=grader, task=OuterRef("pk")))
     for _attempt in range(8):
-        with transaction.atomic():
-            # `is_gold__in` compiles to "is_gold IN (0)", which SQLite matches against the
-            # hand-out index; "NOT is_gold" (what `is_gold=False` becomes) it cannot. The
-            # grader's own assignments are found through the grader index alone.
-            candidates = Task.objects.filter(study=study, is_gold__in=[gold]).exclude(
-                pk__in=Assignment.objects.filter(grader=grader).values("task_id")
-            )
-            if not gold:
-                candidates = candidates.filter(slots_taken__lt=study.overlap)
-            ordered = candidates.order_by("slots_taken", "order_key").values_list("pk", flat=True)
-            if skip_locked:
-                # NO KEY UPDATE does not block graders inserting votes that reference the task.
-                task_id = ordered.select_for_update(
-                    skip_locked=True, no_key=True, of=("self",)
-                ).first()
-            else:
-                task_id = ordered.first()
-            if task_id is None:
-                # Every free task may just be locked by graders claiming it right now; their
-                # claims can leave slots free, so look again shortly instead of giving up.
-                if skip_locked and candidates.exists():
-                    time.sleep(0.005 + 0.02 * rng.random())
+        try:
+            with transaction.atomic():
+                # `is_gold__in` compiles to "is_gold IN (0)", which SQLite matches against
+                # the hand-out index; "NOT is_gold" (what `is_gold=False` becomes) it cannot.
+                candidates = Task.objects.filter(~mine, study=study, is_gold__in=[gold])
+                if not gold:
+                    candidates = candidates.filter(slots_taken__lt=study.overlap)
+                ordered = grader_stats.with_progress(
+                    candidates.order_by("slots_taken", "order_key").select_related(
+                        "prompt", "response_a", "response_b"
+                    ),
+                    grader,
+                    study,
+                )
+                if skip_locked:
+                    # NO KEY UPDATE does not block graders inserting votes that reference
+                    # the task; OF self leaves the prompt and responses unlocked.
+                    ordered = ordered.select_for_update(skip_locked=True, no_key=True, of=("self",))
+                task = ordered.first()
+                if task is None:
+                    # Every free task may just be locked by graders claiming it right now;
+                    # their claims can leave slots free, so look again shortly.
+                    if skip_locked and candidates.exists():
+                        time.sleep(0.005 + 0.02 * rng.random())
+                        continue
+                    return None
+                # The grader's own other request may have taken this task meanwhile
+                # (PostgreSQL: between our snapshot and the lock); then try another.
+                claimed = Task.objects.filter(~mine, pk=task.pk)
+                if not gold:
+                    claimed = claimed.filter(slots_taken__lt=study.overlap)
+                if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
                     continue
-                return None
-            claimed = Task.objects.filter(pk=task_id)
-            if not gold:
-                claimed = claimed.filter(slots_taken__lt=study.overlap)
-            if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
-                continue  # Someone filled it between our read and our write: try again.
-            try:
-                with transaction.atomic():
-                    return Assignment.objects.create(
-                        task_id=task_id,
-                        grader=grader,
-                        a_on_left=rng.random() < 0.5,
-                        expires_at=Assignment.default_expiry(),
-                    )
-            except IntegrityError:
-                # The same grader asked twice at once and the other request won this task.
-                Task.objects.filter(pk=task_id).update(slots_taken=F("slots_taken") - 1)
+                assignment = Assignment.objects.create(
+                    task=task,
+                    grader=grader,
+                    a_on_left=rng.random() < 0.5,
+                    expires_at=Assignment.default_expiry(),
+                )
+        except IntegrityError:
+            # The same grader's other request won this task after all: nothing was kept
+            # of this attempt (the whole transaction rolled back), so try again.
+            continue
+        grader_stats.carry_progress(task, assignment)
+        return assignment
     return None
 
 
@@ -185,27 +232,47 @@ def screen_verdict(assignment: Assignment, verdict: str) -> str:
     return a_side if verdict == Judgment.Verdict.A else b_side
 
 
-def record_vote(assignment_id: int, grader: User, vote: Vote) -> tuple[Judgment, bool]:
+def record_vote(assignment: Assignment | int, grader: User, vote: Vote) -> tuple[Judgment, bool]:
     """Record the grader's vote on their assignment; (judgment, created).
 
-    A second submission of the same assignment (double-click, retried POST)
-    returns the first judgment and writes nothing.
+    `assignment`: its id, or the assignment as the caller loaded it with its task and
+    study (`for_vote`), which spares reading it again. A second submission of the same
+    assignment (double-click, retried POST) returns the first judgment and writes nothing.
     """
-    with transaction.atomic():
+    if not isinstance(assignment, Assignment):
         assignment = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("task__study")
-            .filter(pk=assignment_id, grader=grader)
+            Assignment.objects.select_related("task__study")
+            .filter(pk=assignment, grader=grader)
             .first()
         )
         if assignment is None:
             raise HandoutError("This task is not assigned to you.")
-        if assignment.status == Assignment.Status.DONE:
-            return Judgment.objects.get(task=assignment.task, grader=grader), False
-        if assignment.status != Assignment.Status.ACTIVE:
-            _reclaim(assignment)
+    task = assignment.task
+    study = task.study
+    with transaction.atomic():
+        # The conditional UPDATE is the guard: of two submissions at once, one flips it.
+        held = (
+            Assignment.objects.filter(
+                pk=assignment.pk, grader=grader, status=Assignment.Status.ACTIVE
+            ).update(status=Assignment.Status.DONE)
+            == 1
+        )
+        if not held:
+            status = (
+                Assignment.objects.select_for_update()
+                .filter(pk=assignment.pk, grader=grader)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status is None:
+                raise HandoutError("This task is not assigned to you.")
+            if status == Assignment.Status.DONE:
+                return Judgment.objects.get(task=task, grader=grader), False
+            _reclaim(task, study)
+            Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE)
+        assignment.status = Assignment.Status.DONE
         judgment = Judgment.objects.create(
-            task=assignment.task,
+            task=task,
             grader=grader,
             assignment=assignment,
             verdict=stored_verdict(assignment, vote.verdict),
@@ -213,22 +280,23 @@ def record_vote(assignment_id: int, grader: User, vote: Vote) -> tuple[Judgment,
             seconds=vote.seconds,
         )
         _write_ratings(judgment, assignment, vote)
-        assignment.status = Assignment.Status.DONE
-        assignment.save(update_fields=["status"])
-        refresh_quality(assignment.task.study, grader)
-        assignment.task.study.results_changed()
+        grader_stats.count_vote(study, grader, task, judgment, _single_label(vote), held=held)
+        study.results_changed()
     return judgment, True
 
 
-def _reclaim(assignment: Assignment) -> None:
+def _single_label(vote: Vote) -> str:
+    """The rating label of a single response (what a single-response gold task checks)."""
+    return (vote.ratings or {}).get("single", "")
+
+
+def _reclaim(task: Task, study: Study) -> None:
     """A vote on an expired or skipped assignment counts if the task still has a free slot."""
-    task = assignment.task
     claimed = Task.objects.filter(pk=task.pk)
     if not task.is_gold:
-        claimed = claimed.filter(slots_taken__lt=task.study.overlap)
+        claimed = claimed.filter(slots_taken__lt=study.overlap)
     if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
         raise TaskTimedOut("This task timed out and went to other graders; here is a new one.")
-    assignment.status = Assignment.Status.ACTIVE
 
 
 def vote_matches(judgment: Judgment, vote: Vote) -> bool:
@@ -275,13 +343,19 @@ def change_vote(judgment: Judgment, vote: Vote) -> Judgment:
             .get(pk=judgment.pk)
         )
         assignment = judgment.assignment
+        task = assignment.task
+        old_label = next((r.label for r in judgment.ratings.all()), "")
+        before = grader_stats.Contribution.of(task, judgment.verdict, old_label, judgment.seconds)
         judgment.verdict = stored_verdict(assignment, vote.verdict)
         judgment.comment = vote.comment
         judgment.save(update_fields=["verdict", "comment", "updated_at"])
         judgment.ratings.all().delete()
         _write_ratings(judgment, assignment, vote)
-        refresh_quality(assignment.task.study, judgment.grader)
-        assignment.task.study.results_changed()
+        after = grader_stats.Contribution.of(
+            task, judgment.verdict, _single_label(vote), judgment.seconds
+        )
+        grader_stats.count_change(task.study, judgment.grader, task, before, after)
+        task.study.results_changed()
     return judgment
 
 
@@ -290,7 +364,8 @@ def skip(assignment_id: int, grader: User) -> bool:
     will not be shown the task again."""
     with transaction.atomic():
         assignment = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("task")
             .filter(pk=assignment_id, grader=grader, status=Assignment.Status.ACTIVE)
             .first()
         )
@@ -301,6 +376,8 @@ def skip(assignment_id: int, grader: User) -> bool:
         Task.objects.filter(pk=assignment.task_id, slots_taken__gt=0).update(
             slots_taken=F("slots_taken") - 1
         )
+        if not assignment.task.is_gold:
+            grader_stats.count_release(assignment.task.study_id, grader.pk)
     return True
 
 
@@ -313,7 +390,7 @@ def unskip(assignment_id: int, grader: User) -> Assignment:
     with transaction.atomic():
         assignment = (
             Assignment.objects.select_for_update(of=("self",))
-            .select_related("task__study")
+            .select_related("task__study", *SCREEN_RELATED)
             .filter(pk=assignment_id, grader=grader, status=Assignment.Status.SKIPPED)
             .first()
         )
@@ -330,6 +407,8 @@ def unskip(assignment_id: int, grader: User) -> Assignment:
         assignment.status = Assignment.Status.ACTIVE
         assignment.expires_at = Assignment.default_expiry()
         assignment.save(update_fields=["status", "expires_at"])
+        if not task.is_gold:
+            grader_stats.count_reopen(task.study, grader)
     return assignment
 
 
@@ -352,34 +431,6 @@ def last_judgment(grader: User, study: Study) -> Judgment | None:
     )
 
 
-def gold_is_correct(judgment: Judgment, task: Task) -> bool:
-    """A gold task's answer is a verdict ("a", "b", "tie", "both_bad") for pairs,
-    or the expected rating label for single responses."""
-    if task.kind == Task.Kind.PAIR:
-        return judgment.verdict == task.gold_answer
-    label = next((r.label for r in judgment.ratings.all()), "")
-    return label == task.gold_answer
-
-
 def refresh_quality(study: Study, grader: User) -> GraderQuality:
-    """Recompute the grader's gold accuracy, median seconds per task and share of ties."""
-    mine = Judgment.objects.filter(task__study=study, grader=grader)
-    counts = mine.aggregate(
-        regular=Count("pk", filter=Q(task__is_gold=False)),
-        pairs=Count("pk", filter=Q(task__kind=Task.Kind.PAIR)),
-        ties=Count("pk", filter=Q(task__kind=Task.Kind.PAIR, verdict=Judgment.Verdict.TIE)),
-    )
-    seconds = list(mine.exclude(seconds=None).values_list("seconds", flat=True))
-    gold = list(mine.filter(task__is_gold=True).select_related("task").prefetch_related("ratings"))
-    quality, _ = GraderQuality.objects.update_or_create(
-        study=study,
-        grader=grader,
-        defaults={
-            "judgments": counts["regular"],
-            "gold_seen": len(gold),
-            "gold_correct": sum(gold_is_correct(j, j.task) for j in gold),
-            "median_seconds": statistics.median(seconds) if seconds else None,
-            "tie_share": counts["ties"] / counts["pairs"] if counts["pairs"] else None,
-        },
-    )
-    return quality
+    """Count the grader's quality signals and progress again in full (grader_stats.refresh)."""
+    return grader_stats.refresh(study, grader)

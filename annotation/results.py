@@ -20,10 +20,9 @@ import pandas as pd
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 
-from annotation import tables
+from annotation import grader_stats, tables
 from annotation.models import (
     Assignment,
-    GraderQuality,
     Judgment,
     MetricScore,
     ResultCache,
@@ -259,7 +258,7 @@ def _agreement(study: Study, bootstrap: int, seed: int) -> dict:
     ):
         row = per_grader.setdefault(username, {"grader": username})
         row.update({"kind": kind, "judgments": n})
-    for quality in GraderQuality.objects.filter(study=study).select_related("grader"):
+    for quality in grader_stats.for_study(study).select_related("grader"):
         row = per_grader.setdefault(quality.grader.username, {"grader": quality.grader.username})
         row.update(
             {

@@ -10,7 +10,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from annotation import charts, exports, grading, handout, metric_runs, progress, results
+from annotation import (
+    charts,
+    exports,
+    grader_stats,
+    grading,
+    handout,
+    metric_runs,
+    progress,
+    results,
+)
 from annotation.access import (
     get_assignment_for_grader,
     get_judgment_for_grader,
@@ -54,16 +63,25 @@ def _study_header(study) -> dict:
 # Every outcome is told in the fragment that swaps in, once: notices live in that fragment.
 
 
-def _grade_page(request, study, *, assignment=None, form=None, status=200, notice=None):
-    """The grading screen, or just its task fragment for an htmx request."""
+def _grade_page(
+    request, study, *, assignment=None, form=None, status=200, notice=None, holding=True
+):
+    """The grading screen, or just its task fragment for an htmx request.
+
+    Without `assignment`, the grader's next one is handed out; `holding=False` says the
+    caller has seen that they hold none (handout.next_assignment)."""
     if assignment is None:
-        assignment = handout.next_assignment(request.user, study)
+        assignment = handout.next_assignment(request.user, study, holding=holding)
+    # Nothing left: count exactly what the "all done" screen says.
+    progress = grader_stats.screen_progress(
+        request.user, study, assignment, recount=assignment is None
+    )
     context = {
         "study": _study_header(study),
-        "progress": progress.grader_progress(request.user, [study])[0],
+        "progress": progress,
         "screen": None,
         "shown_at": sign_shown_at(),
-        "can_change_last": handout.has_judged_here(request.user, study),
+        "can_change_last": progress.answered_here,
         "notice": notice,
     }
     if assignment is not None:
@@ -88,14 +106,17 @@ def grade(request, slug):
 @login_required
 @require_POST
 def grade_submit(request, slug, assignment_id):
-    study = get_study_for_grader(request.user, slug)
-    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    # One query loads the assignment with its study, task and texts, and checks access.
+    assignment = get_assignment_for_grader(
+        request.user, slug, assignment_id, queryset=handout.for_vote(request.user)
+    )
+    study = assignment.task.study
     form = GradeForm(request.POST, study=study, kind=assignment.task.kind)
     if not form.is_valid():
         return _grade_page(request, study, assignment=assignment, form=form, status=422)
     vote = form.to_vote()
     try:
-        judgment, created = handout.record_vote(assignment.pk, request.user, vote)
+        judgment, created = handout.record_vote(assignment, request.user, vote)
     except handout.TaskTimedOut:
         notice = grading.Notice(
             "timed_out",
@@ -120,14 +141,15 @@ def grade_submit(request, slug, assignment_id):
         shown = "".join(f" {r['label']} was {r['model']}." for r in notice.revealed or [])
         messages.success(request, notice.text + shown)
         return redirect("grade", slug=slug)
-    return _grade_page(request, study, notice=notice)
+    holding = assignment.other_held_id is not None
+    return _grade_page(request, study, notice=notice, holding=holding)
 
 
 @login_required
 @require_POST
 def grade_skip(request, slug, assignment_id):
-    study = get_study_for_grader(request.user, slug)
-    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    assignment = get_assignment_for_grader(request.user, slug, assignment_id)
+    study = assignment.task.study
     notice = None
     if handout.skip(assignment.pk, request.user):
         notice = grading.Notice("skipped", "Skipped.", undo_skip=assignment.pk)
@@ -142,8 +164,8 @@ def grade_skip(request, slug, assignment_id):
 @require_POST
 def grade_unskip(request, slug, assignment_id):
     """Bring back a task the grader skipped, if it still has a free slot."""
-    study = get_study_for_grader(request.user, slug)
-    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    assignment = get_assignment_for_grader(request.user, slug, assignment_id)
+    study = assignment.task.study
     try:
         reopened = handout.unskip(assignment.pk, request.user)
     except handout.HandoutError as exc:
@@ -192,6 +214,7 @@ def grade_change_last(request, slug):
 
 def _change_page(request, study, judgment):
     assignment = judgment.assignment
+    assignment.task = judgment.task  # loaded with its texts
     grade_url = reverse("grade", args=[study.slug])
     back = request.POST.get("next") or request.GET.get("next") or ""
     if not (back.startswith(grade_url) and url_has_allowed_host_and_scheme(back, None)):
