@@ -2,14 +2,14 @@
 
 The vote path (`handout.record_vote`) moves a grader's counters with one UPDATE of their
 GraderQuality row, however long their history: judgments of regular and of gold tasks,
-gold answered correctly, pairs and ties (hence the tie share), timed judgments. Two
-numbers cannot be kept that way, and are kept as follows:
+gold answered correctly, pairs and ties, timed judgments. What is derived from them is
+kept as follows:
 
 - The median seconds per task. An exact median needs every time the grader took, so it
   is recomputed when a researcher reads it (`for_study`), for the graders who judged
   since the last read: one query for all of them. It is exact whenever it is read
   through `for_study`; the stored column alone may lag behind (`median_of` says how many
-  timed judgments it covers).
+  timed judgments it covers). The tie share (ties / pairs) is written there too.
 - The tasks still open to the grader, for their progress bar. Every other grader's
   hand-out changes it, so it is counted exactly (`progress.grader_progress`, whose cost
   grows with the study) at most once every PROGRESS_RECOUNT_SECONDS per grader, when
@@ -26,8 +26,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, fields
+from datetime import timedelta
 
-from django.db.models import Count, F, FloatField, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Count, F, FloatField, Q, QuerySet
 from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
@@ -35,8 +37,6 @@ from annotation.models import GraderQuality, Judgment, Study, Task, User
 from annotation.progress import grader_progress
 
 PROGRESS_RECOUNT_SECONDS = 60
-# What `with_progress` annotates a query with.
-PROGRESS_FIELDS = ("progress_done", "progress_remaining", "progress_counted_at")
 
 
 @dataclass(frozen=True)
@@ -87,27 +87,82 @@ def _moves(delta: Contribution) -> dict:
         for f in fields(delta)
         if getattr(delta, f.name)
     }
-    if delta.pair or delta.tie:
-        changes["tie_share"] = Cast(F("ties") + delta.tie, FloatField()) / NullIf(
-            Cast(F("pairs") + delta.pair, FloatField()), 0.0
-        )
     if changes:
         changes["updated_at"] = timezone.now()
     return changes
 
 
+@dataclass(frozen=True)
+class RowProgress:
+    """The progress a grader's row holds: `done` is None when they have no row yet;
+    `stale` when their remaining tasks are due to be counted again."""
+
+    done: int | None = None
+    remaining: int | None = None
+    stale: bool = True
+
+
 def count_vote(
     study: Study, grader: User, task: Task, judgment: Judgment, label: str, *, held: bool
-) -> None:
-    """Add a new judgment to the grader's counters, inside the vote's transaction: one
-    UPDATE, or a full count at their first vote. `held`: it answered an assignment the
-    grader held, so a regular task leaves their remaining work."""
+) -> RowProgress:
+    """Add a new judgment to the grader's counters, inside the vote's transaction, and
+    return their progress after it: one UPDATE ... RETURNING, or a full count at their
+    first vote. `held`: it answered an assignment the grader held, so a regular task
+    leaves their remaining work."""
     delta = Contribution.of(task, judgment.verdict, label, judgment.seconds)
-    changes = _moves(delta)
-    if held and delta.regular:
-        changes["remaining"] = F("remaining") - 1
-    if not GraderQuality.objects.filter(study=study, grader=grader).update(**changes):
-        refresh(study, grader)
+    leaves = int(held and bool(delta.regular))
+    if connection.features.can_return_columns_from_insert:  # RETURNING: SQLite >= 3.35
+        row = _add_returning(study.pk, grader.pk, delta, leaves)
+    else:
+        changes = _moves(delta)
+        if leaves:
+            changes["remaining"] = F("remaining") - 1
+        updated = GraderQuality.objects.filter(study=study, grader=grader).update(**changes)
+        row = read_progress(grader, study) if updated else None
+    if row is None:
+        quality = refresh(study, grader)
+        return RowProgress(quality.judgments + quality.gold_seen, quality.remaining, False)
+    return row
+
+
+def _add_returning(study_id: int, grader_id: int, delta: Contribution, leaves: int):
+    """The vote's counter UPDATE, which also returns the grader's progress, so that
+    the vote needs no statement to read it. Written out because the ORM's update()
+    cannot return rows; the names come from the model."""
+    meta = GraderQuality._meta
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    sets, params = [], []
+    for f in fields(delta):
+        if getattr(delta, f.name):
+            counter = column(COUNTER_OF[f.name])
+            sets.append(f"{counter} = {counter} + %s")
+            params.append(getattr(delta, f.name))
+    remaining, counted_at = column("remaining"), column("remaining_counted_at")
+    sets.append(f"{remaining} = {remaining} - %s")
+    now = timezone.now()
+    sets.append(f"{column('updated_at')} = %s")
+    params += [leaves, meta.get_field("updated_at").get_db_prep_value(now, connection)]
+    cutoff = now - timedelta(seconds=PROGRESS_RECOUNT_SECONDS)
+    params += [
+        study_id,
+        grader_id,
+        meta.get_field("remaining_counted_at").get_db_prep_value(cutoff, connection),
+    ]
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)}"
+        f" WHERE {column('study')} = %s AND {column('grader')} = %s"
+        f" RETURNING {column('judgments')} + {column('gold_seen')}, {remaining},"
+        f" CASE WHEN {remaining} IS NULL OR {counted_at} IS NULL OR {counted_at} < %s"
+        " THEN 1 ELSE 0 END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else RowProgress(row[0], row[1], bool(row[2]))
 
 
 def count_change(
@@ -200,6 +255,9 @@ def for_study(study: Study) -> QuerySet[GraderQuality]:
             elif median_of != timed:
                 stale.append(grader_id)
         _recompute_medians(study, stale)
+        GraderQuality.objects.filter(study=study).update(
+            tie_share=Cast("ties", FloatField()) / NullIf(Cast("pairs", FloatField()), 0.0)
+        )
     return GraderQuality.objects.filter(study=study)
 
 
@@ -238,52 +296,40 @@ class ScreenProgress:
         return round(100 * self.done / self.total) if self.total else 100
 
 
-def with_progress(queryset: QuerySet, grader: User, study: Study) -> QuerySet:
-    """`queryset` with the grader's progress read in the same statement, so that the query
-    that finds the task on screen also brings what the progress bar shows."""
-    row = GraderQuality.objects.filter(study=study, grader=grader)
-    return queryset.annotate(
-        progress_done=Subquery(row.values(n=F("judgments") + F("gold_seen"))[:1]),
-        progress_remaining=Subquery(row.values("remaining")[:1]),
-        progress_counted_at=Subquery(row.values("remaining_counted_at")[:1]),
+def read_progress(grader: User, study: Study) -> RowProgress:
+    """The grader's progress as their row holds it (one statement)."""
+    row = (
+        GraderQuality.objects.filter(study=study, grader=grader)
+        .values_list(F("judgments") + F("gold_seen"), "remaining", "remaining_counted_at")
+        .first()
     )
-
-
-def carry_progress(source, target) -> None:
-    """Hand the progress read with `source` (a task) on to `target` (its new assignment)."""
-    for name in PROGRESS_FIELDS:
-        if hasattr(source, name):
-            setattr(target, name, getattr(source, name))
+    if row is None:
+        return RowProgress()
+    done, remaining, counted_at = row
+    stale = (
+        remaining is None
+        or counted_at is None
+        or (timezone.now() - counted_at).total_seconds() > PROGRESS_RECOUNT_SECONDS
+    )
+    return RowProgress(done, remaining, stale)
 
 
 def screen_progress(
-    grader: User, study: Study, source=None, *, recount: bool = False
+    grader: User, study: Study, row: RowProgress | None = None, *, recount: bool = False
 ) -> ScreenProgress:
-    """What the grader's progress bar shows. `source`: an object read `with_progress`
-    (the assignment on screen); without it, the grader's row is read here. `recount`:
-    count the remaining tasks exactly now (the "all done" screen)."""
-    if source is not None and hasattr(source, PROGRESS_FIELDS[0]):
-        done, remaining, counted_at = (getattr(source, name) for name in PROGRESS_FIELDS)
-    else:
-        row = (
-            GraderQuality.objects.filter(study=study, grader=grader)
-            .values_list(F("judgments") + F("gold_seen"), "remaining", "remaining_counted_at")
-            .first()
-        )
-        done, remaining, counted_at = row or (None, None, None)
-    if done is None:  # No vote here yet: count, as cheap as the grader's history is short.
+    """What the grader's progress bar shows. `row`: their progress as the caller already
+    has it (a vote returns it); without it, the row is read here. `recount`: count the
+    remaining tasks exactly now (the "all done" screen)."""
+    row = row or read_progress(grader, study)
+    if row.done is None:  # No vote here yet: count, as cheap as the grader's history is short.
         from annotation.handout import has_judged_here
 
         exact = grader_progress(grader, [study])[0]
         return ScreenProgress(exact.done, exact.remaining, has_judged_here(grader, study))
-    if (
-        recount
-        or remaining is None
-        or counted_at is None
-        or (timezone.now() - counted_at).total_seconds() > PROGRESS_RECOUNT_SECONDS
-    ):
+    remaining = row.remaining
+    if recount or row.stale:
         remaining = count_remaining(grader, study)
-    return ScreenProgress(done, max(remaining, 0), done > 0)
+    return ScreenProgress(row.done, max(remaining, 0), row.done > 0)
 
 
 def count_remaining(grader: User, study: Study) -> int:

@@ -8,8 +8,10 @@ never leak which model wrote which response.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.core.paginator import Page, Paginator
+from django.template.loader import render_to_string
 
 from annotation.handout import LEFT, RIGHT, screen_verdict, side_to_response
 from annotation.models import Assignment, Judgment, Response, Study, User
@@ -51,13 +53,17 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
                 "label": SIDE_LABELS[side],
                 "html": render_markdown(texts[response_id]),
                 "length": _length(texts[response_id]),
-                "ratings": _choices(form, f"rating_{side}", RATING_KEYS[side])
+                "ratings": chips(
+                    "rating", f"rating_{side}", _choices(form, f"rating_{side}", RATING_KEYS[side])
+                )
                 if rating_field
-                else [],
+                else "",
                 "rating_name": f"rating_{side}",
                 "missing_label": missing_label(side),
                 "rating_errors": rating_field.errors if rating_field else [],
-                "tags": _choices(form, f"tags_{side}", TAG_KEYS[side]),
+                "tags": chips(
+                    "tags", f"tags_{side}", _choices(form, f"tags_{side}", TAG_KEYS[side])
+                ),
                 "tags_name": f"tags_{side}",
             }
         )
@@ -66,12 +72,15 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
         "kind": task.kind,
         "conversation": conversation(task.prompt),
         "panes": panes,
-        "verdicts": [
-            {"value": v, "label": label, "key": key, "checked": form["verdict"].value() == v}
-            for v, label, key in VERDICT_CHOICES
-        ]
+        "verdicts": chips(
+            "verdict",
+            "verdict",
+            tuple(
+                (v, label, key, form["verdict"].value() == v) for v, label, key in VERDICT_CHOICES
+            ),
+        )
         if "verdict" in form.fields
-        else [],
+        else "",
         "verdict_errors": form["verdict"].errors if "verdict" in form.fields else [],
         "missing": _missing(form, panes),
         "needs_ratings": study.require_ratings or task.kind == "single",
@@ -97,19 +106,41 @@ def _missing(form, panes: list[dict]) -> list[str]:
     return missing + [missing_label(p["side"]) for p in panes if p["rating_errors"]]
 
 
-def _choices(form, name: str, keys: str) -> list[dict]:
+def _choices(form, name: str, keys: str) -> tuple:
+    """A radio or checkbox group as (value, label, key, checked) rows."""
     field = form[name]
     value = field.value()
     selected = set(value if isinstance(value, list | tuple) else [value] if value else [])
-    return [
-        {
-            "value": choice,
-            "label": label,
-            "key": keys[i] if i < len(keys) else "",
-            "checked": choice in selected,
-        }
+    return tuple(
+        (choice, label, keys[i] if i < len(keys) else "", choice in selected)
         for i, (choice, label) in enumerate(field.field.choices)
-    ]
+    )
+
+
+# What each group's chips look like: input type, extra class, whether Shift keys show ⇧.
+CHIP_STYLES = {
+    "verdict": ("radio", " verdict-choice", False),
+    "rating": ("radio", "", False),
+    "tags": ("checkbox", " tag", True),
+}
+
+
+@lru_cache(maxsize=512)
+def chips(style: str, name: str, choices: tuple) -> str:
+    """The chips of one group, rendered once per process for each study's labels and
+    each checked state: every task of a study shows the same ones, and rendering them
+    took half of the task fragment's time."""
+    if not choices:
+        return ""
+    input_type, extra_class, shift_mark = CHIP_STYLES[style]
+    context = {
+        "choices": choices,
+        "name": name,
+        "input_type": input_type,
+        "extra_class": extra_class,
+        "shift_mark": shift_mark,
+    }
+    return render_to_string("annotation/_chips.html", context)
 
 
 def reveal(judgment: Judgment, assignment: Assignment) -> list[dict] | None:

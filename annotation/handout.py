@@ -34,12 +34,13 @@ import random
 import time
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotation import grader_stats
 from annotation.models import Assignment, GraderQuality, Judgment, Rating, Study, Task, User
+from annotation.prepared import PreparedSelect
 
 LEFT, RIGHT = "left", "right"
 SCREEN_VERDICTS = (LEFT, RIGHT, "tie", "both_bad")
@@ -86,28 +87,36 @@ SCREEN_RELATED = ("task__prompt", "task__response_a", "task__response_b")
 
 
 def current_assignment(grader: User, study: Study) -> Assignment | None:
-    """The grader's unanswered, unexpired assignment in this study, if any, with its texts
-    and the grader's progress (grader_stats.with_progress)."""
-    held = Assignment.objects.select_related(*SCREEN_RELATED).filter(
-        grader=grader,
-        task__study=study,
-        status=Assignment.Status.ACTIVE,
-        expires_at__gt=timezone.now(),
-    )
-    return grader_stats.with_progress(held, grader, study).order_by("pk").first()
+    """The grader's unanswered, unexpired assignment in this study, if any, with its texts."""
+    return _HELD.first(grader_id=grader.pk, study_id=study.pk, now=timezone.now())
 
 
-def for_vote(grader: User) -> QuerySet[Assignment]:
-    """Assignments loaded for a vote: the task with its study and texts, and
-    `other_held_id`, another unexpired assignment the grader holds in the same study (the
-    oldest), so that the hand-out after the vote knows without looking again."""
+_HELD = PreparedSelect(
+    lambda *, grader_id, study_id, now: (
+        Assignment.objects.select_related(*SCREEN_RELATED)
+        .filter(
+            grader_id=grader_id,
+            task__study_id=study_id,
+            status=Assignment.Status.ACTIVE,
+            expires_at__gt=now,
+        )
+        .order_by("pk")[:1]
+    ),
+    grader_id=models.IntegerField(),
+    study_id=models.IntegerField(),
+    now=models.DateTimeField(),
+)
+
+
+def for_vote(grader_id: int) -> QuerySet[Assignment]:
+    """Assignments loaded for a vote: the task with its study (not its texts, which a
+    stored vote does not show again), and `other_held_id`, another unanswered assignment
+    the grader holds in the same study (the oldest), so that the hand-out after the vote
+    knows without looking again (if it has expired, the hand-out looks and finds none)."""
     other = Assignment.objects.filter(
-        grader=grader,
-        task__study=OuterRef("task__study"),
-        status=Assignment.Status.ACTIVE,
-        expires_at__gt=timezone.now(),
+        grader_id=grader_id, task__study=OuterRef("task__study"), status=Assignment.Status.ACTIVE
     ).exclude(pk=OuterRef("pk"))
-    return Assignment.objects.select_related("task__study", *SCREEN_RELATED).annotate(
+    return Assignment.objects.select_related("task__study").annotate(
         other_held_id=other.order_by("pk").values("pk")[:1]
     )
 
@@ -119,7 +128,7 @@ def next_assignment(
 
     `holding=False` tells that the caller has just seen the grader hold no unexpired
     assignment in this study (a vote reads it with the voted assignment), which spares
-    looking again. The assignment comes with its texts and the grader's progress.
+    looking again. The assignment comes with its texts.
     """
     rng = rng or random.SystemRandom()
     if holding:
@@ -128,9 +137,8 @@ def next_assignment(
             return held
     if study.status != Study.Status.ACTIVE:
         return None
-    want_gold = study.gold_rate > 0 and rng.random() < study.gold_rate
     for attempt in range(2):
-        for gold in (True, False) if want_gold else (False,):
+        for gold in _kinds_to_try(study, rng):
             assignment = _claim(grader, study, gold=gold, rng=rng)
             if assignment is not None:
                 return assignment
@@ -140,58 +148,109 @@ def next_assignment(
     return None
 
 
+def _kinds_to_try(study: Study, rng: random.Random) -> tuple[bool, ...]:
+    """Gold first, at the study's gold rate; else regular work only."""
+    return (True, False) if study.gold_rate > 0 and rng.random() < study.gold_rate else (False,)
+
+
+LOST = object()  # _take lost a race for its task: the caller may try again
+
+
 def _claim(grader: User, study: Study, *, gold: bool, rng: random.Random) -> Assignment | None:
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    # Correlated, so each candidate costs one lookup in the (task, grader) unique index
-    # instead of reading the grader's whole history ("NOT IN (SELECT ...)" would).
-    mine = Exists(Assignment.objects.filter(grader=grader, task=OuterRef("pk")))
     for _attempt in range(8):
         try:
             with transaction.atomic():
-                # `is_gold__in` compiles to "is_gold IN (0)", which SQLite matches against
-                # the hand-out index; "NOT is_gold" (what `is_gold=False` becomes) it cannot.
-                candidates = Task.objects.filter(~mine, study=study, is_gold__in=[gold])
-                if not gold:
-                    candidates = candidates.filter(slots_taken__lt=study.overlap)
-                ordered = grader_stats.with_progress(
-                    candidates.order_by("slots_taken", "order_key").select_related(
-                        "prompt", "response_a", "response_b"
-                    ),
-                    grader,
-                    study,
-                )
-                if skip_locked:
-                    # NO KEY UPDATE does not block graders inserting votes that reference
-                    # the task; OF self leaves the prompt and responses unlocked.
-                    ordered = ordered.select_for_update(skip_locked=True, no_key=True, of=("self",))
-                task = ordered.first()
-                if task is None:
-                    # Every free task may just be locked by graders claiming it right now;
-                    # their claims can leave slots free, so look again shortly.
-                    if skip_locked and candidates.exists():
-                        time.sleep(0.005 + 0.02 * rng.random())
-                        continue
-                    return None
-                # The grader's own other request may have taken this task meanwhile
-                # (PostgreSQL: between our snapshot and the lock); then try another.
-                claimed = Task.objects.filter(~mine, pk=task.pk)
-                if not gold:
-                    claimed = claimed.filter(slots_taken__lt=study.overlap)
-                if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
-                    continue
-                assignment = Assignment.objects.create(
-                    task=task,
-                    grader=grader,
-                    a_on_left=rng.random() < 0.5,
-                    expires_at=Assignment.default_expiry(),
-                )
+                assignment = _take(grader, study, gold=gold, rng=rng)
         except IntegrityError:
             # The same grader's other request won this task after all: nothing was kept
             # of this attempt (the whole transaction rolled back), so try again.
             continue
-        grader_stats.carry_progress(task, assignment)
+        if assignment is LOST:
+            continue
+        if assignment is None and _all_locked(grader, study, gold=gold):
+            # Every free task is locked by graders claiming it right now; their claims
+            # can leave slots free, so look again shortly.
+            time.sleep(0.005 + 0.02 * rng.random())
+            continue
         return assignment
     return None
+
+
+def _free(grader_id: int, study_id: int, *, gold: bool, overlap=None) -> QuerySet[Task]:
+    """The tasks the grader may take, least filled first. `is_gold__in` compiles to
+    "is_gold IN (0)", which SQLite matches against the hand-out index; "NOT is_gold"
+    (what `is_gold=False` becomes) it cannot. The correlated NOT EXISTS costs one lookup
+    in the (task, grader) unique index per candidate, where "NOT IN (SELECT ...)" would
+    read the grader's whole history."""
+    free = Task.objects.filter(~_held_by(grader_id), study_id=study_id, is_gold__in=[gold])
+    if not gold:
+        free = free.filter(slots_taken__lt=overlap)
+    return free.order_by("slots_taken", "order_key")
+
+
+def _held_by(grader_id: int) -> Exists:
+    return Exists(Assignment.objects.filter(grader_id=grader_id, task=OuterRef("pk")))
+
+
+def _all_locked(grader: User, study: Study, *, gold: bool) -> bool:
+    return (
+        connection.features.has_select_for_update_skip_locked
+        and _free(grader.pk, study.pk, gold=gold, overlap=study.overlap).exists()
+    )
+
+
+def _next_free(locked: bool, **free) -> QuerySet[Task]:
+    tasks = _free(**free).select_related("prompt", "response_a", "response_b")[:1]
+    # Graders asking at once take different tasks. NO KEY UPDATE does not block votes
+    # that reference the task; OF self leaves the prompt and responses unlocked.
+    return tasks.select_for_update(skip_locked=True, no_key=True, of=("self",)) if locked else tasks
+
+
+# The hand-out's read, compiled once per connection (annotation.prepared).
+_NEXT_FREE = PreparedSelect(
+    lambda locked, *, grader_id, study_id, overlap: _next_free(
+        locked, grader_id=grader_id, study_id=study_id, gold=False, overlap=overlap
+    ),
+    grader_id=models.IntegerField(),
+    study_id=models.IntegerField(),
+    overlap=models.IntegerField(),
+)
+_NEXT_GOLD = PreparedSelect(
+    lambda locked, *, grader_id, study_id: _next_free(
+        locked, grader_id=grader_id, study_id=study_id, gold=True
+    ),
+    grader_id=models.IntegerField(),
+    study_id=models.IntegerField(),
+)
+
+
+def _take(grader: User, study: Study, *, gold: bool, rng: random.Random):
+    """One attempt, inside the caller's transaction, to hand the grader the least-filled
+    free task: the new assignment (with its texts), None when
+    no free task is found, or LOST when another grader filled it first."""
+    locked = connection.features.has_select_for_update_skip_locked
+    if gold:
+        task = _NEXT_GOLD.first(locked, grader_id=grader.pk, study_id=study.pk)
+    else:
+        task = _NEXT_FREE.first(
+            locked, grader_id=grader.pk, study_id=study.pk, overlap=study.overlap
+        )
+    if task is None:
+        return None
+    # Conditional: the slot must still be free, and the grader's own other request must
+    # not have taken this task meanwhile (PostgreSQL: between our snapshot and the lock).
+    claimed = Task.objects.filter(~_held_by(grader.pk), pk=task.pk)
+    if not gold:
+        claimed = claimed.filter(slots_taken__lt=study.overlap)
+    if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
+        return LOST
+    assignment = Assignment.objects.create(
+        task=task,
+        grader=grader,
+        a_on_left=rng.random() < 0.5,
+        expires_at=Assignment.default_expiry(),
+    )
+    return assignment
 
 
 @dataclass
@@ -239,50 +298,101 @@ def record_vote(assignment: Assignment | int, grader: User, vote: Vote) -> tuple
     study (`for_vote`), which spares reading it again. A second submission of the same
     assignment (double-click, retried POST) returns the first judgment and writes nothing.
     """
-    if not isinstance(assignment, Assignment):
-        assignment = (
-            Assignment.objects.select_related("task__study")
-            .filter(pk=assignment, grader=grader)
-            .first()
-        )
-        if assignment is None:
-            raise HandoutError("This task is not assigned to you.")
+    assignment = _for_grader(assignment, grader)
+    with transaction.atomic():
+        judgment, created, _progress = _record(assignment, grader, vote)
+    return judgment, created
+
+
+@dataclass
+class VoteResult:
+    judgment: Judgment
+    created: bool
+    # The next task, when it was taken in the vote's transaction.
+    next_assignment: Assignment | None = None
+    # The grader's progress after a new vote, as the vote's counter UPDATE returned it.
+    progress: grader_stats.RowProgress | None = None
+
+
+def vote_and_next(
+    assignment: Assignment, grader: User, vote: Vote, *, holding: bool, rng=None
+) -> VoteResult:
+    """`record_vote`, and in the same transaction (one commit) the grader's next task.
+
+    The next assignment is None when it was not taken here: the vote was not new, the
+    grader holds another task (`holding`), or no free task was found at the first
+    attempt; `next_assignment` then serves the next one.
+    """
+    rng = rng or random.SystemRandom()
+    study = assignment.task.study
+    with transaction.atomic():
+        judgment, created, progress = _record(assignment, grader, vote)
+        result = VoteResult(judgment, created, progress=progress)
+        if not created or holding or study.status != Study.Status.ACTIVE:
+            return result
+        for gold in _kinds_to_try(study, rng):
+            # An IntegrityError cannot happen here: the claim's conditional UPDATE sees
+            # any assignment of this grader committed before it took the row's lock.
+            taken = _take(grader, study, gold=gold, rng=rng)
+            if taken is not None:
+                result.next_assignment = None if taken is LOST else taken
+                break
+    return result
+
+
+def _for_grader(assignment: Assignment | int, grader: User) -> Assignment:
+    if isinstance(assignment, Assignment):
+        return assignment
+    loaded = (
+        Assignment.objects.select_related("task__study")
+        .filter(pk=assignment, grader=grader)
+        .first()
+    )
+    if loaded is None:
+        raise HandoutError("This task is not assigned to you.")
+    return loaded
+
+
+def _record(assignment: Assignment, grader: User, vote: Vote):
+    """record_vote's writes, inside the caller's transaction: (judgment, created, the
+    grader's progress after a new vote)."""
     task = assignment.task
     study = task.study
-    with transaction.atomic():
-        # The conditional UPDATE is the guard: of two submissions at once, one flips it.
-        held = (
-            Assignment.objects.filter(
-                pk=assignment.pk, grader=grader, status=Assignment.Status.ACTIVE
-            ).update(status=Assignment.Status.DONE)
-            == 1
+    # The conditional UPDATE is the guard: of two submissions at once, one flips it.
+    held = (
+        Assignment.objects.filter(
+            pk=assignment.pk, grader=grader, status=Assignment.Status.ACTIVE
+        ).update(status=Assignment.Status.DONE)
+        == 1
+    )
+    if not held:
+        status = (
+            Assignment.objects.select_for_update()
+            .filter(pk=assignment.pk, grader=grader)
+            .values_list("status", flat=True)
+            .first()
         )
-        if not held:
-            status = (
-                Assignment.objects.select_for_update()
-                .filter(pk=assignment.pk, grader=grader)
-                .values_list("status", flat=True)
-                .first()
-            )
-            if status is None:
-                raise HandoutError("This task is not assigned to you.")
-            if status == Assignment.Status.DONE:
-                return Judgment.objects.get(task=task, grader=grader), False
-            _reclaim(task, study)
-            Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE)
-        assignment.status = Assignment.Status.DONE
-        judgment = Judgment.objects.create(
-            task=task,
-            grader=grader,
-            assignment=assignment,
-            verdict=stored_verdict(assignment, vote.verdict),
-            comment=vote.comment,
-            seconds=vote.seconds,
-        )
-        _write_ratings(judgment, assignment, vote)
-        grader_stats.count_vote(study, grader, task, judgment, _single_label(vote), held=held)
-        study.results_changed()
-    return judgment, True
+        if status is None:
+            raise HandoutError("This task is not assigned to you.")
+        if status == Assignment.Status.DONE:
+            return Judgment.objects.get(task=task, grader=grader), False, None
+        _reclaim(task, study)
+        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE)
+    assignment.status = Assignment.Status.DONE
+    judgment = Judgment.objects.create(
+        task=task,
+        grader=grader,
+        assignment=assignment,
+        verdict=stored_verdict(assignment, vote.verdict),
+        comment=vote.comment,
+        seconds=vote.seconds,
+    )
+    _write_ratings(judgment, assignment, vote)
+    progress = grader_stats.count_vote(
+        study, grader, task, judgment, _single_label(vote), held=held
+    )
+    study.results_changed()
+    return judgment, True, progress
 
 
 def _single_label(vote: Vote) -> str:

@@ -1,5 +1,7 @@
 """Plain function views: check access, load objects, call a domain function, render."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -22,6 +24,7 @@ from annotation import (
 )
 from annotation.access import (
     get_assignment_for_grader,
+    get_assignment_for_vote,
     get_judgment_for_grader,
     get_study_for_grader,
     get_study_for_researcher,
@@ -46,12 +49,14 @@ def healthz(request):
 
 
 def _study_header(study) -> dict:
-    """What grading pages show of a study: plain data, nothing about its models."""
+    """What grading pages show of a study: plain data, nothing about its models. The
+    instructions and keys are computed only by a template that shows them (a template
+    calls a callable), not for every task fragment."""
     return {
         "slug": study.slug,
         "name": study.name,
-        "instructions_html": render_markdown(study.instructions),
-        "keys": grading.key_help(study),
+        "instructions_html": partial(render_markdown, study.instructions),
+        "keys": partial(grading.key_help, study),
     }
 
 
@@ -64,17 +69,16 @@ def _study_header(study) -> dict:
 
 
 def _grade_page(
-    request, study, *, assignment=None, form=None, status=200, notice=None, holding=True
+    request, study, *, assignment=None, form=None, status=200, notice=None, progress=None
 ):
-    """The grading screen, or just its task fragment for an htmx request.
-
-    Without `assignment`, the grader's next one is handed out; `holding=False` says the
-    caller has seen that they hold none (handout.next_assignment)."""
+    """The grading screen, or just its task fragment for an htmx request; without
+    `assignment`, the grader's next one is handed out. `progress`: the grader's, when a
+    vote just returned it."""
     if assignment is None:
-        assignment = handout.next_assignment(request.user, study, holding=holding)
+        assignment = handout.next_assignment(request.user, study)
     # Nothing left: count exactly what the "all done" screen says.
     progress = grader_stats.screen_progress(
-        request.user, study, assignment, recount=assignment is None
+        request.user, study, progress, recount=assignment is None
     )
     context = {
         "study": _study_header(study),
@@ -106,17 +110,18 @@ def grade(request, slug):
 @login_required
 @require_POST
 def grade_submit(request, slug, assignment_id):
-    # One query loads the assignment with its study, task and texts, and checks access.
-    assignment = get_assignment_for_grader(
-        request.user, slug, assignment_id, queryset=handout.for_vote(request.user)
-    )
+    # One query loads the assignment with its study and task, and checks access.
+    assignment = get_assignment_for_vote(request.user, slug, assignment_id)
     study = assignment.task.study
     form = GradeForm(request.POST, study=study, kind=assignment.task.kind)
     if not form.is_valid():
         return _grade_page(request, study, assignment=assignment, form=form, status=422)
     vote = form.to_vote()
     try:
-        judgment, created = handout.record_vote(assignment, request.user, vote)
+        # The vote and the hand-out of the next task in one transaction.
+        result = handout.vote_and_next(
+            assignment, request.user, vote, holding=assignment.other_held_id is not None
+        )
     except handout.TaskTimedOut:
         notice = grading.Notice(
             "timed_out",
@@ -124,6 +129,7 @@ def grade_submit(request, slug, assignment_id):
             "arrived. Here is a new task.",
         )
         return _grade_page(request, study, notice=notice, status=409)
+    judgment, created = result.judgment, result.created
     if not created and not handout.vote_matches(judgment, vote):
         notice = grading.Notice(
             "already_answered",
@@ -141,8 +147,9 @@ def grade_submit(request, slug, assignment_id):
         shown = "".join(f" {r['label']} was {r['model']}." for r in notice.revealed or [])
         messages.success(request, notice.text + shown)
         return redirect("grade", slug=slug)
-    holding = assignment.other_held_id is not None
-    return _grade_page(request, study, notice=notice, holding=holding)
+    return _grade_page(
+        request, study, assignment=result.next_assignment, notice=notice, progress=result.progress
+    )
 
 
 @login_required
