@@ -38,32 +38,32 @@ def conversation(prompt) -> list[dict]:
     ]
 
 
-def task_screen(assignment: Assignment, study: Study, form) -> dict:
-    """Everything the grading partial needs for one assignment, and nothing more."""
+def task_screen(assignment: Assignment, study: Study, form=None) -> dict:
+    """Everything the grading partial needs for one assignment, and nothing more.
+
+    `form`: the answer being corrected (a refused submission, or an earlier answer to
+    change); without it, a blank answer, whose controls are the same for every task of
+    the study and are built once (`_blank_controls`).
+    """
     task = assignment.task
     sides = side_to_response(assignment)
     # The hand-out loads the responses with the assignment (handout.SCREEN_RELATED).
     texts = {response.pk: response.text for response in task.responses}
+    controls = _controls(form) if form is not None else _blank_controls(study, task.kind)
     panes = []
     for side, response_id in sides.items():
-        rating_field = form[f"rating_{side}"] if f"rating_{side}" in form.fields else None
+        ratings, rating_errors, tags = controls["sides"][side]
         panes.append(
             {
                 "side": side,
                 "label": SIDE_LABELS[side],
                 "html": render_markdown(texts[response_id]),
                 "length": _length(texts[response_id]),
-                "ratings": chips(
-                    "rating", f"rating_{side}", _choices(form, f"rating_{side}", RATING_KEYS[side])
-                )
-                if rating_field
-                else "",
+                "ratings": ratings,
                 "rating_name": f"rating_{side}",
                 "missing_label": missing_label(side),
-                "rating_errors": rating_field.errors if rating_field else [],
-                "tags": chips(
-                    "tags", f"tags_{side}", _choices(form, f"tags_{side}", TAG_KEYS[side])
-                ),
+                "rating_errors": rating_errors,
+                "tags": tags,
                 "tags_name": f"tags_{side}",
             }
         )
@@ -72,20 +72,51 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
         "kind": task.kind,
         "conversation": conversation(task.prompt),
         "panes": panes,
-        "verdicts": chips(
-            "verdict",
-            "verdict",
-            tuple(
-                (v, label, key, form["verdict"].value() == v) for v, label, key in VERDICT_CHOICES
-            ),
-        )
-        if "verdict" in form.fields
-        else "",
-        "verdict_errors": form["verdict"].errors if "verdict" in form.fields else [],
-        "missing": _missing(form, panes),
+        "verdicts": controls["verdicts"],
+        "verdict_errors": controls["verdict_errors"],
+        "missing": _missing(form, panes) if form is not None else [],
         "needs_ratings": study.require_ratings or task.kind == "single",
+        "comment": controls["comment"],
+    }
+
+
+def _controls(form) -> dict:
+    """The form's chips (with what is checked), errors and comment, per screen side."""
+    sides = {}
+    for side in form.sides:
+        rating_field = form[f"rating_{side}"] if f"rating_{side}" in form.fields else None
+        sides[side] = (
+            chips("rating", f"rating_{side}", _choices(form, f"rating_{side}", RATING_KEYS[side]))
+            if rating_field
+            else "",
+            rating_field.errors if rating_field else [],
+            chips("tags", f"tags_{side}", _choices(form, f"tags_{side}", TAG_KEYS[side])),
+        )
+    has_verdict = "verdict" in form.fields
+    verdicts = tuple(
+        (v, label, key, has_verdict and form["verdict"].value() == v)
+        for v, label, key in VERDICT_CHOICES
+    )
+    return {
+        "sides": sides,
+        "verdicts": chips("verdict", "verdict", verdicts) if has_verdict else "",
+        "verdict_errors": form["verdict"].errors if has_verdict else [],
         "comment": form["comment"].value() or "",
     }
+
+
+def _blank_controls(study: Study, kind: str) -> dict:
+    return _blank_controls_of(
+        study, kind, tuple(study.rating_scale), tuple(study.tags), study.require_ratings
+    )
+
+
+@lru_cache(maxsize=256)
+def _blank_controls_of(study: Study, kind: str, *settings) -> dict:
+    """A blank form's controls, once per study, task kind and the settings they show."""
+    from annotation.forms import GradeForm
+
+    return _controls(GradeForm(study=study, kind=kind))
 
 
 def _length(text: str) -> str:

@@ -38,9 +38,9 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from annotation import grader_stats
+from annotation import grader_stats, prepared
 from annotation.models import Assignment, GraderQuality, Judgment, Rating, Study, Task, User
-from annotation.prepared import PreparedSelect
+from annotation.prepared import PreparedSelect, PreparedUpdate
 
 LEFT, RIGHT = "left", "right"
 SCREEN_VERDICTS = (LEFT, RIGHT, "tie", "both_bad")
@@ -224,6 +224,27 @@ _NEXT_GOLD = PreparedSelect(
 )
 
 
+def _claim_slot(*, grader_id, task_id, overlap=None):
+    """Conditional: the slot must still be free (gold tasks have no limit), and the
+    grader's own other request must not have taken this task meanwhile (PostgreSQL:
+    between our snapshot and the lock)."""
+    claimed = Task.objects.filter(~_held_by(grader_id), pk=task_id)
+    if overlap is not None:
+        claimed = claimed.filter(slots_taken__lt=overlap)
+    return claimed, {"slots_taken": F("slots_taken") + 1}
+
+
+_CLAIM = PreparedUpdate(
+    _claim_slot,
+    grader_id=models.IntegerField(),
+    task_id=models.IntegerField(),
+    overlap=models.IntegerField(),
+)
+_CLAIM_GOLD = PreparedUpdate(
+    _claim_slot, grader_id=models.IntegerField(), task_id=models.IntegerField()
+)
+
+
 def _take(grader: User, study: Study, *, gold: bool, rng: random.Random):
     """One attempt, inside the caller's transaction, to hand the grader the least-filled
     free task: the new assignment (with its texts), None when
@@ -237,19 +258,19 @@ def _take(grader: User, study: Study, *, gold: bool, rng: random.Random):
         )
     if task is None:
         return None
-    # Conditional: the slot must still be free, and the grader's own other request must
-    # not have taken this task meanwhile (PostgreSQL: between our snapshot and the lock).
-    claimed = Task.objects.filter(~_held_by(grader.pk), pk=task.pk)
-    if not gold:
-        claimed = claimed.filter(slots_taken__lt=study.overlap)
-    if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
+    if gold:
+        claimed = _CLAIM_GOLD(grader_id=grader.pk, task_id=task.pk)
+    else:
+        claimed = _CLAIM(grader_id=grader.pk, task_id=task.pk, overlap=study.overlap)
+    if claimed != 1:
         return LOST
-    assignment = Assignment.objects.create(
+    assignment = Assignment(
         task=task,
         grader=grader,
         a_on_left=rng.random() < 0.5,
         expires_at=Assignment.default_expiry(),
     )
+    prepared.insert([assignment])
     return assignment
 
 
@@ -301,6 +322,8 @@ def record_vote(assignment: Assignment | int, grader: User, vote: Vote) -> tuple
     assignment = _for_grader(assignment, grader)
     with transaction.atomic():
         judgment, created, _progress = _record(assignment, grader, vote)
+        if created:
+            assignment.task.study.results_changed()
     return judgment, created
 
 
@@ -328,15 +351,19 @@ def vote_and_next(
     with transaction.atomic():
         judgment, created, progress = _record(assignment, grader, vote)
         result = VoteResult(judgment, created, progress=progress)
-        if not created or holding or study.status != Study.Status.ACTIVE:
+        if not created:
             return result
-        for gold in _kinds_to_try(study, rng):
-            # An IntegrityError cannot happen here: the claim's conditional UPDATE sees
-            # any assignment of this grader committed before it took the row's lock.
-            taken = _take(grader, study, gold=gold, rng=rng)
-            if taken is not None:
-                result.next_assignment = None if taken is LOST else taken
-                break
+        if not holding and study.status == Study.Status.ACTIVE:
+            for gold in _kinds_to_try(study, rng):
+                # An IntegrityError cannot happen here: the claim's conditional UPDATE
+                # sees any assignment of this grader committed before it took the lock.
+                taken = _take(grader, study, gold=gold, rng=rng)
+                if taken is not None:
+                    result.next_assignment = None if taken is LOST else taken
+                    break
+        # Last before the commit: while it bumps a row every grader shares, that row is
+        # locked from here to the commit (PostgreSQL).
+        study.results_changed()
     return result
 
 
@@ -353,18 +380,26 @@ def _for_grader(assignment: Assignment | int, grader: User) -> Assignment:
     return loaded
 
 
+_ANSWER = PreparedUpdate(
+    lambda *, assignment_id, grader_id: (
+        Assignment.objects.filter(
+            pk=assignment_id, grader_id=grader_id, status=Assignment.Status.ACTIVE
+        ),
+        {"status": Assignment.Status.DONE},
+    ),
+    assignment_id=models.IntegerField(),
+    grader_id=models.IntegerField(),
+)
+
+
 def _record(assignment: Assignment, grader: User, vote: Vote):
     """record_vote's writes, inside the caller's transaction: (judgment, created, the
-    grader's progress after a new vote)."""
+    grader's progress after a new vote). The caller tells the study's results
+    (`Study.results_changed`) when a judgment was created."""
     task = assignment.task
     study = task.study
     # The conditional UPDATE is the guard: of two submissions at once, one flips it.
-    held = (
-        Assignment.objects.filter(
-            pk=assignment.pk, grader=grader, status=Assignment.Status.ACTIVE
-        ).update(status=Assignment.Status.DONE)
-        == 1
-    )
+    held = _ANSWER(assignment_id=assignment.pk, grader_id=grader.pk) == 1
     if not held:
         status = (
             Assignment.objects.select_for_update()
@@ -379,7 +414,7 @@ def _record(assignment: Assignment, grader: User, vote: Vote):
         _reclaim(task, study)
         Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE)
     assignment.status = Assignment.Status.DONE
-    judgment = Judgment.objects.create(
+    judgment = Judgment(
         task=task,
         grader=grader,
         assignment=assignment,
@@ -387,11 +422,11 @@ def _record(assignment: Assignment, grader: User, vote: Vote):
         comment=vote.comment,
         seconds=vote.seconds,
     )
+    prepared.insert([judgment])
     _write_ratings(judgment, assignment, vote)
     progress = grader_stats.count_vote(
         study, grader, task, judgment, _single_label(vote), held=held
     )
-    study.results_changed()
     return judgment, True, progress
 
 
@@ -441,7 +476,7 @@ def _write_ratings(judgment: Judgment, assignment: Assignment, vote: Vote) -> No
         )
         for side, response_id in sides.items()
     ]
-    Rating.objects.bulk_create(rows)
+    prepared.insert(rows)
 
 
 def change_vote(judgment: Judgment, vote: Vote) -> Judgment:

@@ -89,7 +89,6 @@ def _grade_page(
         "notice": notice,
     }
     if assignment is not None:
-        form = form or GradeForm(study=study, kind=assignment.task.kind)
         context["screen"] = grading.task_screen(assignment, study, form)
     template = "annotation/grade.html"
     if request.htmx:
