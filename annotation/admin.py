@@ -23,8 +23,39 @@ from annotation.models import (
 )
 
 
+class ChangesResults:
+    """For the admin of data that results read: saving or deleting rows here marks the
+    results of the studies they belong to stale (`Study.results_changed`), as imports do;
+    `study_path` leads from the model to its study."""
+
+    study_path = "study"
+
+    def _studies(self, queryset) -> list[int]:
+        ids = queryset.values_list(f"{self.study_path}__pk", flat=True).distinct()
+        return [pk for pk in ids if pk is not None]
+
+    def _results_changed(self, study_ids) -> None:
+        for study in Study.objects.filter(pk__in=list(study_ids)):
+            study.results_changed()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._results_changed(self._studies(type(obj).objects.filter(pk=obj.pk)))
+
+    def delete_model(self, request, obj):
+        studies = self._studies(type(obj).objects.filter(pk=obj.pk))
+        super().delete_model(request, obj)
+        self._results_changed(studies)
+
+    def delete_queryset(self, request, queryset):
+        studies = self._studies(queryset)
+        super().delete_queryset(request, queryset)
+        self._results_changed(studies)
+
+
 @admin.register(User)
-class AccountAdmin(UserAdmin):
+class AccountAdmin(ChangesResults, UserAdmin):
+    study_path = "judgments__task__study"
     list_display = ("username", "role", "kind", "is_active", "last_login", "date_joined")
     list_filter = ("role", "kind", "is_active")
     fieldsets = UserAdmin.fieldsets + (
@@ -57,14 +88,14 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(LanguageModel)
-class LanguageModelAdmin(admin.ModelAdmin):
+class LanguageModelAdmin(ChangesResults, admin.ModelAdmin):
     list_display = ("name", "study")
     list_filter = ("study",)
     search_fields = ("name",)
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(ChangesResults, admin.ModelAdmin):
     list_display = ("external_id", "study", "short_text", "has_reference")
     list_filter = ("study",)
     search_fields = ("external_id", "text")
@@ -79,7 +110,8 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(ChangesResults, admin.ModelAdmin):
+    study_path = "prompt__study"
     list_display = ("id", "prompt", "model", "short_text")
     list_filter = ("prompt__study", "model__name")
     search_fields = ("prompt__external_id", "model__name", "text")
@@ -92,7 +124,7 @@ class ResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ChangesResults, admin.ModelAdmin):
     list_display = ("id", "study", "kind", "prompt", "is_gold", "slots_taken")
     list_filter = ("study", "kind", "is_gold")
     search_fields = ("prompt__external_id",)
@@ -116,7 +148,8 @@ class RatingInline(admin.TabularInline):
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
+class JudgmentAdmin(ChangesResults, admin.ModelAdmin):
+    study_path = "task__study"
     list_display = ("id", "task", "grader", "verdict", "seconds", "source", "created_at")
     list_filter = ("verdict", "source", "task__study")
     search_fields = ("grader__username", "comment")
@@ -126,14 +159,16 @@ class JudgmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(ChangesResults, admin.ModelAdmin):
+    study_path = "judgment__task__study"
     list_display = ("id", "judgment", "response", "label", "tags")
     list_filter = ("label", "judgment__task__study")
     raw_id_fields = ("judgment", "response")
 
 
 @admin.register(MetricScore)
-class MetricScoreAdmin(admin.ModelAdmin):
+class MetricScoreAdmin(ChangesResults, admin.ModelAdmin):
+    study_path = "response__prompt__study"
     list_display = ("id", "metric", "value", "response", "source", "computed_at")
     list_filter = ("metric",)
     search_fields = ("metric", "response__model__name", "response__prompt__external_id")
@@ -142,7 +177,7 @@ class MetricScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(GraderQuality)
-class GraderQualityAdmin(admin.ModelAdmin):
+class GraderQualityAdmin(ChangesResults, admin.ModelAdmin):
     list_display = (
         "grader",
         "study",

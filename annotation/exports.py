@@ -11,6 +11,12 @@
 - `scores`: CSV, one row per response with every automatic metric and the human
   columns good_rate, win_rate, n_ratings, n_battles.
 
+Spreadsheet formats (csv, scores, xlsx) never carry a live formula: any text a
+spreadsheet would run (it starts with = + - @, tab or CR: graders' comments, ids,
+model names, metadata, usernames) is neutralised where cells are written
+(`spreadsheet_text`, `_xlsx_cells`). Machine formats (jsonl, parquet,
+preferences, arena) keep the exact text.
+
 Rows stream from the database in keyset-paginated batches, so memory stays flat
 however many judgments a study holds.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +34,13 @@ from typing import IO
 
 import orjson
 from django.db import connection
+from pandas.api.types import is_numeric_dtype
 
-from annotation import tables
+from annotation import counting
 from annotation.model_card import model_card
 from annotation.models import Judgment, Prompt, Rating, Response, Study, Task, User
+from scoring import outcomes
+from scoring.verdicts import ARENA_WINNER, A, B
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores", "card")
 CONTENT_TYPES = {
@@ -102,7 +112,7 @@ FROM {judgment} j
 CROSS JOIN {task} t
 LEFT JOIN {rating} ra ON ra.judgment_id = j.id AND ra.response_id = t.response_a_id
 LEFT JOIN {rating} rb ON rb.judgment_id = j.id AND rb.response_id = t.response_b_id
-WHERE t.id = j.task_id AND t.study_id = %s AND t.is_gold = %s
+WHERE t.id = j.task_id AND t.study_id = %s AND {selected}
 ORDER BY j.id
 """
 ROWS_PER_CHUNK = 5_000
@@ -117,6 +127,14 @@ def _tags(value) -> tuple[str, ...]:
 
 def _tag_text(value) -> str:
     return ";".join(_tags(value))
+
+
+def _spreadsheet_tags(value) -> str:
+    return spreadsheet_text(";".join(_tags(value)))
+
+
+def _same(value):
+    return value
 
 
 def _iso(value) -> str:
@@ -151,39 +169,54 @@ def _columns(study: Study) -> list[str]:
 
 
 def judgment_rows(
-    study: Study, *, as_text: bool = False
+    study: Study, *, as_text: bool = False, selection: counting.Selection = counting.EVERY_GRADER
 ) -> Iterator[tuple[list[str], list[tuple]]]:
-    """The study's regular judgments in id order, in chunks: (columns, rows).
+    """The study's judgments in id order, in chunks: (columns, rows). By default every
+    grader's judgments on regular tasks, each row naming its grader's kind (see
+    `annotation.counting`).
 
     Each row is a tuple in the order of `columns`: tags as lists, or with `as_text` as
-    ';'-joined text and metadata objects as JSON (ready for CSV). One SQL pass joins
+    ';'-joined text and metadata objects as JSON, and every text a spreadsheet could run
+    as a formula neutralised (`spreadsheet_text`: ready for CSV). One SQL pass joins
     each judgment to its task and its two ratings; prompt ids, model names and graders
     come from lookup tables loaded first, so the export streams at database speed with
     flat memory.
     """
     prompts, meta_keys = _metadata(study)
     columns = JUDGMENT_COLUMNS + [f"meta_{key}" for key in meta_keys]
-    tag_value = _tag_text if as_text else _tags
+    # For CSV, lookups are neutralised once here and free text per row below; kind,
+    # verdict, winner, source and the timestamp come from fixed vocabularies.
+    cell = spreadsheet_text if as_text else _same
+    tag_value = _spreadsheet_tags if as_text else _tags
     # Per prompt, once: its id and its metadata values in column order.
     prompt_cells = {
-        pk: (ext, tuple((_meta_text if as_text else lambda v: v)(meta.get(k)) for k in meta_keys))
+        pk: (
+            cell(ext),
+            tuple(cell(_meta_text(meta.get(k))) if as_text else meta.get(k) for k in meta_keys),
+        )
         for pk, (ext, meta) in prompts.items()
     }
-    models = dict(
-        Response.objects.filter(prompt__study=study)
+    models = {
+        pk: cell(name)
+        for pk, name in Response.objects.filter(prompt__study=study)
         .values_list("pk", "model__name")
         .iterator(chunk_size=BATCH)
-    )
-    graders = {
-        pk: (name, kind) for pk, name, kind in User.objects.values_list("pk", "username", "kind")
     }
-    winners = tables.ARENA_WINNER
-    slug = study.slug
+    graders = {
+        pk: (cell(name), kind)
+        for pk, name, kind in User.objects.values_list("pk", "username", "kind")
+    }
+    winners = ARENA_WINNER
+    slug = cell(study.slug)
+    selected, params = selection.sql_condition(judgment="j", task="t")
     sql = JUDGMENT_SQL.format(
-        judgment=Judgment._meta.db_table, task=Task._meta.db_table, rating=Rating._meta.db_table
+        judgment=Judgment._meta.db_table,
+        task=Task._meta.db_table,
+        rating=Rating._meta.db_table,
+        selected=selected,
     )
     with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [study.pk, False])
+        cursor.execute(sql, [study.pk, *params])
         while batch := cursor.fetchmany(ROWS_PER_CHUNK):
             out = []
             for jid, created, task_id, kind, ppk, ra, rb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch:  # fmt: skip
@@ -203,14 +236,14 @@ def judgment_rows(
                         mb,
                         verdict,
                         winners.get(verdict, ""),
-                        ma if verdict == "a" else mb if verdict == "b" else "",
+                        ma if verdict == A else mb if verdict == B else "",
                         grader,
                         grader_kind,
-                        la or "",
-                        lb or "",
+                        cell(la or ""),
+                        cell(lb or ""),
                         tag_value(ta),
                         tag_value(tb),
-                        comment,
+                        cell(comment),
                         seconds,
                         source,
                     )
@@ -226,6 +259,41 @@ def judgment_records(study: Study) -> Iterator[dict]:
             yield dict(zip(columns, row, strict=True))
 
 
+# --- formula injection ---------------------------------------------------------------------
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): `=HYPERLINK(...)` in a grader's comment would be a live link in Excel.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+# ...but text that is just a number, such as "-0.5", is read as that number and runs nothing.
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_text(value):
+    """`value` as a CSV cell that no spreadsheet runs as a formula.
+
+    Text starting with = + - @, tab or CR gets a leading apostrophe (OWASP's rule), so
+    Excel, LibreOffice and Google Sheets show it as text. Numbers, plain-number text such
+    as "-0.5", and all other text pass unchanged.
+    """
+    if (
+        value.__class__ is str
+        and value[:1] in FORMULA_TRIGGERS
+        and not PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
+# RFC 4180's line end. The csv module quotes only fields holding a character of the line
+# terminator: with "\n" alone, a CR inside a comment went out bare and split the row,
+# starting a new line (and cell) with whatever followed it, such as "=2+2".
+CSV_LINE_END = "\r\n"
+
+
+def _spreadsheet_row(row) -> list:
+    return [spreadsheet_text(cell) for cell in row]
+
+
 def _csv_cell(value):
     if isinstance(value, list | tuple):
         return ";".join(value)
@@ -233,10 +301,11 @@ def _csv_cell(value):
 
 
 def iter_csv(study: Study) -> Iterator[bytes]:
-    """CSV in chunks of bytes (tags joined with ';', metadata objects as JSON)."""
+    """CSV in chunks of bytes (tags joined with ';', metadata objects as JSON), with
+    formula-like text neutralised (`spreadsheet_text`)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_columns(study))
+    writer = csv.writer(buffer, lineterminator=CSV_LINE_END)
+    writer.writerow(_spreadsheet_row(_columns(study)))
     for _, rows in judgment_rows(study, as_text=True):
         writer.writerows(rows)
         yield buffer.getvalue().encode("utf-8")
@@ -305,8 +374,34 @@ def write_parquet(study: Study, out: IO[bytes]) -> int:
     return total
 
 
+def _xlsx_cells(sheet, values) -> list:
+    """`values` as a row of `sheet` in which no cell is a formula.
+
+    openpyxl would store text starting with "=" as a formula. Text a spreadsheet could run
+    (FORMULA_TRIGGERS) becomes a string cell with Excel's quote prefix, so it stays text
+    even when edited, and its exact characters are kept; characters that XML cannot hold
+    (control characters) become U+FFFD instead of failing the whole export.
+    """
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    row = []
+    for value in values:
+        if value.__class__ is str:
+            if ILLEGAL_CHARACTERS_RE.search(value):
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+            if value[:1] in FORMULA_TRIGGERS:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
+                cell.quotePrefix = True
+                value = cell
+        row.append(value)
+    return row
+
+
 def write_xlsx(study: Study, out: IO[bytes], *, slice_by: str | None = None) -> int:
-    """Excel: a summary sheet, all judgments, and one sheet per value of `slice_by`."""
+    """Excel: a summary sheet, all judgments, and one sheet per value of `slice_by`.
+    No cell is ever a formula (`_xlsx_cells`)."""
     from openpyxl import Workbook
 
     columns = _columns(study)
@@ -318,7 +413,7 @@ def write_xlsx(study: Study, out: IO[bytes], *, slice_by: str | None = None) -> 
     book = Workbook(write_only=True)
     summary = book.create_sheet("summary")
     everything = book.create_sheet("judgments")
-    everything.append(columns)
+    everything.append(_xlsx_cells(everything, columns))
     slice_sheets: dict[str, object] = {}
     counts: Counter = Counter()
     verdicts: Counter = Counter()
@@ -326,7 +421,7 @@ def write_xlsx(study: Study, out: IO[bytes], *, slice_by: str | None = None) -> 
     total = 0
     for record in judgment_records(study):
         row = [_csv_cell(record[c]) for c in columns]
-        everything.append(row)
+        everything.append(_xlsx_cells(everything, row))
         total += 1
         verdicts[record["verdict"] or "single"] += 1
         graders.add(record["grader"])
@@ -335,21 +430,22 @@ def write_xlsx(study: Study, out: IO[bytes], *, slice_by: str | None = None) -> 
             if key not in slice_sheets:
                 title = _sheet_title(key, slice_sheets)
                 slice_sheets[key] = book.create_sheet(title)
-                slice_sheets[key].append(columns)
-            slice_sheets[key].append(row)
+                slice_sheets[key].append(_xlsx_cells(slice_sheets[key], columns))
+            slice_sheets[key].append(_xlsx_cells(slice_sheets[key], row))
             counts[key] += 1
-    summary.append(["study", study.slug])
-    summary.append(["name", study.name])
-    summary.append(["judgments", total])
-    summary.append(["graders", len(graders)])
-    summary.append(["models", ", ".join(study.models.values_list("name", flat=True))])
-    for verdict, n in sorted(verdicts.items()):
-        summary.append([f"verdict {verdict}", n])
+    lines = [
+        ["study", study.slug],
+        ["name", study.name],
+        ["judgments", total],
+        ["graders", len(graders)],
+        ["models", ", ".join(study.models.values_list("name", flat=True))],
+    ]
+    lines += [[f"verdict {verdict}", n] for verdict, n in sorted(verdicts.items())]
     if slice_column:
-        summary.append([])
-        summary.append([f"slice by {slice_by}", "judgments"])
-        for key, n in sorted(counts.items()):
-            summary.append([key, n])
+        lines += [[], [f"slice by {slice_by}", "judgments"]]
+        lines += [[key, n] for key, n in sorted(counts.items())]
+    for line in lines:
+        summary.append(_xlsx_cells(summary, line))
     book.save(out)
     return total
 
@@ -383,7 +479,7 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
     if not 0 <= filters.min_agreement <= 1:
         raise ExportError("min_agreement must be between 0 and 1")
     last = 0
-    base = tables.human_judgments(study).filter(task__kind=Task.Kind.PAIR).exclude(verdict="")
+    base = counting.counted_pair_verdicts(study)
     task_ids_query = Task.objects.filter(study=study, is_gold=False, kind=Task.Kind.PAIR).order_by(
         "pk"
     )
@@ -418,18 +514,16 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
         }
         for task_id in sorted(votes):
             count = votes[task_id]
-            a, b = count["a"], count["b"]
-            if a == b:
+            side = outcomes.preferred_side(count)
+            if side is None:
                 continue
-            counted = a + b if filters.drop_ties else sum(count.values())
-            winner_votes = max(a, b)
-            agreement = winner_votes / counted if counted else 0.0
-            if filters.unanimous and winner_votes != counted:
+            agreement = outcomes.agreement_share(count, side, decisive_only=filters.drop_ties)
+            if filters.unanimous and agreement != 1.0:
                 continue
             if agreement < filters.min_agreement:
                 continue
             _, prompt_pk, ra, rb = tasks[task_id]
-            chosen, rejected = (ra, rb) if a > b else (rb, ra)
+            chosen, rejected = (ra, rb) if side == A else (rb, ra)
             ext, text, messages, meta = prompts[prompt_pk]
             chosen_text, chosen_model, _ = responses[chosen]
             rejected_text, rejected_model, _ = responses[rejected]
@@ -457,12 +551,7 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
 def arena_records(study: Study) -> Iterator[dict]:
     """Each pairwise judgment as an arena battle record."""
     last = 0
-    base = (
-        tables.human_judgments(study)
-        .filter(task__kind=Task.Kind.PAIR)
-        .exclude(verdict="")
-        .order_by("pk")
-    )
+    base = counting.counted_pair_verdicts(study).order_by("pk")
     prompt_info: dict[int, tuple] = {}
     while True:
         batch = list(
@@ -490,7 +579,7 @@ def arena_records(study: Study) -> Iterator[dict]:
                 "question_id": ext,
                 "model_a": ma,
                 "model_b": mb,
-                "winner": tables.ARENA_WINNER[verdict],
+                "winner": ARENA_WINNER[verdict],
                 "judge": grader,
                 "turn": turn,
                 "language": language,
@@ -499,8 +588,15 @@ def arena_records(study: Study) -> Iterator[dict]:
 
 
 def iter_scores_csv(study: Study) -> Iterator[bytes]:
-    frame = tables.response_scores(study)
-    yield frame.to_csv(index=False).encode("utf-8")
+    """The scores table as CSV, formula-like text neutralised (metric names included)."""
+    from annotation.results import response_scores
+
+    frame = response_scores(study)
+    frame.columns = [spreadsheet_text(str(name)) for name in frame.columns]
+    for name in frame.columns:
+        if not is_numeric_dtype(frame[name]):
+            frame[name] = frame[name].map(spreadsheet_text)
+    yield frame.to_csv(index=False, lineterminator=CSV_LINE_END).encode("utf-8")
 
 
 # --- one entry point for commands, pages and the API -------------------------------------

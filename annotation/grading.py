@@ -15,7 +15,6 @@ from django.template.loader import render_to_string
 
 from annotation.handout import LEFT, RIGHT, screen_verdict, side_to_response
 from annotation.models import Assignment, Judgment, Response, Study, User
-from annotation.rendering import render_markdown
 
 SIDE_LABELS = {LEFT: "A", RIGHT: "B", "single": "Response"}
 # Keys for ratings and tags per side; the screen shows them beside each choice.
@@ -32,10 +31,7 @@ HISTORY_PAGE_SIZE = 25
 
 
 def conversation(prompt) -> list[dict]:
-    return [
-        {"role": turn["role"], "html": render_markdown(turn["content"])}
-        for turn in prompt.conversation
-    ]
+    return prompt.conversation_html
 
 
 def task_screen(assignment: Assignment, study: Study, form=None) -> dict:
@@ -47,8 +43,9 @@ def task_screen(assignment: Assignment, study: Study, form=None) -> dict:
     """
     task = assignment.task
     sides = side_to_response(assignment)
-    # The hand-out loads the responses with the assignment (handout.SCREEN_RELATED).
-    texts = {response.pk: response.text for response in task.responses}
+    # The hand-out loads the responses with the assignment (handout.SCREEN_RELATED): the
+    # HTML stored at import, and the text for its length (imports cap it, MAX_OUTPUT_CHARS).
+    loaded = {response.pk: response for response in task.responses}
     controls = _controls(form) if form is not None else _blank_controls(study, task.kind)
     panes = []
     for side, response_id in sides.items():
@@ -57,8 +54,8 @@ def task_screen(assignment: Assignment, study: Study, form=None) -> dict:
             {
                 "side": side,
                 "label": SIDE_LABELS[side],
-                "html": render_markdown(texts[response_id]),
-                "length": _length(texts[response_id]),
+                "html": loaded[response_id].html,
+                "length": _length(loaded[response_id].text),
                 "ratings": ratings,
                 "rating_name": f"rating_{side}",
                 "missing_label": missing_label(side),
@@ -120,8 +117,9 @@ def _blank_controls_of(study: Study, kind: str, *settings) -> dict:
 
 
 def _length(text: str) -> str:
+    chars = len(text)
     words = len(text.split())
-    return f"{words:,} word{'' if words == 1 else 's'} · {len(text):,} characters"
+    return f"{words:,} word{'' if words == 1 else 's'} · {chars:,} characters"
 
 
 def missing_label(side: str) -> str:

@@ -182,7 +182,9 @@ def _free(grader_id: int, study_id: int, *, gold: bool, overlap=None) -> QuerySe
     (what `is_gold=False` becomes) it cannot. The correlated NOT EXISTS costs one lookup
     in the (task, grader) unique index per candidate, where "NOT IN (SELECT ...)" would
     read the grader's whole history."""
-    free = Task.objects.filter(~_held_by(grader_id), study_id=study_id, is_gold__in=[gold])
+    free = Task.objects.filter(
+        ~_held_by(grader_id), study_id=study_id, is_gold__in=[gold], in_queue__in=[True]
+    )
     if not gold:
         free = free.filter(slots_taken__lt=overlap)
     return free.order_by("slots_taken", "order_key")
@@ -323,7 +325,7 @@ def record_vote(assignment: Assignment | int, grader: User, vote: Vote) -> tuple
     with transaction.atomic():
         judgment, created, _progress = _record(assignment, grader, vote)
         if created:
-            assignment.task.study.results_changed()
+            assignment.task.study.results_changed(new_judgment=True)
     return judgment, created
 
 
@@ -361,9 +363,8 @@ def vote_and_next(
                 if taken is not None:
                     result.next_assignment = None if taken is LOST else taken
                     break
-        # Last before the commit: while it bumps a row every grader shares, that row is
-        # locked from here to the commit (PostgreSQL).
-        study.results_changed()
+        # A new judgment writes no shared row: its own id moves the results' data version.
+        study.results_changed(new_judgment=True)
     return result
 
 

@@ -8,9 +8,6 @@ computes only the responses still missing a score.
 
 from __future__ import annotations
 
-import csv
-import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,9 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from annotation.importing import _chunks, _Errors, jsonl_objects, read_text
+from annotation.ingest.metric_scores import check_metric_name
 from annotation.models import MetricJob, MetricScore, Response, Study
-from annotation.tables import SCORE_COLUMNS
 from scoring.metrics import MetricError, MetricInput, get_metric
 
 CHUNK = 2000
@@ -37,6 +33,7 @@ class MetricRunSummary:
     items_per_second: float
     model: str | None
     device: str | None
+    bf16: bool = False
 
     def describe(self) -> str:
         text = (
@@ -46,6 +43,8 @@ class MetricRunSummary:
         )
         if self.model:
             text += f" with {self.model} on {self.device}"
+        if self.bf16:
+            text += ", bf16 autocast"
         return text
 
 
@@ -77,21 +76,26 @@ def compute(
     batch_size: int | None = None,
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    bf16: bool = False,
 ) -> MetricRunSummary:
-    """Score every response of the study still missing `store_as` (default: the metric name)."""
+    """Score every response of the study still missing `store_as` (default: the metric name).
+
+    ``bf16`` runs the model under bfloat16 autocast (metrics that offer it); the scores'
+    source says so.
+    """
     metric = get_metric(metric_name)
+    metric.check_bf16(bf16)
     store_as = store_as or metric.name
-    if store_as in SCORE_COLUMNS:
-        raise MetricError(
-            f"'{store_as}' names a column of the scores table; store the metric under another name"
-        )
+    check_metric_name(store_as)
     todo = missing_responses(study, store_as, needs_reference=metric.needs_reference)
     total_responses = Response.objects.filter(prompt__study=study).count()
     already = MetricScore.objects.filter(response__prompt__study=study, metric=store_as).count()
     scored = skipped = 0
     seconds = 0.0
     last_run = None
-    source = model or metric.default_model or "computed"
+    source = str(model or metric.default_model or "computed")
+    if bf16:
+        source = f"{source[:480]} (bf16 autocast)"
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]
         items = [
@@ -104,7 +108,7 @@ def compute(
                 progress(offset + done, len(todo))
 
         last_run = metric.run(
-            items, model=model, batch_size=batch_size, device=device, progress=report
+            items, model=model, batch_size=batch_size, device=device, progress=report, bf16=bf16
         )
         seconds += last_run.seconds
         rows = [
@@ -133,6 +137,7 @@ def compute(
         items_per_second=(scored + skipped) / seconds if seconds > 0 else 0.0,
         model=last_run.model if last_run else model,
         device=last_run.device if last_run else None,
+        bf16=bf16,
     )
 
 
@@ -145,8 +150,14 @@ def start_job(
     batch_size=None,
     user=None,
 ) -> MetricJob:
-    """Queue a background computation; `python manage.py db_worker` runs it."""
-    metric = get_metric(metric_name)  # unknown names fail here, before anything is queued
+    """Queue a background computation; `python manage.py db_worker` runs it.
+
+    What can be known now is checked now, before anything is queued: an unknown metric, a
+    model given to a metric that takes none, and a local model path that does not exist
+    here raise `MetricError`, so a job that cannot run is never left waiting.
+    """
+    metric = get_metric(metric_name)
+    check_model(metric, model)
     job = MetricJob.objects.create(
         study=study,
         metric=metric.name,
@@ -157,6 +168,24 @@ def start_job(
     )
     transaction.on_commit(lambda: run_metric_job.enqueue(job.pk))
     return job
+
+
+def check_model(metric, model: str | None) -> None:
+    """Refuse a model the metric cannot use: one given to a text metric, none where the metric
+    has no default, or a local path (absolute, ``./``, ``~`` or several directories deep)
+    that is not a directory on this machine. Hub names are left to the loader."""
+    if model and not metric.needs_model:
+        raise MetricError(f"{metric.name} takes no model; leave the model empty")
+    if not model:
+        if metric.needs_model and metric.default_model is None:
+            raise MetricError(f"{metric.name} needs a model: give its local path or hub name")
+        return
+    from scoring.metrics.models import _local_path  # the loader's own test of a local path
+
+    try:
+        _local_path(model)
+    except MetricError as exc:
+        raise MetricError(f"{metric.name}: {exc} on the server") from None
 
 
 @task()
@@ -186,243 +215,18 @@ def run_metric_job(job_id: int) -> str:
             status=MetricJob.Status.FAILED, message=str(exc), finished_at=timezone.now()
         )
         return str(exc)
+    except BaseException as exc:
+        # Whatever else stops the job (a bug, the worker shut down mid-job), the row must not
+        # stay "running" for ever: the page would poll it for ever.
+        if isinstance(exc, SystemExit | KeyboardInterrupt):
+            why = "the worker was stopped during the job; start it again"
+        else:
+            why = f"the job stopped: {type(exc).__name__}: {exc}"
+        MetricJob.objects.filter(pk=job_id).update(
+            status=MetricJob.Status.FAILED, message=why[:2000], finished_at=timezone.now()
+        )
+        raise
     MetricJob.objects.filter(pk=job_id).update(
         status=MetricJob.Status.DONE, message=summary.describe(), finished_at=timezone.now()
     )
     return summary.describe()
-
-
-# --- scores computed elsewhere: stored all or nothing -----------------------------------------
-
-DEFAULT_SOURCE = "api"
-
-
-class MetricScoreError(ValueError):
-    """Scores that cannot be stored; `details` lists each problem as {index, field, message}."""
-
-    def __init__(self, details: list[dict]):
-        super().__init__("; ".join(f"{d['index']}: {d['field']}: {d['message']}" for d in details))
-        self.details = details
-
-
-def upsert_metric_scores(study: Study, scores: list[dict]) -> dict:
-    """Store each {prompt_id, model, metric, value[, source]} as the score of that model's
-    response to that prompt, replacing a stored value of the same metric.
-
-    Nothing is written unless every score names a response of the study; the study's
-    cached results are marked stale. Returns how many scores were created and updated.
-    """
-    prompt_ids = sorted({score["prompt_id"] for score in scores})
-    responses = {}
-    for chunk in _chunks(prompt_ids):
-        for pk, ext, model in Response.objects.filter(
-            prompt__study=study, prompt__external_id__in=chunk
-        ).values_list("pk", "prompt__external_id", "model__name"):
-            responses[(ext, model)] = pk
-    known_prompts = {ext for ext, _ in responses}
-    details: list[dict] = []
-    wanted: dict[tuple[int, str], tuple[int, MetricScore]] = {}
-    for index, score in enumerate(scores):
-        prompt_id, model, metric = score["prompt_id"], score["model"], score["metric"]
-        if metric in SCORE_COLUMNS:
-            details.append(
-                _error(
-                    index,
-                    "metric",
-                    f"'{metric}' names a column of the scores table; choose another name",
-                )
-            )
-            continue
-        response_id = responses.get((prompt_id, model))
-        if prompt_id not in known_prompts:
-            details.append(_error(index, "prompt_id", f"no prompt '{prompt_id}' in this study"))
-            continue
-        if response_id is None:
-            details.append(
-                _error(index, "model", f"no response of model '{model}' to prompt '{prompt_id}'")
-            )
-            continue
-        # As in file imports (metric_runs.import_scores): a repeat is fine, a conflict is not.
-        first = wanted.get((response_id, metric))
-        if first is not None:
-            if first[1].value != score["value"]:
-                details.append(
-                    _error(
-                        index,
-                        "value",
-                        f"a second, different {metric} value for '{model}' on '{prompt_id}' "
-                        f"(first at index {first[0]})",
-                    )
-                )
-            continue
-        wanted[(response_id, metric)] = (
-            index,
-            MetricScore(
-                response_id=response_id,
-                metric=metric,
-                value=score["value"],
-                source=score.get("source") or DEFAULT_SOURCE,
-            ),
-        )
-    if details:
-        raise MetricScoreError(details)
-    rows = [row for _, row in wanted.values()]
-    with transaction.atomic():
-        stored = set()
-        for chunk in _chunks(sorted({row.response_id for row in rows})):
-            stored.update(
-                MetricScore.objects.filter(response_id__in=chunk).values_list(
-                    "response_id", "metric"
-                )
-            )
-        MetricScore.objects.bulk_create(
-            rows,
-            batch_size=2000,
-            update_conflicts=True,
-            unique_fields=["response", "metric"],
-            update_fields=["value", "source", "computed_at"],
-        )
-        study.results_changed()
-    updated = sum((row.response_id, row.metric) in stored for row in rows)
-    return {"created": len(rows) - updated, "updated": updated}
-
-
-def _error(index: int, field: str, message: str) -> dict:
-    return {"index": index, "field": field, "message": message}
-
-
-RESERVED = {"prompt_id", "model", "metric", "value"}
-
-
-def import_scores(
-    path: str,
-    study: Study,
-    fmt: str,
-    *,
-    model: str | None = None,
-    prefix: str = "",
-    id_field: str | None = None,
-) -> int:
-    """Import metric scores from a file, all or nothing; returns how many were written.
-
-    - ``csv`` / ``jsonl``: rows keyed by ``prompt_id`` and ``model``, with either
-      ``metric`` and ``value`` columns (long) or one numeric column per metric (wide).
-    - ``lm-eval``: lm-evaluation-harness per-sample logs (``samples_<task>_*.jsonl``):
-      each line's numeric fields (acc, exact_match, ...) become metrics of `model`'s
-      response to the prompt whose id is ``doc[id_field]`` (default: ``doc_id``).
-    """
-    errors = _Errors(path)
-    if fmt == "lm-eval" and not model:
-        errors.add(None, None, "lm-eval logs need --model: the model whose responses were scored")
-    errors.raise_if_any()
-    text = read_text(path, errors)
-
-    rows: list[tuple[int, str, str, str, object]] = []  # line, prompt_id, model, metric, value
-    if fmt == "csv":
-        reader = csv.DictReader(text.splitlines())
-        header = reader.fieldnames or []
-        for name in ("prompt_id", "model"):
-            if name not in header:
-                errors.add(1, name, "missing column")
-        errors.raise_if_any()
-        long = "metric" in header and "value" in header
-        for record in reader:
-            line = reader.line_num
-            if long:
-                rows.append(
-                    (line, record["prompt_id"], record["model"], record["metric"], record["value"])
-                )
-            else:
-                for name in header:
-                    if name not in RESERVED and (record.get(name) or "").strip():
-                        rows.append(
-                            (line, record["prompt_id"], record["model"], name, record[name])
-                        )
-    elif fmt in ("jsonl", "lm-eval"):
-        for line, obj in jsonl_objects(text, errors):
-            if fmt == "jsonl":
-                if "metric" in obj and "value" in obj:
-                    rows.append(
-                        (line, obj.get("prompt_id"), obj.get("model"), obj["metric"], obj["value"])
-                    )
-                else:
-                    for name, value in obj.items():
-                        if name not in RESERVED:
-                            rows.append((line, obj.get("prompt_id"), obj.get("model"), name, value))
-            else:
-                doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
-                key = doc.get(id_field) if id_field else obj.get("doc_id")
-                if key is None:
-                    errors.add(line, f"doc.{id_field}" if id_field else "doc_id", "is missing")
-                    continue
-                for name, value in obj.items():
-                    if name in (
-                        "doc_id",
-                        "doc",
-                        "target",
-                        "arguments",
-                        "resps",
-                        "filtered_resps",
-                        "doc_hash",
-                        "prompt_hash",
-                        "target_hash",
-                        "filter",
-                        "metrics",
-                    ):
-                        continue
-                    if isinstance(value, int | float) and not isinstance(value, bool):
-                        rows.append((line, str(key), model, name, value))
-                    elif isinstance(value, bool):
-                        rows.append((line, str(key), model, name, float(value)))
-    else:
-        errors.add(None, None, f"unknown format '{fmt}': csv, jsonl or lm-eval")
-        errors.raise_if_any()
-
-    scores: list[dict] = []
-    lines: list[int] = []
-    for line, prompt_id, model_name, metric, value in rows:
-        if (
-            not isinstance(prompt_id, str | int)
-            or isinstance(prompt_id, bool)
-            or str(prompt_id).strip() == ""
-        ):
-            errors.add(line, "prompt_id", "is missing")
-            continue
-        if not isinstance(model_name, str) or not model_name.strip():
-            errors.add(line, "model", "is missing")
-            continue
-        if not isinstance(metric, str) or not metric.strip() or len(prefix + metric) > 100:
-            errors.add(line, "metric", "must be a name of at most 100 characters")
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            errors.add(line, metric, f"not a number: {value!r}")
-            continue
-        if not math.isfinite(number):
-            errors.add(line, metric, f"not a finite number: {value!r}")
-            continue
-        scores.append(
-            {
-                "prompt_id": str(prompt_id),
-                "model": model_name,
-                "metric": prefix + metric,
-                "value": number,
-                "source": f"imported from {os.path.basename(path)}",
-            }
-        )
-        lines.append(line)
-    if not scores and not errors.items:
-        errors.add(None, None, "the file holds no scores")
-    errors.raise_if_any()
-    try:
-        summary = upsert_metric_scores(study, scores)
-    except MetricScoreError as exc:
-        for detail in exc.details:
-            errors.add(
-                lines[detail["index"]],
-                detail["field"],
-                detail["message"].replace("(first at index ", "(first at record "),
-            )
-        errors.raise_if_any()
-    return summary["created"] + summary["updated"]

@@ -11,22 +11,59 @@ from collections import Counter
 
 from django.db.models import Count, Max, Min
 
-from annotation import results, tables
-from annotation.models import Judgment, Study, User
+from annotation import counting, results
+from annotation.models import Study, User
 
 # Demographic values given by fewer graders than this are pooled, so no one is singled out.
 MIN_CELL = 3
 
 
-def _fmt(value, digits=3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def _estimate(value, lower, upper, *, digits: int, missing: str) -> str:
+    """ "0.412 (0.30 to 0.52)"; the value without an interval when it has none; `missing` (words
+    saying why) when there is no value. Never "n/a (n/a to n/a)"."""
+    if value is None:
+        return missing
+    text = f"{value:.{digits}f}"
+    if lower is None or upper is None:
+        return f"{text} (no interval)"
+    return f"{text} ({lower:.{digits}f} to {upper:.{digits}f})"
+
+
+def _scale_line(study: Study) -> str:
+    """The rating scale in words: which labels count as a good result, or why none do."""
+    if not study.rating_scale:
+        return "- **Rating scale**: none (pairwise verdicts only)"
+    scale = ", ".join(study.rating_scale)
+    good = [label for label in study.rating_scale if label in study.good_labels]
+    if not good:
+        return f"- **Rating scale**: {scale}; no label counts as a good result"
+    quoted = " and ".join(f'"{label}"' for label in good)
+    return f"- **Rating scale**: {scale}; {quoted} count{'s' if len(good) == 1 else ''} as a good result"
+
+
+def _agreement_cells(q: dict) -> tuple[str, str]:
+    if q.get("error"):
+        return q["error"], "not computed"
+    alpha = _estimate(
+        q.get("krippendorff_alpha"),
+        q.get("alpha_ci_lower"),
+        q.get("alpha_ci_upper"),
+        digits=3,
+        missing=(
+            "undefined: no item was judged twice"
+            if not q.get("n_pairable_items")
+            else "undefined: every answer was the same"
+        ),
+    )
+    percent = q.get("percent_agreement")
+    return alpha, ("no item judged twice" if percent is None else f"{percent:.3f}")
 
 
 def demographics(study: Study) -> dict[str, Counter]:
     """Per self-reported attribute, how many of the study's human graders gave each value;
     values given by fewer than MIN_CELL graders are pooled as "other"."""
     # One row per grader (not DISTINCT on the answers: graders may answer alike).
-    graders = User.objects.filter(pk__in=tables.human_judgments(study).values("grader_id"))
+    graders = User.objects.filter(pk__in=counting.counted_judgments(study).values("grader_id"))
     counts: dict[str, Counter] = {}
     for answers in graders.values_list("demographics", flat=True):
         for key, value in (answers or {}).items():
@@ -43,15 +80,11 @@ def demographics(study: Study) -> dict[str, Counter]:
 
 
 def model_card(study: Study) -> str:
-    human = tables.human_judgments(study)
+    human = counting.counted_judgments(study)
     stats = human.aggregate(n=Count("pk"), first=Min("created_at"), last=Max("created_at"))
     per_grader = list(human.values("grader").annotate(n=Count("pk")).values_list("n", flat=True))
     judges = sorted(
-        set(
-            Judgment.objects.filter(
-                task__study=study, grader__kind=User.Kind.MODEL_JUDGE
-            ).values_list("grader__username", flat=True)
-        )
+        set(counting.MODEL_JUDGES.judgments(study).values_list("grader__username", flat=True))
     )
     models = list(study.models.values_list("name", flat=True))
     board = results.leaderboard(study)
@@ -61,8 +94,7 @@ def model_card(study: Study) -> str:
         "",
         f"- **Protocol**: {study.get_protocol_display()}; {study.overlap} graders per task; "
         f"{'blind' if study.blind else 'not blind'} (model names hidden, sides drawn at random).",
-        f"- **Rating scale**: {', '.join(study.rating_scale)} (good: {', '.join(study.good_labels)}); "
-        f"**tags**: {', '.join(study.tags) or 'none'}.",
+        f"{_scale_line(study)}; **tags**: {', '.join(study.tags) or 'none'}.",
         f"- **Size**: {study.prompts.count()} prompts, {len(models)} models ({', '.join(models)}), "
         f"{stats['n']} human judgments by {len(per_grader)} graders",
     ]
@@ -73,7 +105,9 @@ def model_card(study: Study) -> str:
     if judges:
         lines.append(f"- **AI judges** (kept apart from the human results): {', '.join(judges)}.")
     lines += ["", "### Graders", ""]
-    if per_grader:
+    if not per_grader:
+        lines.append("No human judgments yet.")
+    else:
         per_grader.sort()
         lines.append(
             f"Judgments per grader: median {per_grader[len(per_grader) // 2]}, range {per_grader[0]}-{per_grader[-1]}."
@@ -97,13 +131,8 @@ def model_card(study: Study) -> str:
         "|---|---|---|---|",
     ]
     for q in agreement["questions"]:
-        if q.get("error"):
-            lines.append(f"| {q['question']} | {q['level']} | {q['error']} | |")
-        else:
-            lines.append(
-                f"| {q['question']} | {q['level']} | {_fmt(q['krippendorff_alpha'])} "
-                f"({_fmt(q['alpha_ci_lower'])} to {_fmt(q['alpha_ci_upper'])}) | {_fmt(q['percent_agreement'])} |"
-            )
+        alpha, percent = _agreement_cells(q)
+        lines.append(f"| {q['question']} | {q['level']} | {alpha} | {percent} |")
     lines += [
         "",
         "### Results",
@@ -112,15 +141,19 @@ def model_card(study: Study) -> str:
         "|---|---|---|---|",
     ]
     for row in board["rows"]:
-        rating = (
-            f"{row['rating']:.0f} ({row['ci_lower']:.0f} to {row['ci_upper']:.0f})"
-            if row.get("rating") is not None
-            else "n/a"
+        rating = _estimate(
+            row.get("rating"),
+            row.get("ci_lower"),
+            row.get("ci_upper"),
+            digits=0,
+            missing="no pairwise verdicts",
         )
-        grr = (
-            f"{row['grr']:.3f} ({row['grr_ci_lower']:.3f} to {row['grr_ci_upper']:.3f})"
-            if row.get("grr") is not None
-            else "n/a"
+        grr = _estimate(
+            row.get("grr"),
+            row.get("grr_ci_lower"),
+            row.get("grr_ci_upper"),
+            digits=3,
+            missing="no ratings",
         )
         lines.append(f"| {row['model']} | {rating} | {row.get('battles') or 0} | {grr} |")
     lines += [

@@ -17,6 +17,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotation.rendering import render_conversation, render_markdown
+
 DEFAULT_RATING_SCALE = ["poor", "acceptable", "good"]
 DEFAULT_GOOD_LABELS = ["good"]
 DEFAULT_TAGS = ["harmful", "untrue", "unhelpful"]
@@ -82,12 +84,25 @@ class Study(models.Model):
     overlap = models.PositiveSmallIntegerField(default=3)
     # In a pairwise study the verdict alone completes a task unless this is set.
     require_ratings = models.BooleanField(default=False)
+    # The design of the grading queue: a balanced sample of this many model pairs per
+    # prompt, or every pair when empty. Every import into the study keeps it.
+    pairs_per_prompt = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="model pairs per prompt in the grading queue (empty: every pair)",
+    )
     blind = models.BooleanField(default=True)
     reveal_after_vote = models.BooleanField(default=False)
     gold_rate = models.FloatField(default=0.0)
+    # Graders whose median time per judgment lies below this are flagged as implausibly fast
+    # on the dashboard (reading a prompt and two answers takes longer than that).
+    min_median_seconds = models.FloatField(
+        default=10.0,
+        help_text="Flag graders whose median seconds per judgment is below this.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # Bumped whenever judgments or metric scores change; cached results of an older
-    # version are recomputed.
+    # Bumped by `results_changed` (imports, metric scores, edits, deletions; not by votes,
+    # which move the data version by their own row); part of the results' data version.
     results_version = models.PositiveBigIntegerField(default=0)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="studies", blank=True
@@ -106,6 +121,14 @@ class Study(models.Model):
                 condition=Q(protocol__in=["pairwise", "single", "both"]),
                 name="study_protocol_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(pairs_per_prompt__isnull=True) | Q(pairs_per_prompt__gte=1),
+                name="study_pairs_per_prompt_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_median_seconds__gte=0),
+                name="study_min_median_seconds_nonnegative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -122,8 +145,26 @@ class Study(models.Model):
     def is_good(self, label: str) -> bool:
         return label in self.good_labels
 
-    def results_changed(self) -> None:
-        """Mark cached results stale (called inside the transaction that changed them)."""
+    def queue_size(self) -> int:
+        """Tasks in the grading queue (the study's design; gold tasks are extra)."""
+        return self.tasks.filter(is_gold__in=[False], in_queue__in=[True]).count()
+
+    def results_changed(self, *, new_judgment: bool = False) -> None:
+        """Tell the study's cached results that its data changed; call it inside the
+        transaction that changed it. This is the one call every writer makes.
+
+        - The vote path (a grader's new judgment, `handout.record_vote`) passes
+          ``new_judgment=True``. That writes nothing and enqueues nothing: the new row
+          itself moves the data version (judgment ids only grow, see
+          `annotation.results.version`), so concurrent votes never contend on a shared
+          row. Readers notice the change and one background recomputation follows
+          (`annotation.results.store`).
+        - Everything else calls it plainly: imports (prompts, judgments, gold), metric
+          scores, changed or deleted judgments and ratings, study settings. That bumps
+          `results_version`, one UPDATE of this study's row.
+        """
+        if new_judgment:
+            return
         Study.objects.filter(pk=self.pk).update(results_version=F("results_version") + 1)
 
 
@@ -166,6 +207,9 @@ class Prompt(models.Model):
     messages = models.JSONField(null=True, blank=True)
     reference = models.TextField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The conversation rendered once, when the prompt is stored: [{"role", "html"}, ...]
+    # (Markdown to sanitised HTML), so no page renders untrusted text on a request.
+    conversation_html = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["study", "id"]
@@ -176,9 +220,16 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return f"{self.study.slug}/{self.external_id}"
 
+    def save(self, *args, **kwargs):
+        _render_before_save(self, kwargs, ("text", "messages"), "conversation_html")
+        super().save(*args, **kwargs)
+
     @property
     def conversation(self) -> list[dict]:
         return self.messages or [{"role": "user", "content": self.text}]
+
+    def render(self) -> None:
+        self.conversation_html = render_conversation(self.conversation)
 
 
 class Response(models.Model):
@@ -186,6 +237,9 @@ class Response(models.Model):
     model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="responses")
     text = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
+    # The text rendered once, when the response is stored (Markdown to sanitised HTML):
+    # the grading screen shows this and never renders an output on a request.
+    html = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["prompt", "model"]
@@ -195,6 +249,24 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prompt} / {self.model}"
+
+    def save(self, *args, **kwargs):
+        _render_before_save(self, kwargs, ("text",), "html")
+        super().save(*args, **kwargs)
+
+    def render(self) -> None:
+        self.html = render_markdown(self.text)
+
+
+def _render_before_save(obj, kwargs: dict, sources: tuple[str, ...], target: str) -> None:
+    """Refresh an object's stored HTML when a save writes the text it comes from. (Bulk
+    writes skip save(); the imports render as they write.)"""
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and not set(sources) & set(update_fields):
+        return
+    obj.render()
+    if update_fields is not None:
+        kwargs["update_fields"] = {*update_fields, target}
 
 
 def _random_order_key() -> int:
@@ -227,13 +299,18 @@ class Task(models.Model):
     # A random key that shuffles the order tasks are handed out in, so that a grader
     # does not see the pairs of one prompt one after another.
     order_key = models.PositiveIntegerField(default=_random_order_key)
+    # In the study's grading queue (its design: every pair, or a balanced sample per
+    # prompt). A pair that only imported judgments compared, such as a model judge's, has
+    # a task to hold those judgments but is never handed to graders.
+    in_queue = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["study", "is_gold", "slots_taken", "order_key"], name="task_handout_idx"
+                fields=["study", "is_gold", "in_queue", "slots_taken", "order_key"],
+                name="task_handout_idx",
             ),
         ]
         constraints = [
@@ -462,7 +539,8 @@ class ResultCache(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="result_cache")
     key = models.CharField(max_length=200)
-    version = models.PositiveBigIntegerField()
+    # The data version it was computed from (annotation.results.version.data_version).
+    version = models.CharField(max_length=100)
     payload = models.JSONField()
     computed_at = models.DateTimeField(auto_now=True)
     seconds = models.FloatField(default=0)
@@ -474,6 +552,30 @@ class ResultCache(models.Model):
         return f"{self.study.slug}:{self.key}@{self.version}"
 
 
+class ResultsRefresh(models.Model):
+    """When a study's results were last computed, and whether a recomputation is queued
+    or running (annotation.results.store). One row per study, written by result readers
+    and the background job, never by a vote."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="results_refresh")
+    # The data version of the stored results, and the watermark last seen to match it.
+    data_version = models.CharField(max_length=100, blank=True)
+    watermark = models.CharField(max_length=100, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+    # A recomputation waiting for a worker (due at run_after), or running since started_at.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    run_after = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # The queued job (django-tasks result id), dropped if a request computes in its place.
+    job_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"results of {self.study_id} at {self.data_version or 'never'}"
+
+
 class IdempotencyRecord(models.Model):
     """The response to a write sent with an Idempotency-Key, replayed when it is retried."""
 
@@ -481,6 +583,9 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=200)
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=500)
+    # SHA-256 of the request body (canonical JSON): a retry must send the same body.
+    # Empty for records stored before fingerprints were kept.
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
     status_code = models.PositiveSmallIntegerField()
     body = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -525,3 +630,18 @@ class MetricJob(models.Model):
     @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 0
+
+    # A queued job no worker has taken after this long probably has no worker to go to.
+    WORKER_WAIT = timedelta(seconds=30)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def waiting_for_worker(self) -> bool:
+        return (
+            self.status == self.Status.QUEUED
+            and self.created_at is not None
+            and timezone.now() - self.created_at > self.WORKER_WAIT
+        )

@@ -50,6 +50,7 @@ def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgr
         Assignment.objects.filter(
             grader=grader,
             task__is_gold__in=[False],
+            task__in_queue__in=[True],
             task__slots_taken__lt=F("task__study__overlap"),
         )
         .values_list("task__study_id")
@@ -57,7 +58,10 @@ def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgr
     )
     all_open = dict(
         Task.objects.filter(
-            study_id__in=ids, is_gold__in=[False], slots_taken__lt=F("study__overlap")
+            study_id__in=ids,
+            is_gold__in=[False],
+            in_queue__in=[True],
+            slots_taken__lt=F("study__overlap"),
         )
         .values_list("study_id")
         .annotate(n=Count("id"))

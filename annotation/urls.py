@@ -25,5 +25,11 @@ urlpatterns = [
     path("studies/<slug:slug>/instructions/", views.instructions, name="instructions"),
     path("studies/<slug:slug>/results/", views.dashboard, name="dashboard"),
     path("studies/<slug:slug>/results/charts/<str:name>.svg", views.chart, name="chart"),
+    path(
+        "studies/<slug:slug>/results/charts/<str:name>.<str:fmt>",
+        views.chart,
+        name="chart_download",
+    ),
+    path("studies/<slug:slug>/results/judgments/", views.judgments, name="judgments"),
     path("studies/<slug:slug>/results/metric-jobs/", views.metric_jobs, name="metric_jobs"),
 ]

@@ -8,17 +8,20 @@ from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from annotation import (
+    browse,
     charts,
     exports,
+    grader_checks,
     grader_stats,
     grading,
     handout,
     metric_runs,
+    overview,
     progress,
     results,
 )
@@ -32,13 +35,18 @@ from annotation.access import (
 )
 from annotation.forms import GradeForm, MetricJobForm, sign_shown_at
 from annotation.rendering import render_markdown
+from scoring import slices as slices_stats
 from scoring.metrics import MetricError, metric_names
 
 
 @login_required
 def home(request):
     studies = list(studies_for(request.user).order_by("name"))
-    rows = progress.grader_progress(request.user, studies)
+    overall = overview.study_progress(studies)
+    rows = [
+        {"study": mine.study, "mine": mine, "overall": overall[mine.study.pk]}
+        for mine in progress.grader_progress(request.user, studies)
+    ]
     return render(request, "annotation/home.html", {"rows": rows})
 
 
@@ -291,16 +299,25 @@ def dashboard(request, slug):
         return render(
             request, "annotation/dashboard.html#compare", {"study": study, "compare": compare}
         )
-    board = results.leaderboard(study)
+    # The last computed results: never computed here during grading (annotation.results).
+    latest, freshness = results.latest(study)
     context = {
         "study": study,
         "models": models,
-        "progress": results.progress(study),
-        "board": board,
-        "agreement": results.agreement(study),
-        "judges": results.judges(study),
-        "slices": results.slice_results(study),
-        "correlations": results.correlations(study),
+        "freshness": freshness,
+        "progress": latest["progress"],
+        "board": latest["leaderboard"],
+        "agreement": latest["agreement"],
+        "checks": results.cached(
+            study,
+            "grader-checks",
+            lambda: grader_checks.grader_checks(study),
+            version=freshness.version,
+        ),
+        "judges": latest["judges"],
+        "slices": latest["slices"],
+        "slice_rules": {"min_n": slices_stats.DEFAULT_MIN_N, "alpha": slices_stats.DEFAULT_ALPHA},
+        "correlations": latest["correlations"],
         "compare": compare,
         "export_formats": exports.FORMATS,
         "jobs": _jobs(study),
@@ -312,27 +329,60 @@ def dashboard(request, slug):
 
 @login_required
 @require_GET
-def chart(request, slug, name):
+def judgments(request, slug):
+    """The judgment browser: a study's judgments filtered, a page of tasks at a time."""
     study = get_study_for_researcher(request.user, slug)
-    if name in ("ratings", "grr", "winrate"):
-        board = results.leaderboard(study)
-        draw = {
-            "ratings": lambda: charts.ratings_chart(board["rows"]),
-            "grr": lambda: charts.grr_chart(board["rows"]),
-            "winrate": lambda: charts.win_rate_heatmap(board["matrix"]),
-        }[name]
-    elif name.startswith("scatter-"):
+    # Filter choices change with the data: recomputed when any new judgment lands (cheap
+    # stamp), never per page otherwise.
+    choices = results.cached(
+        study, "browse-options", lambda: browse.options(study), version=results.watermark(study)
+    )
+    form = browse.FilterForm(request.GET, options=choices)
+    page = None
+    if form.is_valid():
+        page = browse.browse(study, form.filters(), form.cleaned_data.get("page") or 1)
+    context = {"study": study, "form": form, "page": page, "options": choices}
+    return render(request, "annotation/judgments.html", context, status=200 if page else 400)
+
+
+def _chart_figure(study, name):
+    """A callable that draws chart `name` from the last computed results, and the data
+    version of those results (raises Http404 for an unknown chart)."""
+    if name in CHARTS:
+        board, freshness = results.latest_result(study, "leaderboard")
+        return {
+            "ratings": lambda: charts.ratings_figure(board["rows"]),
+            "grr": lambda: charts.grr_figure(board["rows"]),
+            "winrate": lambda: charts.win_rate_figure(board["matrix"]),
+        }[name], freshness
+    if name.startswith("scatter-"):
         metric, _, human = name[len("scatter-") :].rpartition("-")
-        entry = next(
-            (m for m in results.correlations(study)["metrics"] if m["metric"] == metric), None
+        payload, freshness = results.latest_result(study, "correlations")
+        entry = next((m for m in payload["metrics"] if m["metric"] == metric), None)
+        if entry is not None and human in ("good_rate", "win_rate"):
+            return lambda: charts.metric_scatter_figure(entry["points"], metric, human), freshness
+    raise Http404("No such chart")
+
+
+@login_required
+@require_GET
+def chart(request, slug, name, fmt="svg"):
+    """A chart as SVG (shown on the dashboard), or SVG, PNG or PDF to download."""
+    study = get_study_for_researcher(request.user, slug)
+    if fmt not in charts.FORMATS:
+        raise Http404("No such chart format")
+    draw, freshness = _chart_figure(study, name)
+    if fmt == "svg":
+        body = results.cached_chart(
+            study, f"v2:{name}", freshness.version, lambda: charts.render(draw(), "svg").decode()
         )
-        if entry is None or human not in ("good_rate", "win_rate"):
-            raise Http404("No such chart")
-        draw = lambda: charts.metric_scatter(entry["points"], metric, human)  # noqa: E731
     else:
-        raise Http404("No such chart")
-    svg = results.cached(study, f"chart:{name}", lambda: {"svg": draw()})["svg"]
-    response = HttpResponse(svg, content_type="image/svg+xml")
+        body = charts.render(draw(), fmt)
+    response = HttpResponse(body, content_type=charts.FORMATS[fmt])
+    if fmt != "svg" or "download" in request.GET:
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"{study.slug}-{name}.{fmt}"
+        )
     # matplotlib's SVG carries its own inline styles; an image cannot run script anyway.
     response["Content-Security-Policy"] = CHART_POLICY
     response["Cache-Control"] = "private, max-age=60"
@@ -367,9 +417,15 @@ def metric_jobs(request, slug):
                 messages.error(request, error)
             return redirect(f"{reverse('dashboard', args=[slug])}#metrics")
     context = {"study": study, "jobs": _jobs(study), "job_error": error}
-    return render(request, "annotation/dashboard.html#jobs", context, status=400 if error else 200)
+    # 422, not 400: the page swaps a 422 in (base.html's htmx config), so the reason shows.
+    return render(request, "annotation/dashboard.html#jobs", context, status=422 if error else 200)
 
 
 def _jobs(study):
     jobs = list(study.metric_jobs.all()[:10])
-    return {"items": jobs, "active": any(j.status in ("queued", "running") for j in jobs)}
+    return {
+        "items": jobs,
+        # The partial polls while this is true and drops its trigger when it is not.
+        "active": any(j.status in ("queued", "running") for j in jobs),
+        "waiting": [j for j in jobs if j.waiting_for_worker],
+    }

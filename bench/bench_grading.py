@@ -74,25 +74,21 @@ def build(prompts: int, judgments: int, rng: random.Random):
         models = LanguageModel.objects.bulk_create(
             [LanguageModel(study=study, name=f"model-{i}") for i in range(MODELS)]
         )
-        prompt_rows = Prompt.objects.bulk_create(
-            [
-                Prompt(
-                    study=study, external_id=f"p{i:06d}", text=" ".join(rng.choices(WORDS, k=20))
-                )
-                for i in range(prompts)
-            ],
-            batch_size=5000,
-        )
-        response_rows = Response.objects.bulk_create(
-            [
-                Response(
-                    prompt=p, model=m, text=" ".join(rng.choices(WORDS, k=rng.randint(40, 160)))
-                )
-                for p in prompt_rows
-                for m in models
-            ],
-            batch_size=5000,
-        )
+        prompt_rows = [
+            Prompt(study=study, external_id=f"p{i:06d}", text=" ".join(rng.choices(WORDS, k=20)))
+            for i in range(prompts)
+        ]
+        for row in prompt_rows:
+            row.render()  # the HTML an import stores beside the text
+        Prompt.objects.bulk_create(prompt_rows, batch_size=5000)
+        response_rows = [
+            Response(prompt=p, model=m, text=" ".join(rng.choices(WORDS, k=rng.randint(40, 160))))
+            for p in prompt_rows
+            for m in models
+        ]
+        for row in response_rows:
+            row.render()
+        Response.objects.bulk_create(response_rows, batch_size=5000)
         tasks = []
         for i, p in enumerate(prompt_rows):
             mine = response_rows[i * MODELS : (i + 1) * MODELS]

@@ -62,7 +62,7 @@ def main() -> None:
         started, cpu_started = time.perf_counter(), time.process_time()
         table = read_table(path, text_columns=BATTLE_COLUMNS)
         loaded = time.perf_counter()
-        board = leaderboard(table, bootstrap=args.rounds, seed=0)
+        board = leaderboard(table, bootstrap=args.rounds, rng=0)
         finished, cpu_finished = time.perf_counter(), time.process_time()
 
     print(
@@ -76,7 +76,7 @@ def main() -> None:
         f"CPU time:    {cpu_finished - cpu_started:6.2f} s  (all threads; wall time suffers "
         "when other work shares the cores)"
     )
-    print(board.head(3).to_string(index=False))
+    print(board.table.head(3).to_string(index=False))
 
 
 if __name__ == "__main__":

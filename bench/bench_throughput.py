@@ -108,7 +108,7 @@ def build(workdir: Path, prompts: int, graders: int, history: int) -> list[str]:
     from throughput_urls import FLOOR_TABLE
 
     from annotation import handout
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
     from annotation.models import Membership, User
 
     call_command("migrate", verbosity=0)

@@ -5,6 +5,7 @@ Every knob is an environment variable with a safe default; see README.md
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "annotation",
 ]
 
@@ -76,6 +78,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "annotation.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "annotation.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into 429 (annotation/login_throttle.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "humaneval_site.urls"
@@ -136,6 +141,28 @@ DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "annotation.User"
 
+AUTHENTICATION_BACKENDS = [
+    "annotation.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Failed logins (login page, admin, API token), counted in the database by django-axes,
+# per username and per client address: LOGIN_FAILURE_LIMIT failures lock either for
+# LOGIN_LOCKOUT_MINUTES (429 with Retry-After); a success clears the username's count.
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False  # annotation.login_throttle clears the username only
+# Attempts during a lockout are refused without being recorded, so the window is fixed
+# and a client hammering a locked account cannot grow its database row.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Each counted failure is also logged for the admin (Axes › Access failures).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "annotation.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "annotation.login_throttle.client_ip"
+# How many reverse proxies in front of the app append to X-Forwarded-For; 0 ignores it.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -171,29 +198,93 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# HTTPS, per Django's deployment checklist; README "Production" gives the environment.
+# Off by default so `make demo` serves plain http://127.0.0.1:8000.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+# A load balancer's health check may come over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER from the name of the header a TLS-terminating proxy sets to
+    "https" (e.g. X-Forwarded-Proto); only set it when the proxy always sets or strips it."""
+    name = value.strip()
+    if not name:
+        return None
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, got {value!r}"
+        )
+    meta = name.upper().replace("-", "_")
+    return (meta if meta.startswith("HTTP_") else f"HTTP_{meta}", "https")
+
+
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER", ""))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.api.parsers.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "annotation.api.schema.APIAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Human evaluation annotation API",
-    "DESCRIPTION": "Studies, prompts, responses, judgments, results and exports.",
+    "DESCRIPTION": (
+        "Studies, prompts, responses, judgments, results and exports. Authenticate with "
+        '"Authorization: Token TOKEN" (POST /api/auth/token/) or a session. Every error '
+        "status an operation can answer is listed with its body. Request bodies: JSON "
+        "objects or lists, at most MAX_REQUEST_BODY_BYTES (413 beyond), nested at most "
+        "MAX_REQUEST_JSON_DEPTH levels, with no NUL characters or lone surrogates in any "
+        "string (400 naming the field). This schema and the docs page are public: they "
+        "describe the API, never its data."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components, so that what a request must hold (no blank
+    # required text) is stated without constraining what responses show.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotation.api.schema.add_error_components",
+    ],
     # Swagger UI and ReDoc from the app's own static files, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
 
+# Hostile request bodies: a body over this size is refused with 413 before it is read,
+# and a JSON body nested deeper than this is a 400 naming where (annotation/api/parsers.py).
+MAX_REQUEST_BODY_BYTES = envint("MAX_REQUEST_BODY_BYTES", 20 * 1024 * 1024)
+MAX_REQUEST_JSON_DEPTH = envint("MAX_REQUEST_JSON_DEPTH", 32)
+
 # How long a handed-out task stays reserved for a grader before it returns to the pool.
 ASSIGNMENT_TIMEOUT_MINUTES = envint("ASSIGNMENT_TIMEOUT_MINUTES", 30)
+
+# Results are recomputed by the background worker at most this often while votes come in;
+# a queued recomputation that no worker has started this long after it was due runs in the
+# next request that reads results (annotation.results.store).
+RESULTS_REFRESH_SECONDS = envint("RESULTS_REFRESH_SECONDS", 10)
+RESULTS_WORKER_GRACE_SECONDS = envint("RESULTS_WORKER_GRACE_SECONDS", 30)
+
+# Limits on imported data (import_* commands and the API's bulk writes): how deeply a field
+# may nest, the longest output (or prompt turn, or reference), the most tasks one import
+# may create. Beyond them an import is refused, naming the line, field and limit.
+MAX_JSON_DEPTH = envint("MAX_JSON_DEPTH", 32)
+MAX_OUTPUT_CHARS = envint("MAX_OUTPUT_CHARS", 200_000)
+MAX_IMPORT_TASKS = envint("MAX_IMPORT_TASKS", 1_000_000)
 
 LOGGING = {
     "version": 1,

@@ -3,13 +3,14 @@
 Input is long format, one row per rating: ``item``, ``grader``, ``value``. Krippendorff's
 alpha comes from the `krippendorff` package (used as a dependency, never copied) at the
 nominal, ordinal or interval level (Krippendorff 2011, "Computing Krippendorff's
-Alpha-Reliability"), with a bootstrap interval over items. Fleiss' kappa (Fleiss 1971) uses
+Alpha-Reliability"), with a jackknife interval over items (`alpha_interval`). Fleiss' kappa (Fleiss 1971) uses
 the items that every grader rated; Cohen's kappa (Cohen 1960; weighted: Cohen 1968) is
 computed for every pair of graders on the items both rated.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,11 +18,20 @@ from dataclasses import dataclass, field
 import krippendorff
 import numpy as np
 import pandas as pd
+from scipy.special import stdtrit
 
 from scoring.errors import InputError, row_error
-from scoring.tables import jsonable, missing_mask, require_columns, require_table, to_number
+from scoring.tables import (
+    jsonable,
+    missing_mask,
+    require_columns,
+    require_present,
+    require_table,
+    to_number,
+)
 
 LEVELS = ("nominal", "ordinal", "interval")
+INTERVALS = ("jackknife", "bootstrap", "none")
 # Disagreement weights of Cohen's kappa per level: unweighted for nominal labels, linear in
 # rank for ordinal scales, quadratic in value for interval scales (Cohen 1968).
 KAPPA_WEIGHTS = {"nominal": None, "ordinal": "linear", "interval": "quadratic"}
@@ -50,6 +60,7 @@ class AgreementResult:
     per_grader: pd.DataFrame
     bootstrap: int
     confidence: float
+    interval: str = "jackknife"
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -171,10 +182,7 @@ def _encode(
 ) -> tuple[_Ratings, int]:
     df = require_table(long_df, "rating table")
     require_columns(df, [item, grader, value], "rating table")
-    for column in (item, grader):
-        missing = missing_mask(df[column])
-        if missing.any():
-            raise row_error(int(np.argmax(missing)), f"{column} is empty")
+    require_present(df, [item, grader])
     rated = ~missing_mask(df[value])
     dropped = int((~rated).sum())
     positions = np.flatnonzero(rated)
@@ -200,9 +208,15 @@ def _encode(
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values as text and each value's index among them (what
+    `np.unique(..., return_inverse=True)` gives), hashing first so that only the distinct
+    values are sorted."""
     text = np.array([str(v) for v in values], dtype=object)
-    uniques, codes = np.unique(text, return_inverse=True)
-    return uniques, codes
+    codes, uniques = pd.factorize(text)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(uniques), dtype=np.intp)
+    rank[order] = np.arange(len(uniques))
+    return np.asarray(uniques, dtype=object)[order], rank[codes]
 
 
 def _value_codes(value, raw, positions, level, value_order):
@@ -223,8 +237,7 @@ def _value_codes(value, raw, positions, level, value_order):
             codes[i] = position[key]
         return np.arange(len(order), dtype=float), order, codes
     if level == "nominal":
-        text = np.array([_as_label(v) for v in raw], dtype=object)
-        labels, codes = np.unique(text, return_inverse=True)
+        labels, codes = _codes(np.array([_as_label(v) for v in raw], dtype=object))
         return np.arange(len(labels), dtype=float), list(labels), codes
     numbers = np.empty(len(raw))
     for i, v in enumerate(raw):
@@ -264,21 +277,145 @@ def _alpha(value_counts: np.ndarray, domain: np.ndarray, level: str) -> float | 
         warnings.simplefilter("ignore", RuntimeWarning)
         result = float(
             krippendorff.alpha(
-                value_counts=pairable, value_domain=domain, level_of_measurement=level
+                value_counts=pairable,
+                value_domain=domain,
+                level_of_measurement=level,  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
             )
         )
     return result if np.isfinite(result) else None
+
+
+@dataclass(frozen=True)
+class AlphaInterval:
+    """An interval for Krippendorff's alpha (`alpha_interval`): bounds (None where the data
+    give none), the method used and notes on any fallback."""
+
+    lower: float | None
+    upper: float | None
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _item_coincidences(value_counts: np.ndarray) -> np.ndarray:
+    """Each item's contribution to the coincidence matrix (Krippendorff 2011, sec. C):
+    o_ck(u) = n_uc (n_uk - [c = k]) / (m_u - 1) for an item u with m_u >= 2 values."""
+    counts = np.asarray(value_counts, dtype=float)
+    m = counts.sum(axis=1)
+    size = counts.shape[1]
+    pairs = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(size)
+    return pairs / (m - 1)[:, None, None]
+
+
+def _alphas(coincidences: np.ndarray, domain: np.ndarray, level: str) -> np.ndarray:
+    """Alpha from each of a stack of coincidence matrices (K x V x V):
+    alpha = 1 - (n - 1) sum o_ck d_ck / sum n_c n_k d_ck, with the level's distance d
+    (Krippendorff 2011, eqs. for nominal, ordinal and interval metrics). NaN where the
+    expected disagreement is 0. Used for the jackknife's leave-one-out values, checked
+    against the `krippendorff` package in the tests; the reported alpha is the package's.
+    """
+    marginals = coincidences.sum(axis=2)
+    total = marginals.sum(axis=1)
+    size = len(domain)
+    if level == "nominal":
+        distance = np.broadcast_to(1.0 - np.eye(size), coincidences.shape)
+    elif level == "interval":
+        gaps = (domain[:, None] - domain[None, :]) ** 2
+        distance = np.broadcast_to(gaps, coincidences.shape)
+    else:  # ordinal: (sum of n_g from c to k - (n_c + n_k) / 2)^2
+        cumulative = np.cumsum(marginals, axis=1)
+        before = cumulative - marginals
+        index = np.arange(size)
+        low = np.minimum(index[:, None], index[None, :])
+        high = np.maximum(index[:, None], index[None, :])
+        between = cumulative[:, high] - before[:, low]
+        distance = (between - (marginals[:, :, None] + marginals[:, None, :]) / 2) ** 2
+    observed = (coincidences * distance).sum(axis=(1, 2))
+    expected = (marginals[:, :, None] * marginals[:, None, :] * distance).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = 1.0 - (total - 1) * observed / expected
+    return np.where(expected > 0, result, np.nan)
+
+
+def alpha_interval(
+    value_counts: np.ndarray,
+    domain: np.ndarray,
+    level: str,
+    *,
+    alpha: float,
+    confidence: float = 0.95,
+) -> AlphaInterval:
+    """Jackknife interval for Krippendorff's alpha over items, on the log(1 - alpha) scale.
+
+    `value_counts` is the items x values table of the pairable items (each rated at least
+    twice), `domain` the values, `alpha` the estimate (from the `krippendorff` package).
+    Each item is left out in turn (alpha_(i)); with N items, theta = log(1 - alpha) and
+    se = sqrt((N - 1) / N * sum (theta_(i) - mean theta_(.))^2) (the jackknife variance,
+    Quenouille 1956, Tukey 1958, proposed for alpha by Hughes 2022, "Toward improved
+    inference for Krippendorff's Alpha agreement coefficient", arXiv:2210.13265), the
+    interval is 1 - exp(theta -/+ t se) with t the Student quantile on N - 1 degrees of
+    freedom. 1 - alpha = D_o / D_e is a ratio of disagreements, whose logarithm is nearer
+    normal than the ratio (as for a risk ratio), and the upper bound stays below 1.
+
+    Chosen by coverage (seeded simulations with 3 graders and 30 items, 2,000 studies each;
+    bench/bench_alpha_coverage.py): 94.1-96.3 % at the nominal level (alpha .30 to .72),
+    94.4-95.7 % at the interval and ordinal levels (alpha .46 to .80, also with 20 % of
+    ratings missing). Alternatives measured on the same studies: the percentile bootstrap
+    over items 92.0-95.2 %, BCa 92.6-97.2 %, the jackknife on the alpha scale 93.6-95.7 %,
+    on Fisher's z scale of an intra-class correlation 95.1-97.2 %. Not the Hayes &
+    Krippendorff (2007) bootstrap, which draws coincidences as independent pairs with the
+    expected disagreement held fixed, ignoring that the pairs of one item are dependent.
+    When it misses, the true alpha mostly lies above the interval. With very unequal
+    category shares (85/10/5 %) at 30 items every method under-covers (88.5-91.7 %; this
+    one 89.9 %).
+
+    Fallbacks, each named in `notes`: alpha = 1 (no disagreement) gives no interval; when
+    leaving one item out leaves no disagreement (or alpha undefined), the jackknife runs on
+    the alpha scale with the upper bound capped at 1; fewer than 3 items give no interval.
+    """
+    counts = np.asarray(value_counts, dtype=float)
+    items = len(counts)
+    if items < 3:
+        return AlphaInterval(None, None, "none", ["too few pairable items for an interval"])
+    if alpha >= 1:
+        return AlphaInterval(
+            None, None, "none", ["alpha is 1 (no disagreement): the data give no interval"]
+        )
+    per_item = _item_coincidences(counts)
+    left_out = _alphas(per_item.sum(axis=0)[None] - per_item, np.asarray(domain, float), level)
+    t = float(stdtrit(items - 1, 0.5 + confidence / 2))
+    if np.all(np.isfinite(left_out)) and np.all(left_out < 1):
+        theta = np.log1p(-left_out)
+        se = math.sqrt((items - 1) / items * float(((theta - theta.mean()) ** 2).sum()))
+        centre = math.log1p(-alpha)
+        return AlphaInterval(
+            1 - math.exp(centre + t * se),
+            1 - math.exp(centre - t * se),
+            "jackknife, log(1 - alpha)",
+        )
+    defined = left_out[np.isfinite(left_out)]
+    if len(defined) < 2:
+        return AlphaInterval(None, None, "none", ["alpha is undefined without one item"])
+    se = math.sqrt(
+        (len(defined) - 1) / len(defined) * float(((defined - defined.mean()) ** 2).sum())
+    )
+    return AlphaInterval(
+        alpha - t * se,
+        min(1.0, alpha + t * se),
+        "jackknife",
+        ["one item holds all the disagreement: the jackknife interval is on the alpha scale"],
+    )
 
 
 def agreement(
     long_df: pd.DataFrame,
     *,
     level: str = "nominal",
+    interval: str = "jackknife",
     bootstrap: int = 1000,
-    seed: int | None = 0,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     confidence: float = 0.95,
     value_order: Sequence | None = None,
+    weights: str | None = "auto",
     item: str = "item",
     grader: str = "grader",
     value: str = "value",
@@ -288,17 +425,28 @@ def agreement(
     - ``krippendorff_alpha``: Krippendorff's alpha at `level` (nominal, ordinal or
       interval; Krippendorff 2011), computed by the `krippendorff` package from the items x
       values table of counts. Items rated once do not count (they are not pairable).
-    - ``alpha_ci_lower/upper``: percentile bootstrap interval, resampling the pairable items
-      with replacement `bootstrap` times (Zapf et al. 2016, "Measuring inter-rater
-      reliability for nominal data", BMC Med Res Methodol 16:93, recommend alpha with this
-      interval). Resamples in which alpha is undefined are left out and counted in `notes`.
+    - ``alpha_ci_lower/upper``: with `interval` ``"jackknife"`` (the default) the
+      jackknife interval over the pairable items of `alpha_interval`, which covers 95 %
+      within 2 points at 30 items in seeded simulations at the nominal, ordinal and
+      interval levels, where the percentile bootstrap covers 92-95 %. ``"bootstrap"``:
+      that percentile bootstrap interval, resampling the pairable items with replacement
+      `bootstrap` times with `rng` (Zapf et al. 2016, "Measuring inter-rater reliability
+      for nominal data", BMC Med Res Methodol 16:93); resamples in which alpha is undefined
+      are left out and counted in `notes`. ``"none"``: no interval. `interval` in the
+      result names the method used.
     - ``fleiss_kappa``: Fleiss' kappa (1971) on the items rated by every grader; nominal
       level only, else None.
     - ``percent_agreement``: over items with two or more ratings, the mean share of pairs
       of ratings that are equal (Fleiss' P-bar for complete data).
     - ``cohen_kappas``: for every pair of graders with common items, Cohen's kappa on those
-      items (columns grader_a, grader_b, kappa, n, weights); weighted linearly in rank for
-      ordinal and quadratically in value for interval data (Cohen 1968).
+      items (columns grader_a, grader_b, kappa, n, weights). `weights` (None, "linear" or
+      "quadratic"; Cohen 1968) defaults by level: none for nominal, linear for ordinal,
+      quadratic for interval. Disagreement weights are |i - j| or (i - j)^2 on category
+      positions: the positions on `value_order` (the declared scale) when given, else the
+      ranks among the values the two graders used, so a pair's kappa never depends on
+      values other graders used. Both conventions are scikit-learn's
+      ``cohen_kappa_score`` (with ``labels=value_order``, resp. without) and R irr's
+      ``kappa2``.
     - ``per_grader``: each grader's number of ratings ``n``, ``n_compared`` (ratings on
       items where the other graders' most frequent value is unique), the share of those
       equal to it (``agreement_with_majority``), and ``alpha_without`` (alpha when that
@@ -313,6 +461,11 @@ def agreement(
     """
     if level not in LEVELS:
         raise InputError(f"unknown level {level!r} (use one of: {', '.join(LEVELS)})")
+    if weights not in ("auto", None, "none", "linear", "quadratic"):
+        raise InputError(f"unknown weights {weights!r} (use none, linear or quadratic)")
+    weights = None if weights == "none" else weights
+    if interval not in INTERVALS:
+        raise InputError(f"unknown interval {interval!r} (use one of: {', '.join(INTERVALS)})")
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap!r}")
     if not 0 < confidence < 1:
@@ -325,14 +478,21 @@ def agreement(
 
     alpha = _alpha(counts, ratings.domain, level)
     lower = upper = None
+    method = interval
     if alpha is None:
+        method = "none"
         notes.append(
             "Krippendorff's alpha is undefined: no item has two ratings"
             if len(pairable) == 0
             else "Krippendorff's alpha is undefined: all pairable ratings have the same value"
         )
-    elif bootstrap > 0:
-        generator = rng if rng is not None else np.random.default_rng(seed)
+    elif interval == "jackknife":
+        bounds = alpha_interval(pairable, ratings.domain, level, alpha=alpha, confidence=confidence)
+        lower, upper, method = bounds.lower, bounds.upper, bounds.method
+        notes.extend(bounds.notes)
+    elif interval == "bootstrap" and bootstrap > 0:
+        method = "bootstrap percentile"
+        generator = np.random.default_rng(rng)
         draws = generator.integers(0, len(pairable), size=(bootstrap, len(pairable)))
         values = [_alpha(pairable[idx], ratings.domain, level) for idx in draws]
         defined = np.array([v for v in values if v is not None])
@@ -344,6 +504,8 @@ def agreement(
         if len(defined):
             tail = (1 - confidence) / 2
             lower, upper = (float(q) for q in np.quantile(defined, [tail, 1 - tail]))
+    else:
+        method = "none"
 
     fleiss, fleiss_items = None, 0
     if level == "nominal":
@@ -374,23 +536,28 @@ def agreement(
         fleiss_kappa=fleiss,
         fleiss_items=fleiss_items,
         percent_agreement=percent,
-        cohen_kappas=_pairwise_kappas(ratings, KAPPA_WEIGHTS[level], level),
+        cohen_kappas=_pairwise_kappas(
+            ratings, KAPPA_WEIGHTS[level] if weights == "auto" else weights, value_order is not None
+        ),
         per_grader=_per_grader(ratings, counts, level),
         bootstrap=bootstrap,
         confidence=confidence,
+        interval=method,
         notes=notes,
     )
 
 
-def _pairwise_kappas(ratings: _Ratings, weights: str | None, level: str) -> pd.DataFrame:
+def _pairwise_kappas(ratings: _Ratings, weights: str | None, declared: bool) -> pd.DataFrame:
     """Cohen's kappa for every pair of graders who rated at least one item in common.
 
     The co-rated (value, value) pairs come from a self-join of the ratings on the item,
     and every grader pair's confusion matrix from one bincount, so the cost follows the
-    number of co-ratings, not graders squared times items.
+    number of co-ratings, not graders squared times items. Weights depend on the pair and
+    the scale only: with a `declared` scale the categories sit at their positions 0..K-1
+    on it (scikit-learn's ``cohen_kappa_score(labels=scale)``); otherwise at their ranks
+    among the values this pair used (its default, and R irr's ``kappa2``), never among
+    values other graders used elsewhere.
     """
-    points = ratings.domain if level == "interval" else np.arange(len(ratings.domain), dtype=float)
-    w = _weights(points, weights)
     size = len(ratings.domain)
     long = pd.DataFrame({"item": ratings.item, "grader": ratings.grader, "value": ratings.value})
     joined = long.merge(long, on="item", suffixes=("_a", "_b"))
@@ -410,11 +577,22 @@ def _pairwise_kappas(ratings: _Ratings, weights: str | None, level: str) -> pd.D
         confusions = np.bincount(cells, minlength=len(pairs) * size * size).reshape(
             len(pairs), size, size
         )
+        full = _weights(np.arange(size, dtype=float), weights)
+        kappas = []
+        for confusion in confusions.astype(float):
+            if declared:
+                kappas.append(_kappa_from_confusion(confusion, full))
+                continue
+            used = np.flatnonzero(confusion.sum(axis=0) + confusion.sum(axis=1))
+            own = confusion[np.ix_(used, used)]
+            kappas.append(
+                _kappa_from_confusion(own, _weights(np.arange(len(used), dtype=float), weights))
+            )
         table = pd.DataFrame(
             {
                 "grader_a": ratings.graders[pairs // n_graders],
                 "grader_b": ratings.graders[pairs % n_graders],
-                "kappa": [_kappa_from_confusion(c.astype(float), w) for c in confusions],
+                "kappa": kappas,
                 "n": confusions.sum(axis=(1, 2)),
             }
         )

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from scoring.errors import InputError
+from scoring.ratings import BOTH_BAD_RULES, MIN_BATTLES, TIE_RULES
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
@@ -68,7 +69,7 @@ def _anchor(text: str) -> tuple[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `python -m scoring` and its five commands."""
+    """The argument parser of `python -m scoring` and its commands."""
     parser = _Parser(
         prog="python -m scoring",
         description="Statistics for human evaluation of LLM outputs, on files "
@@ -80,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=description)
         sub.add_argument(
-            "file", metavar="FILE", help="input table: .csv, .jsonl, .json or .parquet"
+            "file",
+            metavar="FILE",
+            help="input table: .csv, .jsonl, .json or .parquet (.csv.gz, .jsonl.gz too)",
         )
         sub.add_argument(
             "--format",
@@ -95,10 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Bradley-Terry leaderboard with bootstrap intervals",
         "Bradley-Terry ratings (Elo scale: 400, base 10, mean 1000; ties count half a win) "
         "of pairwise battles with columns model_a, model_b, winner (model_a, model_b, tie, "
-        "'tie (bothbad)'), bootstrap confidence intervals and rank = 1 + the number of "
-        "models whose lower bound is above this model's upper bound. JSON: a list of rows "
-        "model, rating, ci_lower, ci_upper, battles, wins, ties, losses, win_rate, rank, "
-        "rank_lower, rank_upper.",
+        "'tie (bothbad)'/both_bad, or another 'tie (...)' label), bootstrap confidence "
+        "intervals and rank = 1 + the number of models whose lower bound is above this "
+        "model's upper bound. Models with few battles, models without a finite rating (never "
+        "lost / never won) and groups of models that never met are flagged (columns "
+        "low_battles, unbounded, component). JSON: a list of rows model, rating, ci_lower, "
+        "ci_upper, battles, wins, ties, losses, win_rate, rank, rank_lower, rank_upper, "
+        "component, low_battles, unbounded.",
     )
     lb.add_argument(
         "--bootstrap",
@@ -121,12 +127,62 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL=RATING",
         help="shift ratings so that MODEL has RATING",
     )
+    lb.add_argument(
+        "--ties",
+        choices=(*TIE_RULES, "davidson"),
+        default="half",
+        help="half: a tie is half a win for each side (default); drop: leave ties out; "
+        "davidson (Davidson 1970): a tie parameter fitted by maximum likelihood (JSON rows add "
+        "tie_parameter, tie_ci_lower, tie_ci_upper)",
+    )
+    lb.add_argument(
+        "--both-bad",
+        choices=BOTH_BAD_RULES,
+        default="tie",
+        help="tie: 'tie (bothbad)' is a tie (default); drop: leave those battles out",
+    )
+    lb.add_argument(
+        "--drop-self-battles",
+        action="store_true",
+        help="leave out battles of a model against itself (default: an error naming the row)",
+    )
+    lb.add_argument(
+        "--min-battles",
+        type=_positive_int,
+        default=MIN_BATTLES,
+        metavar="N",
+        help=f"flag models with fewer battles (default {MIN_BATTLES})",
+    )
+
+    jd = command(
+        "judges",
+        "agreement of AI judges with human graders (MT-Bench style)",
+        "Agreement of each --judge with the human graders (every other grader), and of the "
+        "humans among themselves, with and without ties (MT-Bench setups S1 and S2), the "
+        "number of vote pairs (each unordered pair of humans once) and Cohen's kappa. FILE "
+        "is long: item, grader, verdict (and optionally turn: then per turn and overall).",
+    )
+    jd.add_argument(
+        "--judge",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="grader name of an AI judge (repeat for several)",
+    )
+    for name in ("item", "grader", "verdict", "turn"):
+        jd.add_argument(
+            f"--{name}-column",
+            default=name,
+            metavar="COL",
+            help=f"column holding the {name} (default {name}"
+            + ("; used when present)" if name == "turn" else ")"),
+        )
 
     ag = command(
         "agreement",
         "inter-rater agreement (Krippendorff's alpha, kappas)",
         "Agreement among graders, from a long table with columns item, grader, value: "
-        "Krippendorff's alpha with a bootstrap interval, Fleiss' kappa (nominal; items rated "
+        "Krippendorff's alpha with a jackknife interval, Fleiss' kappa (nominal; items rated "
         "by all graders), percent agreement, Cohen's kappa per grader pair and each "
         "grader's agreement with the majority of the others.",
     )
@@ -137,19 +193,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="level of measurement of the values",
     )
     ag.add_argument(
+        "--categories",
         "--value-order",
+        dest="value_order",
         type=_split_list,
         metavar="A,B,C",
-        help="order of text labels, lowest first (needed for ordinal/interval text)",
+        help="the ordered scale, lowest first (needed for ordinal/interval text labels; "
+        "kappa weights then use positions on it)",
+    )
+    ag.add_argument(
+        "--weights",
+        choices=("none", "linear", "quadratic"),
+        help="Cohen's kappa weights (default by level: none, linear for ordinal, quadratic "
+        "for interval); on positions in --categories, else on the ranks of the values each "
+        "pair used, as scikit-learn's cohen_kappa_score and R irr's kappa2",
     )
     ag.add_argument(
         "--bootstrap",
         type=_positive_int,
         default=1000,
         metavar="N",
-        help="bootstrap rounds for alpha's interval (default 1000)",
+        help="bootstrap rounds for alpha's interval with --interval bootstrap (default 1000)",
     )
-    ag.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    ag.add_argument(
+        "--interval",
+        choices=("jackknife", "bootstrap", "none"),
+        default="jackknife",
+        help="alpha's interval: jackknife over items on the log(1 - alpha) scale (default; "
+        "95%% coverage at 30 items in simulations), percentile bootstrap over items, or none",
+    )
+    ag.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="random seed of the bootstrap (default 0)"
+    )
     for name in ("item", "grader", "value"):
         ag.add_argument(
             f"--{name}-column",
@@ -182,8 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Good-Result-Ratio (or any label/tag rate) per model",
         "Share of ratings whose label is one of --good, per model, with Wilson 95%% "
         "intervals. With --tags COL, the share of rows carrying each tag instead. With "
-        "--by COL, per slice of COL with the parity gap (max - min) per model, flagged "
-        "above --threshold percentage points.",
+        "--by COL, per slice of COL (each with n and its interval) with the parity gap "
+        "(highest - lowest slice of at least --min-n rows) per model, flagged when the "
+        "difference of the two slices is significant at --alpha (Bonferroni over the pairs "
+        "of slices) and above --threshold percentage points.",
     )
     gr.add_argument(
         "--good",
@@ -198,22 +275,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="report tag rates from this column (lists or comma-separated tags)",
     )
     gr.add_argument("--group", default="model", metavar="COL", help="group column (default model)")
+    gr.add_argument(
+        "--cluster",
+        metavar="COL",
+        help="column naming the rated response (default: response_id, response or prompt, "
+        "the first present; 'none' for none): several ratings of one response get a "
+        "clustered interval",
+    )
     gr.add_argument("--by", metavar="COL", help="slice by this column and report parity gaps")
     gr.add_argument(
         "--threshold",
         type=float,
         default=3.0,
         metavar="PP",
-        help="flag parity gaps above PP percentage points (default 3)",
+        help="flag parity gaps above PP percentage points only (default 3)",
+    )
+    gr.add_argument(
+        "--min-n",
+        type=_positive_int,
+        default=30,
+        metavar="N",
+        help="compare only slices with at least N rows (default 30)",
+    )
+    gr.add_argument(
+        "--alpha",
+        type=_probability,
+        default=0.05,
+        metavar="A",
+        help="significance level of a flagged gap (default 0.05)",
     )
 
     cp = command(
         "compare",
         "paired comparison of two models on the same prompts",
-        "Paired bootstrap of the difference between two models on shared prompts, in "
-        "Good-Result-Ratio (ratings: prompt, model, label) or win rate (battles: prompt, "
-        "model_a, model_b, winner), with interval, p-value and the number of prompts a "
-        "significant result would take at the observed effect.",
+        "Difference between two models on shared prompts, in Good-Result-Ratio (ratings: "
+        "prompt, model, label) or win rate (battles: prompt, model_a, model_b, winner): "
+        "paired bootstrap interval, p-value from the exact sign-flip test (valid with any "
+        "number of prompts; a warning below 10), and the number of prompts a significant "
+        "result would take at the observed effect (JSON: prompts_needed).",
     )
     cp.add_argument("--model-a", required=True, metavar="MODEL")
     cp.add_argument("--model-b", required=True, metavar="MODEL")
@@ -253,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.8,
         help="power for the sample-size estimate (default 0.8)",
     )
+
+    from scoring import cli_extra
+
+    cli_extra.add_leaderboard_options(lb)
+    cli_extra.add_commands(command)
     return parser
 
 
@@ -263,17 +367,70 @@ def _leaderboard(args: argparse.Namespace):
     from scoring.io import read_table
     from scoring.ratings import BATTLE_COLUMNS, leaderboard
 
+    if args.ties == "davidson" or args.control or args.responses:
+        from scoring.cli_extra import modelled_leaderboard
+
+        return modelled_leaderboard(args)
+
     table = read_table(args.file, text_columns=BATTLE_COLUMNS)
-    board = leaderboard(
+    result = leaderboard(
         table,
         bootstrap=args.bootstrap,
-        seed=args.seed,
+        rng=args.seed,
         confidence=args.confidence,
         anchor=args.anchor,
+        ties=args.ties,
+        both_bad=args.both_bad,
+        drop_self_battles=args.drop_self_battles,
+        min_battles=args.min_battles,
     )
-    return board, lambda: _frame_text(
-        board, {"rating": 1, "ci_lower": 1, "ci_upper": 1, "win_rate": 3}
+    board = result.table
+
+    def text() -> str:
+        shown = board.drop(columns=["low_battles", "unbounded", "component"])
+        shown["flags"] = [
+            ", ".join(
+                ([f"unbounded {u}"] if isinstance(u, str) else [])
+                + ([f"< {result.min_battles} battles"] if low else [])
+            )
+            for u, low in zip(board["unbounded"], board["low_battles"], strict=True)
+        ]
+        digits = {"rating": 1, "ci_lower": 1, "ci_upper": 1, "win_rate": 3}
+        if result.components == 1:
+            return _frame_text(shown, digits)
+        return "\n\n".join(
+            f"Component {c} (never battled the other components; ranked on its own):\n"
+            + _frame_text(shown[board["component"] == c], digits)
+            for c in sorted(board["component"].unique())
+        )
+
+    return board, text
+
+
+def _judges(args: argparse.Namespace):
+    from scoring.io import read_table
+    from scoring.judges import judge_report
+
+    columns = [args.item_column, args.grader_column, args.turn_column]
+    table = read_table(args.file, text_columns=columns)
+    result = judge_report(
+        table,
+        args.judge,
+        item=args.item_column,
+        rater=args.grader_column,
+        vote=args.verdict_column,
+        turn=args.turn_column if args.turn_column in table.columns else None,
     )
+
+    def text() -> str:
+        rows = result.rows
+        if rows["turn"].isna().all():
+            rows = rows.drop(columns=["turn"])
+        head = f"{result.humans} human grader(s); judges: {', '.join(result.judges)}"
+        digits = {c: 3 for c in rows.columns if c.startswith(("agreement", "kappa"))}
+        return head + "\n" + _frame_text(rows.drop(columns=["judge"]), digits)
+
+    return result, text
 
 
 def _agreement(args: argparse.Namespace):
@@ -284,9 +441,11 @@ def _agreement(args: argparse.Namespace):
     result = agreement(
         table,
         level=args.level,
+        interval=args.interval,
         bootstrap=args.bootstrap,
-        seed=args.seed,
+        rng=args.seed,
         value_order=args.value_order,
+        weights=args.weights or "auto",
         item=args.item_column,
         grader=args.grader_column,
         value=args.value_column,
@@ -296,7 +455,7 @@ def _agreement(args: argparse.Namespace):
         summary = {
             "level": result.level,
             "krippendorff_alpha": result.krippendorff_alpha,
-            f"alpha {result.confidence:.0%} interval": (
+            f"alpha {result.confidence:.0%} interval ({result.interval})": (
                 result.alpha_ci_lower,
                 result.alpha_ci_upper,
             ),
@@ -335,14 +494,15 @@ def _correlate(args: argparse.Namespace):
         metric=args.metric,
         by=args.by,
         bootstrap=args.bootstrap,
-        seed=args.seed,
+        rng=args.seed,
     )
 
     def text() -> str:
-        rows = pd.DataFrame([{"method": m, **result[m]} for m in METHODS])
-        head = f"{args.human} vs {args.metric}, {result['level']} level, n = {result['n']}"
-        if result["dropped"]:
-            head += f" ({result['dropped']} rows without both scores left out)"
+        data = result.to_dict()
+        rows = pd.DataFrame([{"method": m, **data[m]} for m in METHODS])
+        head = f"{args.human} vs {args.metric}, {result.level} level, n = {result.n}"
+        if result.dropped:
+            head += f" ({result.dropped} rows without both scores left out)"
         return (
             head
             + "\n"
@@ -366,10 +526,14 @@ def _grr(args: argparse.Namespace):
         def compute(frame):
             return tag_rates(frame, group=args.group, tags=args.tags)
     else:
+        cluster = args.cluster or next(
+            (c for c in ("response_id", "response", "prompt") if c in table.columns), None
+        )
+        cluster = None if cluster == "none" else cluster
 
         def compute(frame):
             return good_result_ratio(
-                frame, good_labels=args.good, group=args.group, label=args.label
+                frame, good_labels=args.good, group=args.group, label=args.label, cluster=cluster
             )
 
     digits = {"rate": 3, "ci_lower": 3, "ci_upper": 3}
@@ -378,14 +542,22 @@ def _grr(args: argparse.Namespace):
         return result, lambda: _frame_text(result, digits)
     group = [args.group, "tag"] if args.tags is not None else args.group
     sliced = by_slice(
-        table, args.by, compute, value="rate", group=group, threshold=args.threshold / 100
+        table,
+        args.by,
+        compute,
+        value="rate",
+        group=group,
+        threshold=args.threshold / 100,
+        min_n=args.min_n,
+        alpha=args.alpha,
     )
 
     def text() -> str:
         return (
             _frame_text(sliced.table, digits) + f"\n\nParity gaps across {args.by} "
-            f"(flagged above {args.threshold:g} percentage points):\n"
-            + _frame_text(sliced.gaps, {"gap": 3, "max_value": 3, "min_value": 3})
+            f"(slices of at least {args.min_n} rows; flagged when significant at "
+            f"{args.alpha:g} and above {args.threshold:g} percentage points):\n"
+            + _frame_text(sliced.gaps, {"gap": 3, "max_value": 3, "min_value": 3, "p_value": 4})
         )
 
     return {"slices": sliced.table, "parity": sliced.gaps}, text
@@ -397,7 +569,7 @@ def _compare(args: argparse.Namespace):
 
     text_columns = [args.unit, "model", "model_a", "model_b", "winner"]
     table = read_table(args.file, text_columns=text_columns)
-    result, needed = compare_models(
+    result = compare_models(
         table,
         model_a=args.model_a,
         model_b=args.model_b,
@@ -406,19 +578,21 @@ def _compare(args: argparse.Namespace):
         unit=args.unit,
         label=args.label,
         resamples=args.resamples,
-        seed=args.seed,
+        rng=args.seed,
         alpha=args.alpha,
         power=args.power,
     )
-    output = {
-        **result.to_dict(),
-        "measure": args.measure,
-        "model_a": args.model_a,
-        "model_b": args.model_b,
-        "judgments_needed": needed.to_dict(),
-    }
+    for message in result.warnings:
+        warnings.warn(message, UserWarning, stacklevel=1)
+    needed = result.prompts_needed
 
     def text() -> str:
+        if result.significant:
+            verdict = f"already significant (p < {args.alpha:g})"
+        elif needed.n_needed is None:
+            verdict = "never (no difference)"
+        else:
+            verdict = f"{needed.n_needed} ({needed.n_more} more prompts)"
         lines = {
             "measure": args.measure,
             f"{args.model_a} (A)": result.mean_a,
@@ -426,18 +600,18 @@ def _compare(args: argparse.Namespace):
             "difference A - B": result.difference,
             f"{result.confidence:.0%} interval": (result.ci_lower, result.ci_upper),
             "p-value (two-sided)": result.p_value,
+            "test": result.test,
             "shared prompts": result.n,
-            f"prompts for p < {args.alpha:g} at power {args.power:g}": "never (no difference)"
-            if needed.n_needed is None
-            else f"{needed.n_needed} ({needed.n_more} more)",
+            f"prompts needed for p < {args.alpha:g} at power {args.power:g}": verdict,
         }
         return _pairs_text(lines)
 
-    return output, text
+    return result, text
 
 
 COMMANDS: dict[str, Callable] = {
     "leaderboard": _leaderboard,
+    "judges": _judges,
     "agreement": _agreement,
     "correlate": _correlate,
     "grr": _grr,
@@ -486,11 +660,15 @@ def _frame_text(frame, digits: dict[str, int], scientific: Sequence[str] = ()) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 bad input, 1 unexpected error)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result, text = COMMANDS[args.command](args)
+            run = getattr(args, "run", None) or COMMANDS[args.command]
+            result, text = run(args)
             if args.format == "json":
                 from scoring.tables import jsonable
 

@@ -20,8 +20,8 @@ from scipy import stats
 
 from scoring.errors import InputError, row_error
 from scoring.rates import wilson_interval
-from scoring.ratings import WINNERS
 from scoring.tables import jsonable, missing_mask, numeric_column, require_columns, require_table
+from scoring.verdicts import A, B, to_verdicts
 
 METHODS = ("pearson", "spearman", "kendall")
 
@@ -60,10 +60,9 @@ def correlate(
     metric: str,
     by: str | None = None,
     bootstrap: int = 1000,
-    seed: int | None = 0,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     confidence: float = 0.95,
-) -> dict:
+) -> CorrelationResult:
     """Pearson, Spearman and Kendall (tau-b) correlation of a human score with a metric.
 
     Rows where either score is missing are left out (counted in ``dropped``); a value that
@@ -77,8 +76,7 @@ def correlate(
     (Efron & Tibshirani 1993, ch. 13); resamples where a coefficient is undefined (a
     constant column) are left out.
 
-    Returns ``{"pearson": {"r", "p", "ci_lower", "ci_upper", "n"}, "spearman": {...},
-    "kendall": {...}, "n", "dropped", "level", "bootstrap", "confidence"}``.
+    Returns a `CorrelationResult`; `rng` is a Generator or a seed (None: fresh entropy).
     Raises `InputError` with fewer than 3 units or a constant column.
     """
     if not 0 < confidence < 1:
@@ -100,28 +98,52 @@ def correlate(
         "spearman": stats.spearmanr(h, m),
         "kendall": stats.kendalltau(h, m),
     }
-    intervals = _bootstrap_intervals(
-        h, m, bootstrap, rng or np.random.default_rng(seed), confidence
-    )
-    result: dict = {}
+    intervals = _bootstrap_intervals(h, m, bootstrap, np.random.default_rng(rng), confidence)
+    coefficients = {}
     for method in METHODS:
         r, p = estimates[method]
         lower, upper = intervals.get(method, (None, None))
-        result[method] = {
-            "r": float(r),
-            "p": float(p),
-            "ci_lower": lower,
-            "ci_upper": upper,
-            "n": n,
-        }
-    result.update(
+        coefficients[method] = Coefficient(
+            r=float(r), p=float(p), ci_lower=lower, ci_upper=upper, n=n
+        )
+    return CorrelationResult(
+        **coefficients,
         n=n,
         dropped=dropped,
         level=f"by {by}" if by else "segment",
         bootstrap=bootstrap,
         confidence=confidence,
     )
-    return result
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """One correlation coefficient with its p-value and bootstrap interval."""
+
+    r: float
+    p: float
+    ci_lower: float | None
+    ci_upper: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class CorrelationResult:
+    """Pearson, Spearman and Kendall correlation of a human score with a metric
+    (`correlate`); `level` is "segment" or "by COLUMN"."""
+
+    pearson: Coefficient
+    spearman: Coefficient
+    kendall: Coefficient
+    n: int
+    dropped: int
+    level: str
+    bootstrap: int
+    confidence: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (NaN becomes None)."""
+        return jsonable(self)  # type: ignore[return-value]
 
 
 def _bootstrap_intervals(
@@ -172,7 +194,7 @@ class PairwiseAccuracy:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (NaN becomes None)."""
-        return jsonable(self)
+        return jsonable(self)  # type: ignore[return-value]
 
 
 def _agreement_score(human_sign: np.ndarray, metric_diff: np.ndarray) -> np.ndarray:
@@ -200,21 +222,14 @@ def pairwise_accuracy(
     """
     battles = require_table(battles, "battle table")
     require_columns(battles, [winner, metric_a, metric_b], "battle table")
-    verdict = battles[winner].to_numpy(dtype=object)
-    known = np.array([v in WINNERS for v in verdict], dtype=bool)
-    if not known.all():
-        position = int(np.argmax(~known))
-        raise row_error(
-            position,
-            f"unknown winner {verdict[position]!r} (expected one of: {', '.join(WINNERS)})",
-        )
+    verdict = to_verdicts(battles[winner], what=winner)
     a, b = numeric_column(battles, metric_a), numeric_column(battles, metric_b)
-    decided = (verdict == "model_a") | (verdict == "model_b")
+    decided = (verdict == A) | (verdict == B)
     present = ~(np.isnan(a) | np.isnan(b))
     use = decided & present
     if not use.any():
         raise InputError("no verdict with a winner and both metric scores")
-    human_sign = np.where(verdict[use] == "model_a", 1.0, -1.0)
+    human_sign = np.where(verdict[use] == A, 1.0, -1.0)
     diff = (a[use] - b[use]) * (1.0 if higher_is_better else -1.0)
     score = _agreement_score(human_sign, diff)
     n = int(use.sum())

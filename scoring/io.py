@@ -6,15 +6,18 @@ a one-line `scoring.errors.InputError`, so the CLI can report it without a trace
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
 from scoring.errors import InputError
 
-EXTENSIONS = (".csv", ".jsonl", ".json", ".parquet")
+EXTENSIONS = (".csv", ".jsonl", ".json", ".parquet", ".csv.gz", ".jsonl.gz", ".json.gz")
 
 
 def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -23,7 +26,8 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
     Parameters
     ----------
     path
-        The file. The format is chosen by the extension (case-insensitive).
+        The file. The format is chosen by the extension (case-insensitive); .csv, .jsonl
+        and .json may be gzip-compressed with a further ``.gz``.
     text_columns
         Columns to keep as text even when they look like numbers (model names such as
         "7" stay "7"). In Parquet files they are read dictionary-encoded into pandas
@@ -34,7 +38,8 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
     table without data rows.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else ""
+    suffix = suffix if suffix in EXTENSIONS else path.suffix.lower()
     if suffix not in EXTENSIONS:
         shown = suffix or "(none)"
         raise InputError(f"{path}: unsupported file type '{shown}' (use {', '.join(EXTENSIONS)})")
@@ -50,11 +55,11 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
             ".jsonl": _read_jsonl,
             ".json": _read_json,
             ".parquet": _read_parquet,
-        }[suffix]
+        }[suffix.removesuffix(".gz")]
         df = reader(path, list(text_columns))
     except InputError:
         raise
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise InputError(f"{path}: cannot read the file ({_one_line(exc)})") from exc
     if len(df.columns) == 0 or len(df) == 0:
         raise InputError(f"{path}: the file has no data rows")
@@ -68,7 +73,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _read_csv(path: Path, text_columns: list[str]) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, dtype={c: str for c in text_columns})
+        return pd.read_csv(path, dtype={c: str for c in text_columns}, compression="infer")
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: the file is empty") from exc
     except (pd.errors.ParserError, ValueError) as exc:
@@ -77,7 +82,7 @@ def _read_csv(path: Path, text_columns: list[str]) -> pd.DataFrame:
 
 def _read_jsonl(path: Path, text_columns: list[str]) -> pd.DataFrame:
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -98,7 +103,7 @@ def _read_jsonl(path: Path, text_columns: list[str]) -> pd.DataFrame:
 
 
 def _read_json(path: Path, text_columns: list[str]) -> pd.DataFrame:
-    with path.open(encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         text = handle.read()
     if not text.strip():
         raise InputError(f"{path}: the file is empty")
@@ -126,6 +131,12 @@ def _read_json(path: Path, text_columns: list[str]) -> pd.DataFrame:
             f"{path}: expected a JSON list of row objects or an object of column lists"
         )
     return _with_text(df, text_columns)
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
 
 
 def _read_parquet(path: Path, text_columns: list[str]) -> pd.DataFrame:

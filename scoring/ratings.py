@@ -30,18 +30,29 @@ import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.optimize import brentq
 from scipy.sparse.csgraph import connected_components
-from scipy.special import expit
+from scipy.special import expit, ndtri
 
+from scoring import outcomes
 from scoring.errors import ConvergenceError, InputError, RatingWarning, row_error
-from scoring.tables import require_columns, require_table
+from scoring.tables import Interval, jsonable, require_columns, require_table
+from scoring.verdicts import ARENA_WINNER, BOTH_BAD, EXPECTED, TIE, VERDICTS, A, B, parse_verdict
 
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+# The arena label of each verdict, in the order of `scoring.verdicts.VERDICTS` (the outcome
+# codes below); every label of the verdict vocabulary is accepted on input.
+WINNERS = tuple(ARENA_WINNER[v] for v in VERDICTS)
+# How ties enter a fit: "half" counts a tie as half a win for each side (Chatbot Arena);
+# "drop" leaves ties out. Further rules (e.g. a fitted tie parameter) add a name here.
+TIE_RULES: tuple[str, ...] = ("half", "drop")
+# "Both bad" verdicts: "tie" makes them ties (then handled by the tie rule); "drop" leaves
+# them out.
+BOTH_BAD_RULES: tuple[str, ...] = ("tie", "drop")
 BATTLE_COLUMNS = ("model_a", "model_b", "winner")
 RIDGE = 1e-6
 
@@ -62,8 +73,10 @@ def _single_threaded_blas(work: int) -> AbstractContextManager:
     return _blas[0].limit(limits=1, user_api="blas")
 
 
-# Outcome codes of a battle, from model_a's side.
-_A_WINS, _B_WINS, _TIE, _BOTHBAD = range(4)
+# Outcome codes of a battle, from model_a's side: positions in `VERDICTS`.
+_A_WINS, _B_WINS, _TIE, _BOTHBAD = (VERDICTS.index(v) for v in (A, B, TIE, BOTH_BAD))
+# model_a's score for each outcome code (scoring.outcomes: a tie of either kind is half a win).
+_WINNER_SCORES = outcomes.first_scores(WINNERS)
 
 
 # --------------------------------------------------------------------------- validation
@@ -81,17 +94,34 @@ class EncodedBattles:
 
     def score_a(self) -> np.ndarray:
         """model_a's score in each battle: 1 for a win, 0 for a loss, 1/2 for either tie."""
-        return np.where(self.outcome == _A_WINS, 1.0, np.where(self.outcome == _B_WINS, 0.0, 0.5))
+        return _WINNER_SCORES[self.outcome]
 
 
-def encode_battles(battles: pd.DataFrame) -> EncodedBattles:
+def encode_battles(
+    battles: pd.DataFrame,
+    *,
+    ties: str = "half",
+    both_bad: str = "tie",
+    drop_self_battles: bool = False,
+) -> EncodedBattles:
     """Check a battle table and turn model names and verdicts into integer codes.
+
+    Winners are read with the one verdict vocabulary (`scoring.verdicts`): ``model_a``,
+    ``model_b``, ``tie``, ``tie (bothbad)``/``both_bad`` and any other ``tie (…)`` label
+    (such as MT-Bench's ``tie (inconsistent)``), which is a tie.
 
     Raises `InputError` for an empty table, a missing column, an empty cell, an unknown
     winner value or a model battling itself, naming the value and its 1-based row.
     Model names are compared as text (a model called 7 in one file and "7" in another is
     the same model) and sorted, so the codes do not depend on the order of the battles.
+
+    Options (each off by default, so that a surprising row is an error, not a silent
+    choice): ``ties="drop"`` leaves ties out (``"half"``, the default, keeps them; what a
+    kept tie means is up to the fit, see `TIE_RULES`); ``both_bad="drop"`` leaves out
+    "both bad" verdicts (``"tie"``: they are ties); ``drop_self_battles=True`` leaves out
+    battles of a model against itself instead of refusing them.
     """
+    _check_rules(ties, both_bad)
     battles = require_table(battles, "battle table")
     require_columns(battles, BATTLE_COLUMNS, "battle table")
     codes_a, names_a = _factorize_names(battles["model_a"], "model_a")
@@ -100,13 +130,40 @@ def encode_battles(battles: pd.DataFrame) -> EncodedBattles:
     models = np.unique(np.concatenate([names_a, names_b]))
     a = np.searchsorted(models, names_a)[codes_a]
     b = np.searchsorted(models, names_b)[codes_b]
+    keep = None
     same = a == b
     if same.any():
-        position = int(np.argmax(same))
-        raise row_error(
-            position, f"model {models[a[position]]!r} battles itself (model_a equals model_b)"
-        )
+        if not drop_self_battles:
+            position = int(np.argmax(same))
+            raise row_error(
+                position,
+                f"model {models[a[position]]!r} battles itself (model_a equals model_b; "
+                "--drop-self-battles leaves such rows out)",
+            )
+        keep = ~same
+    if ties == "drop":
+        keep = (outcome < _TIE) if keep is None else keep & (outcome < _TIE)
+    elif both_bad == "drop":
+        keep = (outcome != _BOTHBAD) if keep is None else keep & (outcome != _BOTHBAD)
+    if keep is not None:
+        a, b, outcome = a[keep], b[keep], outcome[keep]
+        if len(a) == 0:
+            raise InputError("no battle is left after dropping ties and self-battles")
+        used = np.unique(np.concatenate([a, b]))
+        if len(used) < len(models):  # models seen only in dropped rows are not rated
+            remap = np.full(len(models), -1, dtype=np.intp)
+            remap[used] = np.arange(len(used))
+            models, a, b = models[used], remap[a], remap[b]
     return EncodedBattles(models=models, a=a, b=b, outcome=outcome)
+
+
+def _check_rules(ties: str, both_bad: str) -> None:
+    if ties not in TIE_RULES:
+        raise InputError(f"unknown tie rule {ties!r} (use one of: {', '.join(TIE_RULES)})")
+    if both_bad not in BOTH_BAD_RULES:
+        raise InputError(
+            f"unknown both-bad rule {both_bad!r} (use one of: {', '.join(BOTH_BAD_RULES)})"
+        )
 
 
 def validate_battles(battles: pd.DataFrame) -> pd.DataFrame:
@@ -147,22 +204,23 @@ def _as_name(value: object) -> str:
 
 
 def _winner_codes(values: pd.Series) -> np.ndarray:
+    """Outcome codes (positions in `VERDICTS`) of a winner column, via `scoring.verdicts`."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy().astype(np.intp)
         uniques = list(values.cat.categories)
     else:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        uniques = list(uniques)
+        codes, found = pd.factorize(values, use_na_sentinel=True)
+        uniques = list(found)
     if (codes < 0).any():
         raise row_error(int(np.argmax(codes < 0)), "winner is empty")
-    lookup = np.array([WINNERS.index(u) if u in WINNERS else -1 for u in uniques], dtype=np.intp)
+    parsed = [parse_verdict(u) for u in uniques]
+    lookup = np.array([-1 if v is None else VERDICTS.index(v) for v in parsed], dtype=np.intp)
     outcome = lookup[codes] if len(lookup) else codes
     unknown = outcome < 0
     if unknown.any():
         position = int(np.argmax(unknown))
         raise row_error(
-            position,
-            f"unknown winner {uniques[codes[position]]!r} (expected one of: {', '.join(WINNERS)})",
+            position, f"unknown winner {uniques[codes[position]]!r} (expected {EXPECTED})"
         )
     return outcome
 
@@ -212,14 +270,26 @@ class PairCounts:
         )
 
 
-def pair_counts(battles: pd.DataFrame | EncodedBattles) -> PairCounts:
+def pair_counts(
+    battles: pd.DataFrame | EncodedBattles,
+    *,
+    ties: str = "half",
+    both_bad: str = "tie",
+    drop_self_battles: bool = False,
+) -> PairCounts:
     """Aggregate battles into win/loss/tie counts per unordered model pair.
 
-    Validates the table first (see `encode_battles`). Sides do not matter to the
-    Bradley-Terry model, so a battle (a, b, model_a) and (b, a, model_b) land in the same
-    cell.
+    Validates the table first (see `encode_battles`, whose options these are). Sides do
+    not matter to the Bradley-Terry model, so a battle (a, b, model_a) and (b, a, model_b)
+    land in the same cell.
     """
-    encoded = battles if isinstance(battles, EncodedBattles) else encode_battles(battles)
+    encoded = (
+        battles
+        if isinstance(battles, EncodedBattles)
+        else encode_battles(
+            battles, ties=ties, both_bad=both_bad, drop_self_battles=drop_self_battles
+        )
+    )
     n = len(encoded.models)
     a, b, outcome = encoded.a.astype(np.int64), encoded.b.astype(np.int64), encoded.outcome
     swapped = a > b
@@ -405,55 +475,193 @@ def _anchor_index(models: np.ndarray, anchor: tuple[str, float] | None) -> int |
     return int(position)
 
 
-def _to_ratings(
+# --------------------------------------------------------------------------- identification
+
+
+@dataclass(frozen=True)
+class Identification:
+    """What the battles can tell about each model's rating (Ford 1957; Hunter 2004).
+
+    The maximum-likelihood ratings of a group of models exist (are finite) iff the
+    "beat or tied" graph of the group is strongly connected: for every split of the group
+    in two, some model of each side beat or tied some model of the other. Per connected
+    group of models (`component`, numbered from 1, largest first), the largest strongly
+    connected set with two or more models is `identified`; every other model of the group
+    is `unbounded`: ``"above"`` (it never lost to the identified models, directly or
+    through others: its rating could be arbitrarily high), ``"below"`` (it never beat
+    them) or ``"both"`` (the data order it neither way against them). `centre` marks the
+    models whose mean rating is the scale's `initial` value: the identified ones with at
+    least `min_battles` battles (all identified ones where none has that many).
+    """
+
+    component: np.ndarray
+    identified: np.ndarray
+    unbounded: np.ndarray
+    centre: np.ndarray
+    low_battles: np.ndarray
+    min_battles: int
+
+    @property
+    def n_components(self) -> int:
+        """Number of separate groups of models (no battle between two groups)."""
+        return int(self.component.max()) if len(self.component) else 0
+
+
+def identification(counts: PairCounts, *, min_battles: int = 0) -> Identification:
+    """Components, identified and unbounded models of a battle graph; see `Identification`."""
+    n = counts.n_models
+    first, second = counts.first, counts.second
+    undirected = sparse.csr_matrix((np.ones(len(first)), (first, second)), shape=(n, n))
+    _, weak = connected_components(undirected, directed=False)
+    forward = counts.first_wins + counts.ties > 0
+    backward = counts.second_wins + counts.ties > 0
+    rows = np.concatenate([first[forward], second[backward]])
+    cols = np.concatenate([second[forward], first[backward]])
+    beat = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, strong = connected_components(beat, directed=True, connection="strong")
+    battles = counts.per_model()["battles"].to_numpy()
+    # Number the components largest first (ties: the one whose first model sorts first).
+    sizes = np.bincount(weak)
+    first_member = np.array([np.flatnonzero(weak == c)[0] for c in range(len(sizes))])
+    order = np.lexsort((first_member, -sizes))
+    component = np.empty(n, dtype=np.int64)
+    component[:] = np.argsort(order)[weak] + 1
+    identified = np.zeros(n, dtype=bool)
+    unbounded = np.full(n, None, dtype=object)
+    for c in np.unique(weak):
+        members = np.flatnonzero(weak == c)
+        labels, size = np.unique(strong[members], return_counts=True)
+        weight = np.array([battles[members[strong[members] == s]].sum() for s in labels])
+        best = np.lexsort((-weight, -size))[0]
+        if size[best] < 2:
+            unbounded[members] = "both"
+            continue
+        main = members[strong[members] == labels[best]]
+        identified[main] = True
+        below = _reachable(beat, main)  # the main set beat them, directly or through others
+        above = _reachable(beat.T.tocsr(), main)  # they beat the main set
+        for m in members:
+            if identified[m]:
+                continue
+            unbounded[m] = "above" if above[m] and not below[m] else "below" if below[m] else "both"
+    low = battles < min_battles
+    centre = identified & ~low
+    for c in np.unique(component):
+        mine = component == c
+        if not centre[mine].any():
+            centre[mine] = identified[mine]
+    return Identification(
+        component=component,
+        identified=identified,
+        unbounded=unbounded,
+        centre=centre,
+        low_battles=low,
+        min_battles=int(min_battles),
+    )
+
+
+def _reachable(graph: sparse.csr_matrix, start: np.ndarray) -> np.ndarray:
+    """Nodes reachable from any of `start` along the edges of `graph`."""
+    seen = np.zeros(graph.shape[0], dtype=bool)
+    seen[start] = True
+    frontier = start
+    while len(frontier):
+        nxt = np.unique(graph[frontier].indices)
+        frontier = nxt[~seen[nxt]]
+        seen[frontier] = True
+    return seen
+
+
+def _warn_about(counts: PairCounts, ident: Identification) -> list[str]:
+    """Warnings (`RatingWarning`) for what the data cannot tell; returns their texts."""
+    messages = []
+    if ident.n_components > 1:
+        messages.append(
+            f"the battles form {ident.n_components} separate groups of models that never "
+            "met; each group is centred and ranked on its own (column component): ratings "
+            "of different groups are not comparable"
+        )
+    loose = np.flatnonzero(~ident.identified)
+    if len(loose):
+        reason = {
+            "above": "never lost: unbounded above",
+            "below": "never won: unbounded below",
+            "both": "not ordered against the others",
+        }
+        shown = ", ".join(f"{counts.models[i]!r} ({reason[ident.unbounded[i]]})" for i in loose[:5])
+        more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
+        messages.append(
+            f"{len(loose)} model(s) have no finite maximum-likelihood rating: {shown}{more}; "
+            "they get no point rating, an interval open on that side and the whole range of "
+            "ranks they could take, and are left out of the centring"
+        )
+    low = np.flatnonzero(ident.low_battles)
+    if len(low) and ident.min_battles > 0:
+        shown = ", ".join(repr(counts.models[i]) for i in low[:5])
+        more = f" and {len(low) - 5} more" if len(low) > 5 else ""
+        messages.append(
+            f"{len(low)} model(s) have fewer than {ident.min_battles} battles: {shown}{more} "
+            "(column low_battles); their ratings are rough and their intervals wide"
+        )
+    for message in messages:
+        warnings.warn(message, RatingWarning, stacklevel=3)
+    return messages
+
+
+def _centre(
     theta: np.ndarray,
+    ident: Identification,
     factor: float,
     initial: float,
-    anchor_at: int | None,
-    anchor: tuple[str, float] | None,
+    usable: np.ndarray | None = None,
 ) -> np.ndarray:
-    ratings = initial + factor * theta
-    if anchor_at is not None:
-        ratings += float(anchor[1]) - ratings[:, [anchor_at]]
+    """Ratings from strengths (rows: rounds): per component, the mean rating of the centre
+    models is `initial`; in a bootstrap round only centre models that are `usable` there
+    (they both scored and conceded points) count. Models that are not identified, or not
+    `usable` and absent from a round, are NaN."""
+    ratings = np.full(theta.shape, np.nan)
+    for c in np.unique(ident.component):
+        mine = ident.component == c
+        weights = np.broadcast_to(ident.centre & mine, theta.shape).astype(float)
+        if usable is not None:
+            chosen = weights * usable
+            # A round in which no centre model is usable falls back on all of them.
+            weights = np.where(chosen.sum(axis=1, keepdims=True) > 0, chosen, weights)
+        total = weights.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(total > 0, (np.where(weights > 0, theta, 0.0)).sum(axis=1) / total, 0)
+        shown = mine & ident.identified
+        ratings[:, shown] = initial + factor * (theta[:, shown] - mean[:, None])
     return ratings
 
 
-def _warn_if_unidentified(counts: PairCounts) -> None:
-    """Warn when the maximum-likelihood ratings do not exist (Ford 1957; Hunter 2004).
-
-    A finite maximum exists iff for every split of the models into two groups, some model of
-    each group beat (or tied) some model of the other: the "beat or tied" graph is strongly
-    connected.
-    """
-    n = counts.n_models
-    if n < 2:
-        return
-    forward = counts.first_wins + counts.ties > 0
-    backward = counts.second_wins + counts.ties > 0
-    rows = np.concatenate([counts.first[forward], counts.second[backward]])
-    cols = np.concatenate([counts.second[forward], counts.first[backward]])
-    graph = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    groups, labels = connected_components(graph, directed=True, connection="strong")
-    if groups > 1:
-        sizes = np.bincount(labels)
-        smallest = counts.models[labels == np.argmin(sizes)][:3]
-        example = ", ".join(map(repr, smallest))
-        warnings.warn(
-            f"the battles split the models into {groups} groups that never lost to (or never "
-            f"beat) one another (e.g. {example}); rating gaps between these groups are set by "
-            "the ridge penalty, not by the data",
-            RatingWarning,
-            stacklevel=3,
-        )
+def _anchored(
+    ratings: np.ndarray, ident: Identification, anchor_at: int | None, anchor
+) -> np.ndarray:
+    if anchor_at is None:
+        return ratings
+    if not ident.identified[anchor_at]:
+        raise InputError(f"anchor model {anchor[0]!r} has no finite rating (it is unbounded)")
+    if ident.n_components > 1:
+        raise InputError("an anchor needs battles that connect all models (one component)")
+    return ratings + (float(anchor[1]) - ratings[:, [anchor_at]])
 
 
 def _point_theta(
     counts: PairCounts, design: _Design, *, ridge: float, tol: float, max_iter: int
 ) -> np.ndarray:
-    wins = (counts.first_wins + 0.5 * counts.ties)[None, :].astype(float)
+    wins = outcomes.points(counts.first_wins, counts.ties)[None, :].astype(float)
     total = counts.battles[None, :].astype(float)
     start = np.zeros((1, counts.n_models))
     return _fit_theta(design, wins, total, start, ridge=ridge, tol=tol, max_iter=max_iter)[0]
+
+
+def _counts(
+    battles: pd.DataFrame | PairCounts, ties: str, both_bad: str, drop_self_battles: bool
+) -> PairCounts:
+    if isinstance(battles, PairCounts):
+        return battles
+    return pair_counts(battles, ties=ties, both_bad=both_bad, drop_self_battles=drop_self_battles)
 
 
 def bradley_terry(
@@ -466,6 +674,9 @@ def bradley_terry(
     ridge: float = RIDGE,
     tol: float = 1e-9,
     max_iter: int = 200,
+    ties: str = "half",
+    both_bad: str = "tie",
+    drop_self_battles: bool = False,
 ) -> pd.Series:
     """Bradley-Terry maximum-likelihood ratings on the Elo scale.
 
@@ -477,21 +688,19 @@ def bradley_terry(
     Parameters
     ----------
     battles
-        Battle table (columns model_a, model_b, winner; see `validate_battles`) or
-        `PairCounts`.
+        Battle table (columns model_a, model_b, winner; see `encode_battles`, whose
+        options `ties`, `both_bad` and `drop_self_battles` apply) or `PairCounts`.
     scale, base, initial
         Elo scale: `scale` points of rating difference multiply the odds by `base`. Without
-        an anchor the mean rating is `initial`.
+        an anchor the mean rating of the identified models of each component is `initial`
+        (see `identification`).
     anchor
         ``(model, rating)``: shift all ratings so that `model` has `rating`.
     ridge
         L2 penalty ``ridge / 2 * sum(theta ** 2)`` on the natural-log-odds strengths theta,
         added to the negative log-likelihood, as choix.opt_pairwise does (its ``alpha``,
-        default 1e-6). It keeps the ratings finite when the maximum likelihood does not
-        exist (a model that won or lost every battle, Ford 1957) and centres each
-        disconnected group of models separately; then a `RatingWarning` is issued and the
-        gaps between those groups come from the penalty, not the data. On identified data
-        the default moves ratings by far less than 0.01 points.
+        default 1e-6). It only keeps the numerical fit finite; on identified models the
+        default moves ratings by far less than 0.01 points.
     tol, max_iter
         Newton stops when no strength moves by more than `tol` (log-odds units); if that
         takes more than `max_iter` steps a `ConvergenceError` is raised.
@@ -499,65 +708,64 @@ def bradley_terry(
     Returns
     -------
     pandas.Series
-        Rating per model (index ``model``), highest first.
+        Rating per model (index ``model``), highest first. A model whose maximum-likelihood
+        rating does not exist (it never lost, never won, or is not ordered against the
+        others; see `identification`) is NaN, with a `RatingWarning`.
     """
     factor = _check_options(scale, base, ridge)
-    counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
+    counts = _counts(battles, ties, both_bad, drop_self_battles)
     anchor_at = _anchor_index(counts.models, anchor)
-    _warn_if_unidentified(counts)
+    ident = identification(counts)
+    _warn_about(counts, ident)
     theta = _point_theta(counts, _Design(counts), ridge=ridge, tol=tol, max_iter=max_iter)
-    ratings = _to_ratings(theta[None, :], factor, initial, anchor_at, anchor)[0]
-    series = pd.Series(ratings, index=pd.Index(counts.models, name="model"), name="rating")
+    ratings = _anchored(_centre(theta[None, :], ident, factor, initial), ident, anchor_at, anchor)
+    series = pd.Series(ratings[0], index=pd.Index(counts.models, name="model"), name="rating")
     return _sort_ratings(series)
 
 
 def _sort_ratings(series: pd.Series) -> pd.Series:
-    order = np.lexsort((series.index.to_numpy(dtype=str), -series.to_numpy()))
+    values = series.to_numpy(dtype=float)
+    order = np.lexsort((series.index.to_numpy(dtype=str), -np.nan_to_num(values, nan=-np.inf)))
     return series.iloc[order]
 
 
-def bootstrap_ratings(
-    battles: pd.DataFrame | PairCounts,
+@dataclass(frozen=True)
+class _Rounds:
+    theta: np.ndarray  # (rounds, models) fitted strengths
+    present: np.ndarray  # (rounds, models) the model has battles in the round
+    usable: np.ndarray  # (rounds, models) it both scored and conceded points in the round
+
+
+class _SideGroups:
+    """Columns (pair sides) grouped by the model that owns each, for a per-model "any"."""
+
+    def __init__(self, owner: np.ndarray, n_models: int):
+        self.order = np.argsort(owner, kind="stable")
+        keys = owner[self.order]
+        self.starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        self.models = keys[self.starts]
+        self.n_models = n_models
+
+    def any(self, positive: np.ndarray) -> np.ndarray:
+        """(rounds, models): whether any of a model's columns is True in the round."""
+        out = np.zeros((len(positive), self.n_models), dtype=bool)
+        grouped = np.logical_or.reduceat(positive[:, self.order], self.starts, axis=1)
+        out[:, self.models] = grouped
+        return out
+
+
+def _bootstrap_theta(
+    counts: PairCounts,
+    design: _Design,
+    start: np.ndarray,
     *,
-    rounds: int = 1000,
-    seed: int | None = 0,
-    rng: np.random.Generator | None = None,
-    scale: float = 400,
-    base: float = 10,
-    initial: float = 1000,
-    anchor: tuple[str, float] | None = None,
-    ridge: float = RIDGE,
-    batch: int = 250,
-    tol: float = 1e-6,
-    max_iter: int = 200,
-    start: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Bradley-Terry ratings refitted on `rounds` bootstrap resamples of the battles.
-
-    Each round draws as many battles as there are, with replacement. Counted per (pair,
-    outcome) cell, such a resample is multinomial with the observed cell shares as
-    probabilities, so the counts are drawn directly (`numpy.random.Generator.multinomial`)
-    instead of resampling rows: the same distribution (Efron & Tibshirani 1993, ch. 6) at a
-    cost that does not grow with the number of battles. Rounds are fitted `batch` at a time
-    (which caps memory) by Newton's method warm-started from `start` (default: the point
-    estimate) until no strength moves by more than `tol` (1e-6 log-odds is 0.0002 Elo
-    points, far below the Monte Carlo error of any interval). The same `seed` gives the
-    same numbers, whatever `batch` is.
-
-    Returns a DataFrame with one row per round and one column per model (sorted by name).
-    Other parameters are as in `bradley_terry`.
-    """
-    factor = _check_options(scale, base, ridge)
-    if rounds < 0:
-        raise ValueError(f"rounds must be >= 0, got {rounds!r}")
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch!r}")
-    counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
-    generator = rng if rng is not None else np.random.default_rng(seed)
-    anchor_at = _anchor_index(counts.models, anchor)
-    design = _Design(counts)
-    if start is None:
-        start = _point_theta(counts, design, ridge=ridge, tol=tol, max_iter=max_iter)
+    rounds: int,
+    generator: np.random.Generator,
+    ridge: float,
+    batch: int,
+    tol: float,
+    max_iter: int,
+) -> _Rounds:
     n, pairs = counts.n_models, len(counts.first)
     # Keep a batch's dense Hessians and pair arrays near 200 MB at most.
     per_round = 8 * (n * n + 8 * pairs)
@@ -567,6 +775,12 @@ def bootstrap_ratings(
     n_battles = int(cells.sum())
     shares = cells[used] / n_battles
     theta = np.empty((rounds, n))
+    present = np.empty((rounds, n), dtype=bool)
+    usable = np.empty((rounds, n), dtype=bool)
+    # Whether each model scored / conceded a point in a round: the two sides of every pair,
+    # [first sides, second sides], grouped by the model that scores (resp. concedes) there.
+    scorer = _SideGroups(np.concatenate([counts.first, counts.second]), n)
+    conceder = _SideGroups(np.concatenate([counts.second, counts.first]), n)
 
     def fit(begin: int, wins: np.ndarray, total: np.ndarray) -> None:
         theta[begin : begin + len(wins)] = _fit_theta(
@@ -592,24 +806,157 @@ def bootstrap_ratings(
                 draws[chunk : chunk + rows, used] = generator.multinomial(
                     n_battles, shares, size=rows
                 )
-            draws = draws.reshape(size, pairs, 3)
+            draws = draws.reshape(size, pairs, 3)  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
             wins = draws[:, :, 0] + 0.5 * draws[:, :, 2]
-            total = draws.sum(axis=2)
+            first_points = draws[:, :, 0] + draws[:, :, 2]
+            total = first_points + draws[:, :, 1]
+            points = np.concatenate([first_points > 0, draws[:, :, 1] + draws[:, :, 2] > 0], 1)
+            scored, conceded = scorer.any(points), conceder.any(points)
+            # A model played in the round exactly when it scored or conceded a point.
+            present[begin : begin + size] = scored | conceded
+            usable[begin : begin + size] = scored & conceded
             if fitting is not None:
                 fitting.result()
             fitting = worker.submit(fit, begin, wins, total)
         if fitting is not None:
             fitting.result()
-    ratings = _to_ratings(theta, factor, initial, anchor_at, anchor)
+    return _Rounds(theta=theta, present=present, usable=usable)
+
+
+def bootstrap_ratings(
+    battles: pd.DataFrame | PairCounts,
+    *,
+    rounds: int = 1000,
+    rng: np.random.Generator | int | None = None,
+    scale: float = 400,
+    base: float = 10,
+    initial: float = 1000,
+    anchor: tuple[str, float] | None = None,
+    ridge: float = RIDGE,
+    batch: int = 250,
+    tol: float = 1e-6,
+    max_iter: int = 200,
+    ties: str = "half",
+    both_bad: str = "tie",
+    drop_self_battles: bool = False,
+) -> pd.DataFrame:
+    """Bradley-Terry ratings refitted on `rounds` bootstrap resamples of the battles.
+
+    Each round draws as many battles as there are, with replacement. Counted per (pair,
+    outcome) cell, such a resample is multinomial with the observed cell shares as
+    probabilities, so the counts are drawn directly (`numpy.random.Generator.multinomial`)
+    instead of resampling rows: the same distribution (Efron & Tibshirani 1993, ch. 6) at a
+    cost that does not grow with the number of battles. Rounds are fitted `batch` at a time
+    (which caps memory) by Newton's method warm-started from the point estimate until no
+    strength moves by more than `tol` (1e-6 log-odds is 0.0002 Elo points, far below the
+    Monte Carlo error of any interval). The same `rng` seed gives the same numbers, whatever
+    `batch` is.
+
+    Each round is centred like the point estimate (`identification`), on the centre models
+    that both scored and conceded points in that round. A model absent from a round (none
+    of its battles drawn) is NaN there, never placed at the centre; models that are not
+    identified are NaN throughout.
+
+    Returns a DataFrame with one row per round and one column per model (sorted by name).
+    Other parameters are as in `bradley_terry`; `rng` is a `numpy.random.Generator` or a
+    seed for one (None: fresh entropy).
+    """
+    factor = _check_options(scale, base, ridge)
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0, got {rounds!r}")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch!r}")
+    counts = _counts(battles, ties, both_bad, drop_self_battles)
+    anchor_at = _anchor_index(counts.models, anchor)
+    ident = identification(counts)
+    design = _Design(counts)
+    start = _point_theta(counts, design, ridge=ridge, tol=tol, max_iter=max_iter)
+    drawn = _bootstrap_theta(
+        counts,
+        design,
+        start,
+        rounds=rounds,
+        generator=np.random.default_rng(rng),
+        ridge=ridge,
+        batch=batch,
+        tol=tol,
+        max_iter=max_iter,
+    )
+    ratings = _centre(drawn.theta, ident, factor, initial, drawn.usable)
+    ratings = _anchored(np.where(drawn.present, ratings, np.nan), ident, anchor_at, anchor)
     return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model"))
+
+
+def score_interval(
+    n: np.ndarray, score: np.ndarray, opponents: np.ndarray, *, confidence: float = 0.95
+) -> Interval:
+    """Score-test interval for one model's strength theta against opponents of known strength.
+
+    The model played ``n[j]`` battles against an opponent of strength ``opponents[j]``
+    (natural log-odds) and scored ``score[j]`` points (a tie is half). With
+    p_j = sigma(theta - opponents[j]), U = sum(score - n p) and V = sum(n p (1 - p)), the
+    interval is the set of theta with |U| / sqrt(V) <= z: Wilson's (1927) score interval
+    when all opponents are equally strong, generalised to logistic regression with known
+    offsets (Rao's score test). Unlike a percentile bootstrap it keeps its coverage with a
+    handful of battles, and it is open on one side (``inf``) when the model won (or lost)
+    every point.
+    """
+    z = float(ndtri(0.5 + confidence / 2))
+    n, score, opponents = (np.asarray(v, dtype=float) for v in (n, score, opponents))
+    total, points = n.sum(), score.sum()
+    if total <= 0:
+        return Interval(-math.inf, math.inf)
+
+    def statistic(t: float) -> float:
+        p = expit(t - opponents)
+        information = float((n * p * (1 - p)).sum())
+        return float(points - (n * p).sum()) / math.sqrt(max(information, 1e-300))
+
+    def root(target: float) -> float:
+        low, high = float(opponents.min()) - 1.0, float(opponents.max()) + 1.0
+        while statistic(low) <= target and low > -200:
+            low = 2 * low - high
+        while statistic(high) >= target and high < 200:
+            high = 2 * high - low
+        return float(brentq(lambda t: statistic(t) - target, low, high, xtol=1e-10))
+
+    lower = -math.inf if points <= 0 else root(z)
+    upper = math.inf if points >= total else root(-z)
+    return Interval(lower, upper)
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A Bradley-Terry leaderboard (`leaderboard`): the table and what it rests on.
+
+    `table` has one row per model: ``model, rating, ci_lower, ci_upper, battles, wins,
+    ties, losses, win_rate, rank, rank_lower, rank_upper, component, low_battles,
+    unbounded`` (see `leaderboard`). `notes` repeats the `RatingWarning` texts, so a page or
+    an API can show them with the table.
+    """
+
+    table: pd.DataFrame
+    components: int
+    min_battles: int
+    bootstrap: int
+    confidence: float
+    ties: str
+    both_bad: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict; the table becomes a list of row objects, NaN None."""
+        return jsonable(self)
+
+
+MIN_BATTLES = 50
 
 
 def leaderboard(
     battles: pd.DataFrame | PairCounts,
     *,
     bootstrap: int = 1000,
-    seed: int | None = 0,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     confidence: float = 0.95,
     scale: float = 400,
     base: float = 10,
@@ -617,65 +964,178 @@ def leaderboard(
     anchor: tuple[str, float] | None = None,
     ridge: float = RIDGE,
     batch: int = 250,
-) -> pd.DataFrame:
-    """Bradley-Terry leaderboard with percentile bootstrap intervals and rank ranges.
+    min_battles: int = MIN_BATTLES,
+    ties: str = "half",
+    both_bad: str = "tie",
+    drop_self_battles: bool = False,
+) -> Leaderboard:
+    """Bradley-Terry leaderboard with bootstrap intervals, rank ranges and honesty flags.
 
     `rating` is the maximum-likelihood rating (`bradley_terry`); `ci_lower`/`ci_upper` are
     the (1 - confidence)/2 and (1 + confidence)/2 quantiles of `bootstrap` resampled ratings
-    (`bootstrap_ratings`; percentile method, Efron & Tibshirani 1993, ch. 13). With an
-    anchor, every round is anchored too, so the anchor's interval is a single point.
+    (`bootstrap_ratings`; percentile method, Efron & Tibshirani 1993, ch. 13), over the
+    rounds in which the model had battles. With an anchor, every round is anchored too, so
+    the anchor's interval is a single point.
 
-    Rank follows the Chatbot Arena rule: ``rank = 1 + number of models whose ci_lower is
-    above this model's ci_upper`` (the best place the intervals allow). ``rank_lower`` is
-    that same best place and ``rank_upper`` the worst: the number of models minus those
-    whose ci_upper is below this model's ci_lower. With ``bootstrap=0`` the interval columns
-    are NaN and ranks come from the ratings alone.
+    Edges (see `identification`):
+
+    - ``low_battles``: fewer than `min_battles` battles (default 50). A percentile
+      bootstrap under-covers there (a model that won all of its few resampled battles
+      collapses the interval), so such a model's interval is the score interval against its
+      opponents' fitted strengths instead (`score_interval`; seeded simulations in
+      tests/scoring/test_ratings.py measure its coverage). Low-battle models are left out
+      of the centring.
+    - ``unbounded``: ``"above"``, ``"below"`` or ``"both"`` for a model whose
+      maximum-likelihood rating does not exist; its `rating` is NaN, its interval is
+      infinite on that side (the other bound is the score bound against the identified
+      models), and it is left out of the centring.
+    - ``component``: models are rated, centred and ranked within their connected group;
+      groups that never met are never ranked against each other.
+
+    Rank follows the Chatbot Arena rule within a component: ``rank = 1 + number of models
+    whose ci_lower is above this model's ci_upper`` (the best place the intervals allow).
+    ``rank_lower`` is that same best place and ``rank_upper`` the worst: the size of the
+    component minus the models whose ci_upper is below this model's ci_lower. An unbounded
+    model thus spans every rank it could take. With ``bootstrap=0`` the interval columns
+    of identified models are NaN and their ranks come from the ratings alone.
 
     Also per model: ``battles``, ``wins``, ``ties`` (both kinds), ``losses``, and
-    ``win_rate = (wins + ties / 2) / battles``, the observed score in the units of the model.
-    Rows are sorted by rating, highest first (ties of rating by name).
+    ``win_rate = (wins + ties / 2) / battles``. Rows are sorted by component, then models
+    unbounded above, identified models by rating (highest first), those unordered, and
+    those unbounded below (ties by name). `rng`: a Generator or a seed (None: fresh).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0, got {bootstrap!r}")
     factor = _check_options(scale, base, ridge)
-    counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
+    counts = _counts(battles, ties, both_bad, drop_self_battles)
     anchor_at = _anchor_index(counts.models, anchor)
-    _warn_if_unidentified(counts)
+    ident = identification(counts, min_battles=min_battles)
+    notes = _warn_about(counts, ident)
     design = _Design(counts)
     theta = _point_theta(counts, design, ridge=ridge, tol=1e-9, max_iter=200)
-    rating = _to_ratings(theta[None, :], factor, initial, anchor_at, anchor)[0]
+    point = _anchored(_centre(theta[None, :], ident, factor, initial), ident, anchor_at, anchor)
+    rating = point[0]
+    n = counts.n_models
+    lower = np.full(n, np.nan)
+    upper = np.full(n, np.nan)
     if bootstrap > 0:
-        rounds = bootstrap_ratings(
+        drawn = _bootstrap_theta(
             counts,
+            design,
+            theta,
             rounds=bootstrap,
-            seed=seed,
-            rng=rng,
-            scale=scale,
-            base=base,
-            initial=initial,
-            anchor=anchor,
+            generator=np.random.default_rng(rng),
             ridge=ridge,
             batch=batch,
-            start=theta,
-        ).to_numpy()
+            tol=1e-6,
+            max_iter=200,
+        )
+        rounds = _centre(drawn.theta, ident, factor, initial, drawn.usable)
+        rounds = _anchored(np.where(drawn.present, rounds, np.nan), ident, anchor_at, anchor)
         tail = (1 - confidence) / 2
-        lower, upper = np.quantile(rounds, [tail, 1 - tail], axis=0)
-        rank = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
-        rank_upper = counts.n_models - (upper[None, :] < lower[:, None]).sum(axis=1)
-    else:
-        lower = upper = np.full(counts.n_models, np.nan)
-        rank = 1 + (rating[None, :] > rating[:, None]).sum(axis=1)
-        rank_upper = counts.n_models - (rating[None, :] < rating[:, None]).sum(axis=1)
+        seen = np.isfinite(rounds).any(axis=0)
+        if seen.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lower[seen], upper[seen] = np.nanquantile(rounds[:, seen], [tail, 1 - tail], axis=0)
+    # Score intervals: for low-battle models (instead of the bootstrap interval) and for
+    # unbounded models (their one finite side), against identified opponents only.
+    shift = rating - factor * theta  # theta -> rating, per model (NaN where unidentified)
+    per_component_shift = {
+        c: float(np.nanmean(shift[(ident.component == c) & ident.identified]))
+        for c in np.unique(ident.component[ident.identified])
+    }
+    for i in range(n):
+        low_identified = ident.identified[i] and ident.low_battles[i]
+        if not (low_identified or not ident.identified[i]):
+            continue
+        if ident.component[i] not in per_component_shift:
+            lower[i], upper[i] = -np.inf, np.inf
+            continue
+        lo, hi = _model_score_interval(counts, ident, theta, i, confidence)
+        base_shift = per_component_shift[ident.component[i]]
+        lo_rating, hi_rating = base_shift + factor * lo, base_shift + factor * hi
+        if ident.identified[i]:
+            if bootstrap > 0:
+                lower[i], upper[i] = lo_rating, hi_rating
+        else:
+            side = ident.unbounded[i]
+            lower[i] = -np.inf if side != "above" else lo_rating
+            upper[i] = np.inf if side != "below" else hi_rating
     table = counts.per_model().reset_index()
     table.insert(1, "rating", rating)
     table.insert(2, "ci_lower", lower)
     table.insert(3, "ci_upper", upper)
     table["win_rate"] = (table["wins"] + 0.5 * table["ties"]) / table["battles"]
-    table["rank"] = rank.astype(np.int64)
-    table["rank_lower"] = rank.astype(np.int64)
-    table["rank_upper"] = rank_upper.astype(np.int64)
-    order = np.lexsort((table["model"].to_numpy(dtype=str), -table["rating"].to_numpy()))
-    return table.iloc[order].reset_index(drop=True)
+    rank, rank_upper = _ranks(rating, lower, upper, ident, bootstrap > 0)
+    table["rank"] = rank
+    table["rank_lower"] = rank
+    table["rank_upper"] = rank_upper
+    table["component"] = ident.component
+    table["low_battles"] = ident.low_battles
+    table["unbounded"] = pd.array(ident.unbounded, dtype=object)  # type: ignore[misc,call-overload,attr-defined,assignment,arg-type]
+    bucket = np.array(
+        [{None: 1, "above": 0, "both": 2, "below": 3}[u] for u in ident.unbounded], dtype=int
+    )
+    order = np.lexsort(
+        (
+            table["model"].to_numpy(dtype=str),
+            -table["win_rate"].to_numpy(),
+            -np.nan_to_num(rating, nan=0.0),
+            bucket,
+            ident.component,
+        )
+    )
+    return Leaderboard(
+        table=table.iloc[order].reset_index(drop=True),
+        components=ident.n_components,
+        min_battles=int(min_battles),
+        bootstrap=int(bootstrap),
+        confidence=float(confidence),
+        ties=ties,
+        both_bad=both_bad,
+        notes=notes,
+    )
+
+
+def _model_score_interval(
+    counts: PairCounts, ident: Identification, theta: np.ndarray, i: int, confidence: float
+) -> tuple[float, float]:
+    """`score_interval` of model i against its identified opponents at their strengths."""
+    mine_first = (counts.first == i) & ident.identified[counts.second]
+    mine_second = (counts.second == i) & ident.identified[counts.first]
+    opponents = np.concatenate([counts.second[mine_first], counts.first[mine_second]])
+    n = np.concatenate([counts.battles[mine_first], counts.battles[mine_second]])
+    score = np.concatenate(
+        [
+            counts.first_wins[mine_first] + 0.5 * counts.ties[mine_first],
+            counts.second_wins[mine_second] + 0.5 * counts.ties[mine_second],
+        ]
+    )
+    if len(n) == 0:
+        return -math.inf, math.inf
+    return score_interval(n, score, theta[opponents], confidence=confidence)
+
+
+def _ranks(
+    rating: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    ident: Identification,
+    intervals: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best and worst rank of each model within its component (Chatbot Arena's rule)."""
+    lo = np.where(ident.identified & (not intervals), rating, lower)
+    hi = np.where(ident.identified & (not intervals), rating, upper)
+    lo = np.where(np.isnan(lo), -np.inf, lo)
+    hi = np.where(np.isnan(hi), np.inf, hi)
+    same = ident.component[:, None] == ident.component[None, :]
+    size = same.sum(axis=1)
+    best = 1 + (same & (lo[None, :] > hi[:, None])).sum(axis=1)
+    worst = size - (same & (hi[None, :] < lo[:, None])).sum(axis=1)
+    return best.astype(np.int64), worst.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- online Elo
@@ -759,8 +1219,8 @@ def battle_matrices(
     score = np.zeros((n, n))
     i, j = counts.first, counts.second
     matches[i, j] = matches[j, i] = counts.battles
-    score[i, j] = counts.first_wins + 0.5 * counts.ties
-    score[j, i] = counts.second_wins + 0.5 * counts.ties
+    score[i, j] = outcomes.points(counts.first_wins, counts.ties)
+    score[j, i] = outcomes.points(counts.second_wins, counts.ties)
     with np.errstate(invalid="ignore", divide="ignore"):
         observed = np.where(matches > 0, score / matches, np.nan)
     keep = position.reindex(order).dropna().astype(int).to_numpy()

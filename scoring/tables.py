@@ -1,4 +1,5 @@
-"""Checks shared by the scoring functions: columns present, table not empty, numbers numeric.
+"""Checks shared by the scoring functions (columns present, table not empty, numbers
+numeric), the `Interval` pair and the one JSON sanitiser of results (`jsonable`).
 
 Every check raises `scoring.errors.InputError` with the first offending row (1-based).
 """
@@ -8,11 +9,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from scoring.errors import InputError, row_error
+
+
+class Interval(NamedTuple):
+    """A confidence interval as a named pair, like scipy's ``ConfidenceInterval``: read
+    ``.lower`` and ``.upper``, or unpack ``lower, upper = interval``. Bounds are floats, or
+    arrays when the function was given arrays."""
+
+    lower: Any
+    upper: Any
 
 
 def require_table(df: object, what: str = "table") -> pd.DataFrame:
@@ -99,7 +110,7 @@ def to_number(value: object, column: str, position: int) -> float:
     raise row_error(position, f"{column} is not a number: {value!r}")
 
 
-def jsonable(value: object) -> object:
+def jsonable(value: object) -> Any:
     """Plain JSON data from results: DataFrames become lists of row objects, dataclasses and
     Series become objects, numpy scalars become numbers, NaN and infinities become None."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

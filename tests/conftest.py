@@ -72,7 +72,7 @@ def write_jsonl(tmp_path):
 @pytest.fixture
 def pair_study(db, write_jsonl):
     """A pairwise study (overlap 2, ratings required) of 4 prompts x 3 models: 12 pair tasks."""
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
 
     records = [
         {

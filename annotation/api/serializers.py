@@ -10,7 +10,8 @@ from django.db.models import Count
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotation import exports, tables
+from annotation import exports
+from annotation.metric_runs import check_metric_name
 from annotation.models import (
     DEFAULT_RATING_SCALE,
     Judgment,
@@ -21,6 +22,8 @@ from annotation.models import (
     Task,
 )
 from scoring import slices
+from scoring.metrics import MetricError
+from scoring.verdicts import ARENA_WINNER
 
 MAX_BOOTSTRAP = 10_000
 MAX_SEED = 2**32 - 1
@@ -39,14 +42,17 @@ class StudyCountsSerializer(serializers.Serializer):
     models = serializers.IntegerField()
     prompts = serializers.IntegerField()
     responses = serializers.IntegerField()
-    tasks = serializers.IntegerField(help_text="regular tasks (gold tasks not counted)")
+    tasks = serializers.IntegerField(
+        help_text="tasks in the grading queue (gold tasks, and pairs only imported judgments "
+        "compared, not counted)"
+    )
     gold_tasks = serializers.IntegerField()
     judgments = serializers.IntegerField(help_text="judgments of regular tasks")
 
 
 def study_counts(study: Study) -> dict:
     tasks = dict(
-        Task.objects.filter(study=study)
+        Task.objects.filter(study=study, in_queue=True)
         .values_list("is_gold")
         .annotate(n=Count("pk"))
         .values_list("is_gold", "n")
@@ -121,11 +127,6 @@ class StudyCreateSerializer(serializers.Serializer):
     gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
     status = serializers.ChoiceField(choices=Study.Status.choices, required=False)
 
-    def validate_slug(self, slug: str) -> str:
-        if Study.objects.filter(slug=slug).exists():
-            raise serializers.ValidationError("a study with this slug already exists")
-        return slug
-
     def validate(self, data: dict) -> dict:
         scale = data.get("rating_scale", DEFAULT_RATING_SCALE)
         unknown = [label for label in data.get("good_labels", []) if label not in scale]
@@ -153,18 +154,83 @@ class PromptSerializer(serializers.ModelSerializer):
         fields = ["id", "text", "messages", "reference", "metadata", "responses"]
 
 
+# The import's rules for a record, as JSON Schema (annotation.ingest checks them; text
+# must hold more than whitespace). What a schema cannot say is in the endpoint's text.
+TEXT = {"type": "string", "pattern": r"\S"}
+METADATA = {"type": "object", "nullable": True, "additionalProperties": {}}
+
+
+@extend_schema_field(
+    {"oneOf": [{**TEXT, "maxLength": 200}, {"type": "integer", "format": "int64"}]}
+)
+class RecordIdField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            TEXT,
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {"role": TEXT, "content": TEXT},
+                    "required": ["role", "content"],
+                },
+            },
+        ],
+        "description": 'text, or a conversation: a list of {"role", "content"} turns',
+    }
+)
+class RecordPromptField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {
+            "oneOf": [
+                TEXT,
+                {
+                    "type": "object",
+                    "properties": {"text": TEXT, "metadata": METADATA},
+                    "required": ["text"],
+                },
+            ]
+        },
+        "description": "model name (at most 200 characters) -> output text, or "
+        '{"text": ..., "metadata": {...}}',
+    }
+)
+class RecordOutputsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(METADATA)
+class RecordMetadataField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class RecordReferenceField(serializers.JSONField):
+    pass
+
+
 class StudyRecordSerializer(serializers.Serializer):
     """One study-file record (a JSONL line of the import format). Documents the request
-    body only: the records are checked by annotation.importing, as the import command does."""
+    body only: the records are checked by annotation.ingest, as the import command does.
+    Beyond this schema, the import refuses a prompt id given twice in one request or
+    stored already with other content, and a model named twice after trimming spaces."""
 
-    id = serializers.CharField()
-    prompt = serializers.JSONField(help_text='text, or a list of {"role", "content"} turns')
-    reference = serializers.CharField(required=False)
-    metadata = serializers.DictField(required=False)
-    outputs = serializers.DictField(
-        child=serializers.JSONField(),
-        help_text='model name -> output text, or {"text": ..., "metadata": {...}}',
-    )
+    id = RecordIdField()
+    prompt = RecordPromptField()
+    reference = RecordReferenceField(required=False)
+    metadata = RecordMetadataField(required=False)
+    outputs = RecordOutputsField()
 
 
 class ImportSummarySerializer(serializers.Serializer):
@@ -173,16 +239,6 @@ class ImportSummarySerializer(serializers.Serializer):
     models_created = serializers.IntegerField()
     responses_created = serializers.IntegerField()
     tasks_created = serializers.IntegerField()
-
-
-class BulkErrorSerializer(serializers.Serializer):
-    index = serializers.IntegerField(allow_null=True, help_text="position in the request list")
-    field = serializers.CharField(allow_null=True)
-    message = serializers.CharField()
-
-
-class BulkErrorsSerializer(serializers.Serializer):
-    errors = BulkErrorSerializer(many=True)
 
 
 class ResponseSerializer(serializers.ModelSerializer):
@@ -246,7 +302,7 @@ class JudgmentSerializer(serializers.ModelSerializer):
         return response_b.model.name if response_b else None
 
     def get_winner(self, judgment: Judgment) -> str:
-        return tables.ARENA_WINNER.get(judgment.verdict, "")
+        return ARENA_WINNER.get(judgment.verdict, "")
 
     def get_winner_model(self, judgment: Judgment) -> str | None:
         task = judgment.task
@@ -300,19 +356,13 @@ class SlicesQuery(serializers.Serializer):
 
 
 class CompareQuery(serializers.Serializer):
-    """Two of the study's models (`context["models"]` lists them) and what to compare."""
+    """Two models of the study (checked by annotation.results.check_compare) and what to
+    compare."""
 
     model_a = serializers.CharField(max_length=200)
     model_b = serializers.CharField(max_length=200)
     measure = serializers.ChoiceField(choices=["good_rate", "win_rate"], required=False)
     seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, required=False)
-
-    def _known(self, name: str) -> str:
-        if name not in self.context["models"]:
-            raise serializers.ValidationError(f"no model '{name}' in this study")
-        return name
-
-    validate_model_a = validate_model_b = _known
 
 
 # --- metric scores -----------------------------------------------------------------------
@@ -336,9 +386,6 @@ class FiniteNumberField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
-RESERVED_METRIC_NAMES = tables.SCORE_COLUMNS
-
-
 class MetricScoreInputSerializer(serializers.Serializer):
     prompt_id = serializers.CharField(max_length=200)
     model = serializers.CharField(max_length=200)
@@ -347,10 +394,10 @@ class MetricScoreInputSerializer(serializers.Serializer):
     source = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
     def validate_metric(self, metric: str) -> str:
-        if metric in RESERVED_METRIC_NAMES:
-            raise serializers.ValidationError(
-                f"'{metric}' names a column of the scores table; choose another metric name"
-            )
+        try:
+            check_metric_name(metric)
+        except MetricError as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return metric
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import tempfile
 
 from django.db.models import Prefetch, Q
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
+from drf_spectacular.plumbing import resolve_type_hint
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -15,33 +16,43 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response as APIResponse
 from rest_framework.settings import api_settings
 
 from annotation import exports, results
 from annotation.access import studies_for
+from annotation.api import schema
 from annotation.api import serializers as s
-from annotation.api.idempotency import HEADER, idempotent
+from annotation.api.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH, idempotent
+from annotation.api.parsers import JSONBodyParser
 from annotation.api.permissions import HasStudyRole
-from annotation.api.studies import create_study
-from annotation.importing import RecordsError, import_records
-from annotation.metric_runs import MetricScoreError, upsert_metric_scores
+from annotation.ingest import ImportFileError
+from annotation.ingest.metric_scores import MetricScoreError, upsert_metric_scores
+from annotation.ingest.study_files import import_records
 from annotation.middleware import CONTENT_SECURITY_POLICY
 from annotation.models import Judgment, MetricScore, Prompt, Response, Study
+from annotation.results import payloads
+from annotation.studies import SlugTaken, StudyError, create_study
 
 SLUG_REGEX = "[-a-zA-Z0-9_]+"
-SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="the study's slug")
+SLUG = OpenApiParameter(
+    "slug",
+    {"type": "string", "pattern": f"^{SLUG_REGEX}$"},
+    OpenApiParameter.PATH,
+    description="the study's slug",
+)
 IDEMPOTENCY_KEY = OpenApiParameter(
     HEADER,
-    str,
+    {"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": MAX_KEY_LENGTH},
     OpenApiParameter.HEADER,
-    description="a retry with the same key replays the first response and writes nothing",
+    description="1 to 200 visible ASCII characters (a UUID, say); a retry with the same key "
+    "and body replays the first response and writes nothing",
 )
 BULK_ERRORS = OpenApiResponse(
-    s.BulkErrorsSerializer, description="nothing was written; each error names its index"
+    schema.BULK_400,
+    description="Nothing was written: each error names its position (`index`) and field; "
+    "or the body or a header was refused as a whole.",
 )
-JSON_OBJECT = OpenApiResponse(OpenApiTypes.OBJECT)
 
 
 def query(serializer_class, request, **kwargs) -> dict:
@@ -59,7 +70,7 @@ class StudyScoped(viewsets.GenericViewSet):
     """A viewset under /studies/{slug}/; HasStudyRole loads `self.study` for it."""
 
     permission_classes = [HasStudyRole]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
     required_role = "researcher"
     study: Study
 
@@ -95,13 +106,23 @@ class StudyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
         request=s.StudyCreateSerializer,
-        responses={201: s.StudySerializer},
+        responses={
+            201: s.StudySerializer,
+            409: OpenApiResponse(
+                schema.VALIDATION_ERRORS, description="A study with this slug exists already."
+            ),
+        },
     )
     @idempotent
     def create(self, request):
         serializer = s.StudyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        study = create_study(request.user, serializer.validated_data)
+        try:
+            study = create_study(request.user, serializer.validated_data)
+        except SlugTaken as exc:
+            return APIResponse(exc.errors, status=status.HTTP_409_CONFLICT)
+        except StudyError as exc:
+            raise ValidationError(exc.errors) from None
         return APIResponse(s.StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
 
@@ -126,7 +147,7 @@ class PromptViewSet(mixins.ListModelMixin, StudyScoped):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
-        request=s.StudyRecordSerializer(many=True),
+        request=s.StudyRecordSerializer(many=True, min_length=1),
         responses={
             201: s.ImportSummarySerializer,
             200: OpenApiResponse(s.ImportSummarySerializer, description="nothing was new"),
@@ -137,7 +158,7 @@ class PromptViewSet(mixins.ListModelMixin, StudyScoped):
     def create(self, request, slug):
         try:
             summary = import_records(request.data, self.study.slug)
-        except RecordsError as exc:
+        except ImportFileError as exc:
             return bulk_errors(exc.details)
         added = summary.prompts_created + summary.responses_created + summary.tasks_created
         return APIResponse(
@@ -222,7 +243,7 @@ class MetricScoreViewSet(mixins.ListModelMixin, StudyScoped):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
-        request=s.MetricScoreInputSerializer(many=True),
+        request=s.MetricScoreInputSerializer(many=True, min_length=1),
         responses={
             201: s.MetricUpsertSummarySerializer,
             200: OpenApiResponse(
@@ -262,44 +283,85 @@ class MetricScoreViewSet(mixins.ListModelMixin, StudyScoped):
 # --- results -------------------------------------------------------------------------------
 
 
-@extend_schema(tags=["results"], parameters=[SLUG], responses=JSON_OBJECT)
-class ResultsViewSet(StudyScoped):
-    """A study's results, computed by annotation.results (cached per data version)."""
+def schema_of(payload_type) -> dict:
+    """The OpenAPI response of a results payload type (annotation.results.payloads)."""
+    return {200: resolve_type_hint(payload_type)}
 
-    @extend_schema(parameters=[s.BootstrapQuery])
+
+RESULT_HEADERS = [
+    OpenApiParameter(
+        "Results-Computed-At",
+        str,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="when these results were computed (ISO 8601)",
+    ),
+    OpenApiParameter(
+        "Results-Status",
+        str,
+        OpenApiParameter.HEADER,
+        response=True,
+        enum=["current", "recomputing"],
+        description="recomputing: newer judgments exist and a recomputation is under way",
+    ),
+]
+
+
+def result_response(payload: dict, freshness: results.Freshness | None) -> APIResponse:
+    """A result as JSON; with its default parameters the last computed one, saying when it
+    was computed and whether newer data is being taken in (response headers)."""
+    response = APIResponse(payload)
+    if freshness is not None:
+        if freshness.computed_at:
+            response["Results-Computed-At"] = freshness.computed_at.isoformat()
+        response["Results-Status"] = "current" if freshness.status == "current" else "recomputing"
+    return response
+
+
+@extend_schema(tags=["results"], parameters=[SLUG, *RESULT_HEADERS])
+class ResultsViewSet(StudyScoped):
+    """A study's results (annotation.results). With default parameters these are the last
+    computed results, as the dashboard shows them (headers say when they were computed);
+    other parameters compute them for the current data."""
+
+    def _result(self, name: str, params: dict) -> APIResponse:
+        return result_response(*results.latest_result(self.study, name, **params))
+
+    @extend_schema(parameters=[s.BootstrapQuery], responses=schema_of(payloads.LeaderboardPayload))
     @action(detail=False)
     def leaderboard(self, request, slug):
-        return APIResponse(results.leaderboard(self.study, **query(s.BootstrapQuery, request)))
+        return self._result("leaderboard", query(s.BootstrapQuery, request))
 
-    @extend_schema(parameters=[s.BootstrapQuery])
+    @extend_schema(parameters=[s.BootstrapQuery], responses=schema_of(payloads.AgreementPayload))
     @action(detail=False)
     def agreement(self, request, slug):
-        return APIResponse(results.agreement(self.study, **query(s.BootstrapQuery, request)))
+        return self._result("agreement", query(s.BootstrapQuery, request))
 
-    @extend_schema(parameters=[s.BootstrapQuery])
+    @extend_schema(parameters=[s.BootstrapQuery], responses=schema_of(payloads.CorrelationsPayload))
     @action(detail=False)
     def correlations(self, request, slug):
-        return APIResponse(results.correlations(self.study, **query(s.BootstrapQuery, request)))
+        return self._result("correlations", query(s.BootstrapQuery, request))
 
-    @extend_schema(parameters=[s.SlicesQuery])
+    @extend_schema(parameters=[s.SlicesQuery], responses=schema_of(payloads.SlicesPayload))
     @action(detail=False)
     def slices(self, request, slug):
-        return APIResponse(results.slice_results(self.study, **query(s.SlicesQuery, request)))
+        return self._result("slices", query(s.SlicesQuery, request))
 
+    @extend_schema(responses=schema_of(payloads.ProgressPayload))
     @action(detail=False)
     def progress(self, request, slug):
-        return APIResponse(results.progress(self.study))
+        return self._result("progress", {})
 
-    @extend_schema(parameters=[s.CompareQuery])
+    @extend_schema(parameters=[s.CompareQuery], responses=schema_of(payloads.ComparePayload))
     @action(detail=False)
     def compare(self, request, slug):
-        models = sorted(self.study.models.values_list("name", flat=True))
-        params = query(s.CompareQuery, request, context={"models": models})
+        params = query(s.CompareQuery, request)
         model_a, model_b = params.pop("model_a"), params.pop("model_b")
         try:
             return APIResponse(results.compare(self.study, model_a, model_b, **params))
         except results.ResultsError as exc:
-            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}) from None
+            field = exc.field or api_settings.NON_FIELD_ERRORS_KEY
+            raise ValidationError({field: [str(exc)]}) from None
 
 
 # --- exports -------------------------------------------------------------------------------
@@ -327,8 +389,13 @@ FILE_FORMATS = ("parquet", "xlsx")
         s.ExportQuery,
     ],
     responses={
-        (200, "application/octet-stream"): OpenApiResponse(
-            OpenApiTypes.BINARY, description="the export, as an attachment"
+        (200, media_type): OpenApiResponse(
+            OpenApiTypes.BINARY,
+            description="the export, as an attachment: "
+            + "; ".join(f"{fmt}: {content}" for fmt, content in exports.CONTENT_TYPES.items()),
+        )
+        for media_type in dict.fromkeys(
+            content.split(";")[0] for content in exports.CONTENT_TYPES.values()
         )
     },
 )
@@ -365,6 +432,11 @@ class ExportViewSet(StudyScoped):
         )
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
+
+
+def not_found(request, unmatched: str = ""):
+    """Any other path under /api/: a JSON 404, like every other API error."""
+    return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
 
 
 # --- docs ----------------------------------------------------------------------------------

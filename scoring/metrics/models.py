@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -99,8 +99,10 @@ def _load(kind: str, path: str, device: str) -> Loaded:
         raise MetricError(f"cannot load model {path}: {brief(exc)}") from exc
     _check_architecture(kind, path, config)
     auto_class = getattr(transformers, _AUTO_CLASS[kind])
-    # float32 on the CPU (half precision is slow or missing there); the checkpoint's own dtype
-    # on a GPU, so a bfloat16 model takes half the memory.
+    # float32 weights on the CPU: float16 is slow there, and bfloat16 is fast only on CPUs
+    # with native support (AVX512-BF16, AMX), where the opt-in bf16 autocast (`autocast`) runs
+    # the matrix products in bfloat16 from these float32 weights. On a GPU the checkpoint's own
+    # dtype, so a bfloat16 model takes half the memory.
     dtype = torch.float32 if device == "cpu" else "auto"
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(location)
@@ -172,6 +174,48 @@ def _check_architecture(kind: str, path: str, config: Any) -> None:
         suffixes = ("ForSequenceClassification",)
     if not any(name in known or name.endswith(suffixes) for name in saved_as):
         raise MetricError(f"{path} is a {saved_as[0]}, not {_WHAT[kind]}")
+
+
+def autocast(device: str, bf16: bool) -> AbstractContextManager:
+    """bfloat16 autocast on ``device`` when ``bf16``, else nothing.
+
+    Autocast runs matrix products (and, for BERT, attention and GELU) in bfloat16 and keeps
+    LayerNorm and the residual stream in float32. One context around all batches lets it cast each weight once, not per batch.
+    A CUDA device without bfloat16 would make torch disable autocast with only a warning, so
+    it is refused here instead.
+    """
+    import torch
+
+    if not bf16:
+        return nullcontext()
+    device_type = torch.device(device).type
+    if device_type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise MetricError(f"device {device} has no bfloat16 support; run without bf16")
+    return torch.autocast(device_type, dtype=torch.bfloat16)
+
+
+def native_bf16(device: str) -> bool | None:
+    """Whether ``device`` computes bfloat16 natively (None: cannot tell, e.g. an ARM CPU).
+
+    On an x86 CPU without AVX512-BF16 or AMX, bf16 autocast is emulated and several times
+    slower than float32 (bench/bench_metrics.py measures it).
+    """
+    import platform
+
+    import torch
+
+    device_type = torch.device(device).type
+    if device_type == "cuda":
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    if device_type != "cpu" or platform.machine().lower() not in ("x86_64", "amd64", "i686"):
+        return None
+    cpu = getattr(torch, "cpu", None)
+    checks = [
+        getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
+    if not all(callable(check) for check in checks):
+        return None
+    return any(check() for check in checks)
 
 
 @contextmanager

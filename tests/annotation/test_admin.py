@@ -59,6 +59,9 @@ def test_every_admin_page_renders(client, admin_user, demo, app, name, model):
         user=admin_user, key="k1", method="POST", path="/api/x/", status_code=201, body={}
     )
     Token.objects.create(user=admin_user)
+    # A failed login: rows for django-axes' attempt and failure-log pages (a login, below,
+    # writes its access log).
+    client.post("/accounts/login/", {"username": "nobody", "password": "wrong-password"})
 
     client.force_login(admin_user)
     base = f"admin:{app}_{name}"

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from annotation import handout
 from annotation.handout import Vote
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import IdempotencyRecord, Membership, Prompt, Response, Study
 from tests.conftest import PASSWORD, make_user
 
@@ -248,7 +248,6 @@ def test_it_gives_a_new_study_the_import_defaults(researcher):
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({"slug": "s1"}, {"slug": ["a study with this slug already exists"]}),
         ({"slug": "bad slug!"}, {"slug": [re.compile("valid .slug.")]}),
         ({}, {"slug": ["This field is required."]}),
         (
@@ -269,7 +268,14 @@ def test_it_gives_a_new_study_the_import_defaults(researcher):
             {"slug": "x", "gold_rate": 2},
             {"gold_rate": ["Ensure this value is less than or equal to 1."]},
         ),
-        ({"slug": "x", "name": "a\x00b"}, {"name": ["Null characters are not allowed."]}),
+        # NUL is refused by the parser, for every field (see test_api_hostile.py).
+        (
+            {"slug": "x", "name": "a\x00b"},
+            {
+                "detail": "$.name: this value holds a NUL character (\\u0000), "
+                "which cannot be stored."
+            },
+        ),
     ],
 )
 def test_it_refuses_a_bad_study_with_field_messages(study, researcher, body, errors):
@@ -278,12 +284,22 @@ def test_it_refuses_a_bad_study_with_field_messages(study, researcher, body, err
     got = response.json()
     assert got.keys() == errors.keys()
     for field, messages in errors.items():
+        if field == "detail":
+            assert got[field] == messages
+            continue
         for message, expected in zip(got[field], messages, strict=True):
             assert (
                 expected.search(message)
                 if isinstance(expected, re.Pattern)
                 else message == expected
             ), message
+    assert Study.objects.count() == 1
+
+
+def test_it_answers_409_for_a_slug_that_is_taken(study, researcher):
+    response = api(researcher).post("/api/studies/", {"slug": "s1"}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {"slug": ["a study with this slug already exists"]}
     assert Study.objects.count() == 1
 
 
@@ -352,7 +368,7 @@ def test_it_replays_a_created_study_instead_of_refusing_the_taken_slug(researche
     first = client.post("/api/studies/", {"slug": "once"}, format="json", HTTP_IDEMPOTENCY_KEY="a")
     again = client.post("/api/studies/", {"slug": "once"}, format="json", HTTP_IDEMPOTENCY_KEY="a")
     fresh = client.post("/api/studies/", {"slug": "once"}, format="json", HTTP_IDEMPOTENCY_KEY="b")
-    assert (first.status_code, again.status_code, fresh.status_code) == (201, 201, 400)
+    assert (first.status_code, again.status_code, fresh.status_code) == (201, 201, 409)
     assert again.json() == first.json()
     assert Study.objects.filter(slug="once").count() == 1
 
@@ -369,6 +385,48 @@ def test_it_refuses_a_key_reused_for_another_path(researcher):
         "use a new key for a different request."
     }
     assert not Prompt.objects.filter(external_id="new").exists()
+
+
+def test_it_refuses_a_key_reused_with_a_different_body(researcher):
+    client = api(researcher)
+    first = client.post("/api/studies/", {"slug": "one"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    other = client.post("/api/studies/", {"slug": "two"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert (first.status_code, other.status_code) == (201, 422)
+    assert other.json() == {
+        "detail": "This Idempotency-Key was used with a different request body; "
+        "use a new key for a different request."
+    }
+    assert "Idempotent-Replayed" not in other
+    assert set(Study.objects.values_list("slug", flat=True)) == {"s1", "one"}
+
+
+def test_it_replays_the_same_body_whatever_its_key_order_and_spacing(researcher):
+    client = api(researcher)
+    first = client.post(
+        "/api/studies/s1/prompts/",
+        '[{"id": "new", "prompt": "New?", "outputs": {"alpha": "Yes.", "beta": "No."}}]',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order",
+    )
+    again = client.post(
+        "/api/studies/s1/prompts/",
+        '[{"outputs":{"beta":"No.","alpha":"Yes."},"prompt":"New?","id":"new"}]',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order",
+    )
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+
+
+def test_it_refuses_a_reused_key_with_other_records_and_writes_nothing(researcher):
+    client = api(researcher)
+    client.post("/api/studies/s1/prompts/", NEW_RECORD, format="json", HTTP_IDEMPOTENCY_KEY="r")
+    changed = [{**NEW_RECORD[0], "id": "other"}]
+    response = client.post(
+        "/api/studies/s1/prompts/", changed, format="json", HTTP_IDEMPOTENCY_KEY="r"
+    )
+    assert response.status_code == 422
+    assert not Prompt.objects.filter(external_id="other").exists()
 
 
 def test_it_keeps_keys_apart_per_user(study, researcher):
@@ -389,13 +447,15 @@ def test_it_does_not_store_a_failed_write_so_a_fixed_retry_runs(researcher):
     assert (bad.status_code, good.status_code) == (400, 201)
 
 
-@pytest.mark.parametrize("key", ["", " ", "x" * 201, "tab\there"])
+@pytest.mark.parametrize("key", ["", " ", "x" * 201, "tab\there", "a b", " padded ", "caf\xe9"])
 def test_it_refuses_a_malformed_key(researcher, key):
     response = api(researcher).post(
         "/api/studies/", {"slug": "k"}, format="json", HTTP_IDEMPOTENCY_KEY=key
     )
     assert response.status_code == 400
-    assert response.json() == {"Idempotency-Key": ["must be 1 to 200 printable characters"]}
+    assert response.json() == {
+        "Idempotency-Key": ["must be 1 to 200 visible ASCII characters, no spaces"]
+    }
     assert not Study.objects.filter(slug="k").exists()
 
 

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from annotation import handout
 from annotation.exports import CONTENT_TYPES, FORMATS
 from annotation.handout import Vote
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import (
     IdempotencyRecord,
     Judgment,
@@ -69,6 +69,13 @@ RECORDS = [
 
 
 # --- bulk prompts ----------------------------------------------------------------------------
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
 
 
 def test_it_creates_prompts_and_responses_from_records(study, researcher):
@@ -196,10 +203,6 @@ def counts():
             [RECORDS[0], "p2"],
             [{"index": 1, "field": None, "message": "each record must be an object, got a string"}],
         ),
-        (
-            [{**RECORDS[0], "prompt": "nul \x00 byte"}],
-            [{"index": 0, "field": None, "message": "contains a NUL character"}],
-        ),
         ([], [{"index": None, "field": None, "message": "holds no prompts"}]),
         (
             {"id": "p1"},
@@ -209,11 +212,24 @@ def counts():
 )
 def test_it_refuses_bad_records_and_writes_nothing(study, researcher, records, errors):
     before = version(study)
-    response = api(researcher).post("/api/studies/s1/prompts/", records, format="json")
+    # Serialised here: json.dumps escapes a lone surrogate, as a hostile client would send it.
+    response = api(researcher).post(
+        "/api/studies/s1/prompts/", json.dumps(records), content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json() == {"errors": errors}
     assert counts() == (0, 0, 0)
     assert version(study) == before
+
+
+def test_it_refuses_a_nul_character_naming_the_field(study, researcher):
+    records = [RECORDS[0], {**RECORDS[1], "prompt": "nul \x00 byte"}]
+    response = api(researcher).post("/api/studies/s1/prompts/", records, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "$[1].prompt: this value holds a NUL character (\\u0000), which cannot be stored."
+    }
+    assert counts() == (0, 0, 0)
 
 
 def test_it_refuses_records_that_disagree_with_what_is_stored(study, researcher):
@@ -615,6 +631,9 @@ def test_it_serves_the_leaderboard(duel):
                     "ties": 0,
                     "losses": 1,
                     "win_rate": 0.75,
+                    "component": 1,
+                    "low_battles": True,
+                    "unbounded": None,
                     "grr": 0.75,
                     "grr_ci_lower": wilson_3_of_4["ci_lower"],
                     "grr_ci_upper": wilson_3_of_4["ci_upper"],
@@ -638,6 +657,9 @@ def test_it_serves_the_leaderboard(duel):
                     "ties": 0,
                     "losses": 3,
                     "win_rate": 0.25,
+                    "component": 1,
+                    "low_battles": True,
+                    "unbounded": None,
                     "grr": 0.25,
                     "grr_ci_lower": wilson_1_of_4["ci_lower"],
                     "grr_ci_upper": wilson_1_of_4["ci_upper"],
@@ -662,7 +684,10 @@ def test_it_serves_the_leaderboard(duel):
                 "counts": [[0, 4], [4, 0]],
                 "predicted": [[None, 0.75], [0.25, None]],
             },
-            "notes": [],
+            "notes": [
+                "2 model(s) have fewer than 50 battles: 'alpha', 'beta' (column low_battles); "
+                "their ratings are rough and their intervals wide"
+            ],
         },
         2,
     )

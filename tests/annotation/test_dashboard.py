@@ -12,6 +12,8 @@ from django.urls import reverse
 from annotation import handout, results
 from annotation.handout import Vote
 from annotation.models import ResultCache, Study
+from annotation.results.store import result_key
+from annotation.results.version import data_version
 from tests.conftest import REPO_ROOT, better_side, grade_until_done, join, make_user
 
 pytestmark = pytest.mark.django_db
@@ -119,18 +121,23 @@ def test_the_comparison_swaps_in_with_htmx(client, graded, rita):
 
 def test_results_are_cached_until_the_data_changes(graded):
     first = results.leaderboard(graded, bootstrap=200)
-    cache = ResultCache.objects.get(study=graded, key__startswith="leaderboard")
-    version = Study.objects.get(pk=graded.pk).results_version
+    cache = ResultCache.objects.get(
+        study=graded, key=result_key("leaderboard", bootstrap=200, seed=0)
+    )
+    version = data_version(graded)
     assert cache.version == version
     assert results.leaderboard(graded, bootstrap=200) == first
-    # A new vote bumps the version; the next read recomputes.
+    # A new vote moves the data version without writing the study row; the next read
+    # recomputes.
     user = make_user("late", "grader")
     join(graded, user)
     Study.objects.filter(pk=graded.pk).update(overlap=3)
     graded.refresh_from_db()
+    counter = Study.objects.get(pk=graded.pk).results_version
     a = handout.next_assignment(user, graded)
     handout.record_vote(a.pk, user, Vote(verdict="tie", ratings={"left": "poor", "right": "poor"}))
-    assert Study.objects.get(pk=graded.pk).results_version == version + 1
+    assert Study.objects.get(pk=graded.pk).results_version == counter
+    assert data_version(graded) != version
     again = results.leaderboard(graded, bootstrap=200)
     assert again["n_battles"] == first["n_battles"] + 1
 
@@ -185,15 +192,16 @@ def test_model_judges_are_kept_out_of_human_results(graded):
     Study.objects.filter(pk=graded.pk).update(overlap=3)
     graded.refresh_from_db()
     before = results.leaderboard(graded, bootstrap=100)["n_battles"]
+    version = data_version(graded)
     a = handout.next_assignment(judge, graded)
     handout.record_vote(a.pk, judge, Vote(verdict="tie"))
-    assert Study.objects.get(pk=graded.pk).results_version > 0
+    assert data_version(graded) != version
     assert results.leaderboard(graded, bootstrap=100)["n_battles"] == before
     assert "gpt-judge" in {g["grader"] for g in results.progress(graded)["graders"]}
 
 
 def test_ai_judges_are_compared_with_humans(graded, write_jsonl):
-    from annotation.judgment_import import import_judgments
+    from annotation.ingest.judgments import import_judgments
 
     # Two model judges vote on q0's pairs: one always agrees with the humans' preference
     # for the smaller answer number, the other always calls a tie.

@@ -196,7 +196,7 @@ def test_model_names_are_revealed_after_the_vote_only_when_allowed(logged_in, pa
 
 
 def test_a_single_response_study_asks_for_a_rating(client, db, write_jsonl):
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
 
     study = import_study(
         write_jsonl(

@@ -47,7 +47,7 @@ def answer_tasks(study, user, n, verdict="left"):
 @pytest.fixture
 def many_answers(write_jsonl, db):
     """A study of 30 pair tasks (overlap 1), all answered by alice, plus one she skipped."""
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
 
     records = [
         {"id": f"p{i}", "prompt": f"Prompt number {i}?", "outputs": {"m-one": "x", "m-two": "y"}}

@@ -77,7 +77,7 @@ def test_it_keeps_the_counters_a_full_count_gives(pair_study):
 
 
 def test_a_single_response_gold_task_is_scored_by_its_rating(write_jsonl):
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
 
     record = {"id": "s1", "prompt": "Name a prime.", "outputs": {"solo": "Seven."}}
     study = import_study(write_jsonl([record]), "solo", StudyOptions(protocol="single")).study

@@ -21,7 +21,7 @@ GRADERS = 50
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_graders_at_once_never_overfill_a_task(write_jsonl):
-    from annotation.importing import StudyOptions, import_study
+    from annotation.ingest.study_files import StudyOptions, import_study
 
     records = [
         {"id": f"c{i}", "prompt": f"Prompt {i}", "outputs": {"m1": f"one {i}", "m2": f"two {i}"}}

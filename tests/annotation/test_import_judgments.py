@@ -6,6 +6,8 @@ import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotation.models import Judgment, Prompt, Rating, Response, Task, User
 
@@ -283,3 +285,110 @@ def test_it_reads_a_json_list(pair_study, tmp_path):
     )
     run(path, "arena")
     assert Judgment.objects.get().grader.username == "imported"
+
+
+# --- bulk writes, and the grading queue left alone ---------------------------------------------
+
+
+def battles(n: int, judge_prefix: str = "u") -> list[dict]:
+    models = ("alpha-model", "beta-model", "gamma-model")
+    return [
+        {
+            "question_id": f"q{i % 4}",
+            "model_a": models[i % 3],
+            "model_b": models[(i + 1) % 3],
+            "winner": ("model_a", "model_b", "tie", "tie (bothbad)")[i % 4],
+            "judge": f"{judge_prefix}{i}",
+        }
+        for i in range(n)
+    ]
+
+
+def test_it_writes_in_a_constant_number_of_statements(pair_study, write_jsonl):
+    with CaptureQueriesContext(connection) as few:
+        run(write_jsonl(battles(5), name="few.jsonl"), "arena")
+    with CaptureQueriesContext(connection) as many:
+        run(write_jsonl(battles(300, "v"), name="many.jsonl"), "arena")
+    assert Judgment.objects.count() == 305 and Rating.objects.count() == 610
+    # A few statements per table, whatever the number of battles (once: about 5 each).
+    assert len(few.captured_queries) <= 40 and len(many.captured_queries) <= 40
+
+
+def test_a_model_judge_never_adds_to_the_queue(db, write_jsonl):
+    from annotation.ingest.study_files import StudyOptions, import_study
+
+    models = ("alpha-model", "beta-model", "gamma-model")
+    records = [
+        {"id": f"q{i}", "prompt": f"Q{i}?", "outputs": {m: f"{m} says {i}" for m in models}}
+        for i in range(4)
+    ]
+    study = import_study(write_jsonl(records), "sampled", StudyOptions(pairs_per_prompt=1)).study
+    queued = set(Task.objects.filter(in_queue=True).values_list("pk", flat=True))
+    assert len(queued) == 4
+    run(write_jsonl(battles(12), name="judge.jsonl"), "arena", "--model-judge", slug="sampled")
+    assert study.queue_size() == 4
+    assert set(Task.objects.filter(in_queue=True).values_list("pk", flat=True)) == queued
+    judged = Task.objects.filter(judgments__isnull=False).distinct()
+    assert judged.count() == 12 and judged.filter(in_queue=False).count() == 8
+    assert not Task.objects.filter(slots_taken__gt=0).exists()  # judges take no slot
+
+
+def test_a_human_vote_fills_a_queued_slot_and_stays_out_of_the_queue_otherwise(db, write_jsonl):
+    from annotation.ingest.study_files import StudyOptions, import_study
+
+    models = ("alpha-model", "beta-model", "gamma-model")
+    records = [{"id": "q0", "prompt": "Q?", "outputs": {m: f"{m} says" for m in models}}]
+    import_study(write_jsonl(records), "sampled", StudyOptions(pairs_per_prompt=1))
+    queued = Task.objects.get(in_queue=True)
+    pair = [queued.response_a.model.name, queued.response_b.model.name]
+    other = [m for m in models if m not in pair] + [pair[0]]
+    votes = [
+        {"prompt_id": "q0", "model_a": pair[0], "model_b": pair[1], "grader": "h1", "verdict": "tie"},
+        {"prompt_id": "q0", "model_a": other[0], "model_b": other[1], "grader": "h1", "verdict": "model_b"},
+    ]  # fmt: skip
+    run(write_jsonl(votes, name="human.jsonl"), "jsonl", slug="sampled")
+    queued.refresh_from_db()
+    assert queued.slots_taken == 1
+    outside = Task.objects.get(in_queue=False)
+    assert outside.slots_taken == 1 and outside.judgments.get().grader.kind == "human"
+
+
+def test_the_design_takes_a_judged_pair_into_the_queue_instead_of_doubling_it(db, write_jsonl):
+    from annotation.ingest.study_files import import_study
+
+    import_study(
+        write_jsonl([{"id": "q0", "prompt": "Hi there", "outputs": {"a": "A", "b": "B"}}]),
+        "grow",
+    )
+    conversation = [{"role": "user", "content": "Hi there"}]
+    run(
+        write_jsonl(
+            [
+                {
+                    "question_id": "q0",
+                    "model_a": "a",
+                    "model_b": "c",
+                    "winner": "tie (inconsistent)",
+                    "judge": "gpt-judge",
+                    "conversation_a": [*conversation, {"role": "assistant", "content": "A"}],
+                    "conversation_b": [*conversation, {"role": "assistant", "content": "C"}],
+                }
+            ],
+            name="judge.jsonl",
+        ),
+        "arena",
+        "--model-judge",
+        slug="grow",
+    )
+    judged = Task.objects.get(in_queue=False)
+    assert judged.judgments.get().verdict == "tie"
+    import_study(
+        write_jsonl(
+            [{"id": "q0", "prompt": "Hi there", "outputs": {"a": "A", "b": "B", "c": "C"}}],
+            name="more.jsonl",
+        ),
+        "grow",
+    )
+    assert Task.objects.count() == 3 and Task.objects.filter(in_queue=True).count() == 3
+    judged.refresh_from_db()
+    assert judged.in_queue and judged.judgments.count() == 1

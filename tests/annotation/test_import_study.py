@@ -1,8 +1,10 @@
 """manage.py import_study: formats, tasks, idempotence, and every kind of bad input."""
 
+import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from collections import Counter
 
 import pytest
@@ -213,7 +215,7 @@ BAD_JSONL = [
     (
         "nul character",
         ['{"id": "p", "prompt": "x\\u0000", "outputs": {"m": "y"}}'],
-        "bad.jsonl:2: contains a NUL",
+        "bad.jsonl:2: field 'prompt': contains a NUL character",
     ),
 ]
 
@@ -316,7 +318,16 @@ def test_it_rejects_options_that_contradict_a_stored_study(write_jsonl):
 
 def test_it_exits_nonzero_without_a_traceback(write_jsonl, tmp_path):
     path = write_jsonl(
-        ['{"id": "p1", "prompt": ', {"id": "p2", "prompt": 1, "outputs": {}}], name="broken.jsonl"
+        [
+            '{"id": "p1", "prompt": ',
+            {"id": "p2", "prompt": 1, "outputs": {}},
+            # Hostile lines: a lone surrogate, metadata nested 500 deep, and nesting past
+            # the JSON parser's recursion limit (each once a traceback).
+            '{"id": "p3", "prompt": "x", "outputs": {"m": "a\\ud800b"}}',
+            json.dumps({"id": "p4", "prompt": "x", "metadata": nested(500), "outputs": {"m": "y"}}),
+            '{"id": "p5", "prompt": "x", "metadata": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001,
+        ],
+        name="broken.jsonl",
     )
     env = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
     result = subprocess.run(
@@ -334,3 +345,238 @@ def test_it_exits_nonzero_without_a_traceback(write_jsonl, tmp_path):
         "broken.jsonl:2: field 'prompt': must be text or a list of messages, got a number"
         in result.stderr
     )
+    assert "broken.jsonl:3: field 'outputs.m': contains a lone surrogate" in result.stderr
+    assert "broken.jsonl:4: field 'metadata': is nested too deeply" in result.stderr
+    assert "broken.jsonl:5: field 'metadata': is nested too deeply" in result.stderr
+
+
+# --- hostile input: a clear FILE:LINE: field error, never a traceback, nothing written -------
+
+
+def nested(depth: int):
+    value: object = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+HOSTILE_JSONL = [
+    (
+        "metadata nested 500 deep",
+        json.dumps({"id": "p", "prompt": "x", "metadata": nested(500), "outputs": {"m": "y"}}),
+        "bad.jsonl:2: field 'metadata': is nested too deeply: the limit is 32 levels (MAX_JSON_DEPTH)",
+    ),
+    (
+        "JSON nested past the parser's recursion limit",
+        '{"id": "p", "prompt": "x", "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "bad.jsonl:2: field 'metadata': is nested too deeply: the limit is 32 levels",
+    ),
+    (
+        "lone surrogate in an output",
+        '{"id": "p", "prompt": "x", "outputs": {"m": "a\\ud800b"}}',
+        "bad.jsonl:2: field 'outputs.m': contains a lone surrogate (\\ud800), which is not Unicode text",
+    ),
+    (
+        "lone surrogate in a model name",
+        '{"id": "p", "prompt": "x", "outputs": {"m\\udfff": "y"}}',
+        "bad.jsonl:2: field 'outputs': contains a lone surrogate (\\udfff)",
+    ),
+    (
+        "NaN in metadata",
+        '{"id": "p", "prompt": "x", "metadata": {"score": NaN}, "outputs": {"m": "y"}}',
+        "bad.jsonl:2: malformed JSON (NaN is not valid JSON)",
+    ),
+    (
+        "a model twice in outputs",
+        '{"id": "p", "prompt": "x", "outputs": {"m": "first", "n": "z", "m": "second"}}',
+        "bad.jsonl:2: field 'outputs': the key 'm' appears twice",
+    ),
+    (
+        "a model twice in outputs, spaced",
+        '{"id": "p", "prompt": "x", "outputs": {"m" : "first", "m"  :  "second"}}',
+        "bad.jsonl:2: field 'outputs': the key 'm' appears twice",
+    ),
+    (
+        "a key twice, hidden by an escaped colon",
+        '{"id": "p", "prompt": "x", "outputs": {"m": "a\\u003a", "m": "b"}}',
+        "bad.jsonl:2: field 'outputs': the key 'm' appears twice",
+    ),
+    (
+        "a field twice",
+        '{"id": "p", "prompt": "x", "prompt": "z", "outputs": {"m": "y"}}',
+        "bad.jsonl:2: the key 'prompt' appears twice",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,line,message", HOSTILE_JSONL, ids=[c[0] for c in HOSTILE_JSONL])
+def test_it_names_the_line_field_and_limit_of_hostile_json(write_jsonl, case, line, message):
+    good = {"id": "ok", "prompt": "fine", "outputs": {"m": "fine", "n": "also"}}
+    with pytest.raises(CommandError) as exc:
+        run(write_jsonl([good, line], name="bad.jsonl"))
+    assert message in str(exc.value)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_the_depth_limit_is_a_setting(write_jsonl, settings):
+    record = {"id": "p", "prompt": "x", "metadata": nested(4), "outputs": {"m": "y"}}
+    settings.MAX_JSON_DEPTH = 3
+    with pytest.raises(CommandError, match=r"field 'metadata': .* the limit is 3 levels"):
+        run(write_jsonl([record]))
+    settings.MAX_JSON_DEPTH = 4
+    run(write_jsonl([record]))
+    assert Prompt.objects.get().metadata == nested(4)
+
+
+def test_an_output_may_hold_any_unicode_line_separator(write_jsonl):
+    text = "first\u2028second\u2029third\x85fourth\x0c"
+    # Written as they are (JSON allows them unescaped); str.splitlines() would cut the line.
+    record = {"id": "p", "prompt": "x", "outputs": {"m": text, "n": "y"}}
+    run(write_jsonl([json.dumps(record, ensure_ascii=False)]))
+    assert Response.objects.get(model__name="m").text == text
+
+
+def test_it_refuses_an_output_longer_than_the_limit(write_jsonl, settings):
+    settings.MAX_OUTPUT_CHARS = 1000
+    records = [
+        {"id": "p1", "prompt": "x", "outputs": {"m": "y" * 1000, "n": "z"}},
+        {"id": "p2", "prompt": "x", "outputs": {"m": {"text": "y" * 1001}, "n": "z"}},
+    ]
+    with pytest.raises(
+        CommandError,
+        match=r"study.jsonl:2: field 'outputs.m.text': is 1,001 characters long; "
+        r"the limit is 1,000 \(MAX_OUTPUT_CHARS\)",
+    ):
+        run(write_jsonl(records))
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_the_output_limit_covers_prompts_and_csv_cells(tmp_path, write_jsonl, settings):
+    settings.MAX_OUTPUT_CHARS = 100
+    with pytest.raises(CommandError, match=r"study.jsonl:1: field 'prompt\[0\].content': is 101"):
+        run(write_jsonl([{"id": "p", "prompt": [{"role": "user", "content": "q" * 101}], "outputs": {"m": "y"}}]))  # fmt: skip
+    path = tmp_path / "s.csv"
+    path.write_text(f"id,prompt,model,output\np1,x,m,{'y' * 101}\n", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"s.csv:2: field 'outputs.m': is 101 characters"):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+# --- CSV that would swallow rows -----------------------------------------------------------
+
+
+def test_it_refuses_a_csv_quote_that_is_never_closed(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "id,prompt,model,output\n"
+        "p1,Say hi,m1,Hello\n"
+        'p1,Say hi,m2,"Hi there\n'
+        "p2,Count,m1,1 2 3\n"
+        "p2,Count,m2,one two three\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        CommandError,
+        match=r"s.csv:3: field 'output': a quote opened here is never closed, so every row "
+        r"after it would be swallowed",
+    ):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_it_refuses_a_csv_quote_closed_rows_later(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        'id,prompt,model,output\np1,"Say hi,m1,Hello\np2,Count,m1,"1 2 3"\np3,x,m1,y\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError, match=r"s.csv:2: field 'prompt': malformed CSV"):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_it_refuses_a_csv_column_named_twice(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,prompt,model,output,output\np1,x,m1,first,second\n", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"s.csv:1: field 'output': is a column twice"):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_it_keeps_quoted_cells_that_span_lines(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        'id,prompt,model,output\np1,x,m1,"line one\nline two, with a comma"\np1,x,m2,"a ""quote"""\n'
+        "p2,y,m1,z\np2,y,m2,w\n",
+        encoding="utf-8",
+    )
+    run(path)
+    assert Response.objects.get(prompt__external_id="p1", model__name="m1").text == (
+        "line one\nline two, with a comma"
+    )
+    assert Response.objects.get(prompt__external_id="p1", model__name="m2").text == 'a "quote"'
+    assert Prompt.objects.get(external_id="p2").responses.count() == 2
+
+
+def test_a_csv_error_names_the_first_line_of_a_multiline_record(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        'id,prompt,model,output\np1,x,m1,"two\nlines"\np2,,m1,z\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError, match=r"s.csv:4: field 'prompt': is empty"):
+        run(path)
+
+
+# --- the design: limits and the stored pairs-per-prompt -----------------------------------------
+
+
+def test_it_refuses_more_tasks_than_the_limit_before_writing_anything(write_jsonl, settings):
+    settings.MAX_IMPORT_TASKS = 1000
+    outputs = {f"m{i:03d}": f"answer {i}" for i in range(100)}
+    path = write_jsonl([{"id": "p", "prompt": "x", "outputs": outputs}])
+    with pytest.raises(
+        CommandError,
+        match=r"this import would create 4,950 tasks, more than the limit of 1,000 "
+        r"\(MAX_IMPORT_TASKS\)",
+    ):
+        run(path)
+    assert counts() == (0, 0, 0, 0, 0)
+    run(path, "--pairs-per-prompt", "3")
+    assert Task.objects.count() == 3
+
+
+def test_it_samples_a_prompt_with_thousands_of_outputs_in_bounded_memory(write_jsonl):
+    # 2,000 outputs have 1,999,000 pairs; listing them all took hundreds of MB.
+    outputs = {f"model-{i:04d}": f"answer {i}" for i in range(2000)}
+    path = write_jsonl([{"id": "p", "prompt": "x", "outputs": outputs}])
+    tracemalloc.start()
+    try:
+        run(path, "--pairs-per-prompt", "2")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40e6, f"{peak / 1e6:.0f} MB"
+    pairs = {(t.response_a_id, t.response_b_id) for t in Task.objects.all()}
+    assert len(pairs) == 2 and all(a < b for a, b in pairs)
+    before = counts()
+    run(path)  # the stored design holds: no flag, still 2 pairs per prompt
+    assert counts() == before
+
+
+def test_a_later_import_keeps_the_stored_design(write_jsonl):
+    models = [f"m{i}" for i in range(5)]
+
+    def prompts(start, stop):
+        return [
+            {"id": f"p{i}", "prompt": f"q{i}", "outputs": {m: f"{m} on {i}" for m in models}}
+            for i in range(start, stop)
+        ]
+
+    run(write_jsonl(prompts(0, 10)), "--pairs-per-prompt", "2")
+    assert Study.objects.get().pairs_per_prompt == 2
+    run(write_jsonl(prompts(10, 20)))  # no flag
+    per_prompt = Counter(Task.objects.values_list("prompt__external_id", flat=True))
+    assert len(per_prompt) == 20 and set(per_prompt.values()) == {2}
+    with pytest.raises(CommandError, match=r"already exists with pairs_per_prompt=2, not 3"):
+        run(write_jsonl(prompts(20, 21)), "--pairs-per-prompt", "3")

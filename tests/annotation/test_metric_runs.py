@@ -76,12 +76,90 @@ def test_a_dashboard_job_runs_on_the_database_queue(client, pair_study, transact
     assert "every 2s" not in page and "Done" in page
 
 
-def test_a_failing_job_reports_its_error(pair_study, transactional_db):
-    job = metric_runs.start_job(Study.objects.get(slug="pairs"), "reward", model="/no/such/model")
+def test_a_failing_job_reports_its_error(pair_study, transactional_db, tmp_path):
+    # A directory that exists but holds no model: only loading it can tell.
+    job = metric_runs.start_job(Study.objects.get(slug="pairs"), "reward", model=str(tmp_path))
     call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
     job.refresh_from_db()
-    assert job.status == "failed" and "/no/such/model" in job.message
+    assert job.status == "failed" and str(tmp_path) in job.message and job.finished
     assert not MetricScore.objects.exists()
+
+
+def test_a_job_that_crashes_is_marked_failed_not_left_running(
+    pair_study, transactional_db, monkeypatch
+):
+    """Any exception (not only a MetricError) ends the job, or the page would poll for ever."""
+    job = metric_runs.start_job(Study.objects.get(slug="pairs"), "length")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(metric_runs, "compute", crash)
+    call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
+    job.refresh_from_db()
+    assert job.status == "failed" and job.message == "the job stopped: RuntimeError: disk full"
+    assert job.finished_at is not None
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (
+            {"metric": "reward", "model": "/no/such/model"},
+            "reward: model path /no/such/model does not exist on the server",
+        ),
+        (
+            {"metric": "perplexity", "model": "./models/missing"},
+            "perplexity: model path ./models/missing does not exist on the server",
+        ),
+        ({"metric": "length", "model": "gpt2"}, "length takes no model; leave the model empty"),
+        ({"metric": "perplexity"}, "perplexity needs a model: give its local path or hub name"),
+    ],
+)
+def test_a_job_that_cannot_run_is_refused_at_once(client, pair_study, data, message):
+    rita = make_user("rita", "researcher")
+    join(pair_study, rita)
+    client.force_login(rita)
+    response = client.post(reverse("metric_jobs", args=["pairs"]), data, HTTP_HX_REQUEST="true")
+    # 422: the page swaps it in (a 400 would be dropped by the page's htmx config).
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert f"Not started: {message}" in html
+    assert not MetricJob.objects.exists()
+    # Without JavaScript: back to the dashboard with the same message.
+    plain = client.post(reverse("metric_jobs", args=["pairs"]), data, follow=True)
+    assert message in plain.content.decode() and not MetricJob.objects.exists()
+
+
+def test_a_hub_name_is_left_to_the_worker(client, pair_study):
+    rita = make_user("rita", "researcher")
+    join(pair_study, rita)
+    client.force_login(rita)
+    response = client.post(
+        reverse("metric_jobs", args=["pairs"]),
+        {"metric": "reward", "model": "OpenAssistant/reward-model-deberta-v3-base"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert MetricJob.objects.get().model_path == "OpenAssistant/reward-model-deberta-v3-base"
+
+
+def test_a_job_no_worker_takes_says_so(client, pair_study):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    rita = make_user("rita", "researcher")
+    join(pair_study, rita)
+    client.force_login(rita)
+    job = metric_runs.start_job(Study.objects.get(slug="pairs"), "length")
+    page = client.get(reverse("metric_jobs", args=["pairs"]), HTTP_HX_REQUEST="true").content
+    assert b"waiting for a worker" in page and b"No worker has taken" not in page
+    MetricJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    page = client.get(reverse("metric_jobs", args=["pairs"]), HTTP_HX_REQUEST="true").content
+    assert b"No worker has taken 1 queued job yet" in page
+    # Still queued, so the partial keeps polling until a worker finishes it.
+    assert b'hx-trigger="every 2s"' in page
 
 
 def test_an_unknown_metric_is_refused_on_the_page(client, pair_study):
@@ -91,7 +169,7 @@ def test_an_unknown_metric_is_refused_on_the_page(client, pair_study):
     response = client.post(
         reverse("metric_jobs", args=["pairs"]), {"metric": "vibes"}, HTTP_HX_REQUEST="true"
     )
-    assert response.status_code == 400 and "unknown metric" in response.content.decode()
+    assert response.status_code == 422 and "unknown metric" in response.content.decode()
     assert not MetricJob.objects.exists()
 
 
@@ -179,6 +257,10 @@ def test_it_imports_lm_eval_harness_samples(pair_study, tmp_path):
         ),
         ("prompt_id,bleu\nq0,1\n", "s.csv:1: field 'model': missing column"),
         ("prompt_id,model,bleu\nq0,alpha-model,inf\n", "not a finite number"),
+        (
+            'prompt_id,model,bleu\nq0,alpha-model,"0.5\nq1,alpha-model,0.7\n',
+            "s.csv:2: field 'bleu': a quote opened here is never closed",
+        ),
     ],
 )
 def test_it_rejects_bad_scores_and_writes_nothing(pair_study, tmp_path, content, message):

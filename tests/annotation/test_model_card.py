@@ -67,3 +67,41 @@ def test_the_export_command_writes_it(voted, tmp_path):
         stderr=io.StringIO(),
     )
     assert path.read_text().startswith("## Human evaluation: Pairs")
+
+
+def test_it_says_what_is_missing_in_words(pair_study):
+    """Before any vote: no "n/a (n/a to n/a)", no "(good: good)", but what is missing."""
+    card = model_card(pair_study)
+    assert "n/a" not in card and "(good:" not in card
+    assert '- **Rating scale**: poor, acceptable, good; "good" counts as a good result' in card
+    assert "No human judgments yet." in card
+    assert card.count("| no pairwise verdicts | 0 | no ratings |") == 3
+    assert "| verdict | nominal | needs judgments from at least two graders" in card
+
+
+def test_an_undefined_alpha_is_explained(pair_study):
+    users = [make_user(f"same{i}", "grader") for i in range(2)]
+    join(pair_study, *users)
+    for user in users:
+        for _ in range(4):
+            a = handout.next_assignment(user, pair_study)
+            handout.record_vote(
+                a.pk, user, Vote(verdict="tie", ratings={"left": "good", "right": "good"})
+            )
+    card = model_card(pair_study)
+    assert "n/a" not in card
+    # Every rating "good": alpha undefined, and said why.
+    assert "| rating | ordinal | undefined: every answer was the same | 1.000 |" in card
+    # The two graders took different pairs: no verdict was given twice.
+    assert (
+        "| verdict | nominal | undefined: no item was judged twice | no item judged twice |" in card
+    )
+
+
+def test_a_scale_without_good_labels_and_a_study_without_a_scale(pair_study):
+    Study.objects.filter(pk=pair_study.pk).update(good_labels=[])
+    pair_study.refresh_from_db()
+    assert "poor, acceptable, good; no label counts as a good result" in model_card(pair_study)
+    Study.objects.filter(pk=pair_study.pk).update(rating_scale=[], good_labels=[])
+    pair_study.refresh_from_db()
+    assert "- **Rating scale**: none (pairwise verdicts only)" in model_card(pair_study)

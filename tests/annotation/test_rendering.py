@@ -3,8 +3,12 @@
 import textwrap
 from html.parser import HTMLParser
 
+import nh3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from annotation import rendering
 from annotation.rendering import ALLOWED_TAGS, render_markdown
 
 PAYLOADS = [
@@ -111,3 +115,50 @@ def test_lines_meant_as_lines_stay_lines():
 def test_a_commonmark_hard_break_is_kept():
     assert "<br>" in render_markdown(textwrap.fill(WRAPPED_SOURCE, 72).replace("\n", "  \n", 1))
     assert "<br>" in render_markdown("first line\\\nsecond line")
+
+
+# --- the short cut for plain prose gives exactly the parser's and sanitiser's HTML ---------
+
+PROSE = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("abc XYZ \n\n,.;:'\"?!()/%$@#+=-0123456789")),
+        st.sampled_from(list("*_`[]<>&|~\\\t\r\x0b\xa0\u2028\u3000\ufeff\u00e9\u4e2d\U0001f600")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=80,
+)
+
+
+def full_route(text: str) -> str:
+    return nh3.clean(
+        rendering._parser().render(text),
+        tags=rendering.ALLOWED_TAGS,
+        attributes=rendering.ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+@settings(max_examples=1500, deadline=None)
+@given(PROSE)
+def test_the_plain_text_short_cut_matches_the_parser(text):
+    plain = rendering._plain_paragraphs(text)
+    if plain is not None:
+        assert plain == full_route(text)
+    assert render_markdown(text) == full_route(text)
+
+
+def test_prose_takes_the_short_cut():
+    prose = 'The model answers: yes.\nIt\'s 3.5 km (about 2 miles) away!\n\n\nC# and "quotes" too.'
+    assert rendering._plain_paragraphs(prose) == full_route(prose)
+    assert rendering._plain_paragraphs("- a list") is None
+    assert rendering._plain_paragraphs("1. first") is None
+    assert rendering._plain_paragraphs("**bold**") is None
+
+
+@pytest.mark.parametrize("width", [60, 72, 100])
+def test_the_short_cut_flows_hard_wrapped_prose_as_the_parser_does(width):
+    text = textwrap.fill(WRAPPED_SOURCE.replace(",", ""), width) + "\n\n" + LYRICS.replace(",", "")
+    plain = rendering._plain_paragraphs(text)
+    assert plain is not None and plain == full_route(text)
+    assert plain.count("<br>") == 3  # the lyrics keep their lines, the prose flows

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation import handout
-from annotation.importing import StudyOptions, import_study
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import Assignment, Judgment, Rating, Task
 from tests.conftest import join, make_user
 

@@ -16,7 +16,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need
 expect = sync_api.expect
 
 from annotation.handout import side_to_response, stored_verdict  # noqa: E402
-from annotation.importing import StudyOptions, import_study  # noqa: E402
+from annotation.ingest.study_files import StudyOptions, import_study  # noqa: E402
 from annotation.models import Assignment, Judgment, LanguageModel, Task  # noqa: E402
 
 pytestmark = pytest.mark.browser

@@ -16,7 +16,7 @@ if chromium_missing_reason():
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 expect = sync_api.expect
 
-from annotation.importing import StudyOptions, import_study  # noqa: E402
+from annotation.ingest.study_files import StudyOptions, import_study  # noqa: E402
 from annotation.models import Assignment, Judgment, LanguageModel, Response  # noqa: E402
 
 pytestmark = pytest.mark.browser

@@ -1,18 +1,21 @@
 """`python -m scoring`: the contract in ../shared/DESIGN.md.
 
-Each case runs the real command in a subprocess; the subprocesses of the module start
-together from one fixture (each spends most of its time importing pandas), and every test
-asserts on its own case. Bad input must give one line on stderr naming the problem (and
-row), exit status 2, and never a traceback. Rarer bad inputs run in-process via `main`.
+Each case runs the command's entry point `main` in-process on real files, capturing what it
+writes to stdout and stderr (one subprocess checks that `python -m scoring` itself runs).
+Bad input must give one line on stderr naming the problem (and row), exit status 2, and
+never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -84,9 +87,9 @@ BAD = {
 EXPECTED = {
     "missing column": "error: the battle table has no column 'winner' (columns found: "
     "model_a, model_b)",
-    "unknown winner": "error: row 2: unknown winner 'draw' (expected one of: model_a, model_b, "
-    "tie, tie (bothbad))",
-    "self battle": "error: row 2: model 'q' battles itself (model_a equals model_b)",
+    "unknown winner": "error: row 2: unknown winner 'draw' (expected model_a, model_b, tie, "
+    "tie (bothbad), both_bad, or another 'tie (…)' label)",
+    "self battle": "error: row 2: model 'q' battles itself (model_a equals model_b;",
     "empty file": "the file is empty",
     "unknown extension": "unsupported file type '.txt'",
     "unreadable file": "not a valid Parquet file",
@@ -153,24 +156,38 @@ GOOD = {
         ["leaderboard", "--bootstrap", "20", "--format", "json"],
     ),
 }
-COMMANDS = ["leaderboard", "agreement", "correlate", "grr", "compare"]
+COMMANDS = ["leaderboard", "judges", "agreement", "correlate", "grr", "compare"]
 
 
-def run(argv: list[str]) -> subprocess.CompletedProcess:
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(argv: list[str]) -> Done:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return Done(code, out.getvalue(), err.getvalue())
+
+
+def test_python_dash_m_scoring_runs():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SCORING_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "scoring", *argv],
+    done = subprocess.run(
+        [sys.executable, "-m", "scoring", "--help"],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m scoring")
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+def results(tmp_path_factory) -> dict[str, Done]:
     folder = tmp_path_factory.mktemp("cli")
     jobs = {}
     for number, (name, (file_name, content, args)) in enumerate({**BAD, **GOOD}.items()):
@@ -182,9 +199,7 @@ def results(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
         jobs[f"help {command}"] = [command, "--help"]
     jobs["missing file"] = ["leaderboard", str(folder / "absent.csv")]
     jobs["bad option"] = ["leaderboard", str(folder / "absent.csv"), "--bootstrap", "many"]
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        done = dict(zip(jobs, pool.map(run, jobs.values()), strict=True))
-    return done
+    return {name: run(argv) for name, argv in jobs.items()}
 
 
 @pytest.mark.parametrize("case", list(BAD))
@@ -260,14 +275,82 @@ def test_grr_and_compare_json_shape(results):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert {"difference", "ci_lower", "ci_upper", "p_value", "n"} <= set(data)
-    assert data["n"] == 20 and "n_needed" in data["judgments_needed"]
+    assert data["n"] == 20 and "n_needed" in data["prompts_needed"]
+    assert data["test"].startswith("sign-flip permutation") and "judgments_needed" not in data
+    # RATING_ROWS has one rating per (prompt, model): the clustered interval is Wilson's.
+    assert {row["interval"] for row in table} == {"wilson"}
 
 
 def test_unidentified_ratings_warn_on_stderr_but_succeed(results):
     done = results["unidentified"]
     assert done.returncode == 0
     assert done.stderr.startswith("warning:") and "'champ'" in done.stderr
-    assert json.loads(done.stdout)[0]["model"] == "champ"
+    top = json.loads(done.stdout)[0]
+    assert top["model"] == "champ" and top["unbounded"] == "above" and top["rating"] is None
+    assert top["low_battles"] is True and top["component"] == 1
+
+
+def test_leaderboard_input_options_and_gzip(tmp_path):
+    rows = battle_rows() + [
+        {"model_a": "gpt", "model_b": "gpt", "winner": "tie"},
+        {"model_a": "gpt", "model_b": "llama", "winner": "tie (inconsistent)"},
+    ]
+    path = tmp_path / "battles.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(jsonl(rows))
+    strict = run(["leaderboard", str(path), "--bootstrap", "10"])
+    assert strict.returncode == 2
+    assert "row 61: model 'gpt' battles itself" in strict.stderr
+    base = ["leaderboard", str(path), "--bootstrap", "0", "--format", "json"]
+    counts = {}
+    for extra in ([], ["--ties", "drop"], ["--both-bad", "drop"]):
+        done = run([*base, "--drop-self-battles", *extra])
+        assert done.returncode == 0, done.stderr
+        board = json.loads(done.stdout)
+        counts[" ".join(extra)] = sum(r["battles"] for r in board) // 2
+    # 60 battles + the inconsistent tie; 24 ties of which 12 both-bad.
+    assert counts == {"": 61, "--ties drop": 36, "--both-bad drop": 49}
+    csv_gz = tmp_path / "battles.csv.gz"
+    pd.DataFrame(battle_rows()).to_csv(csv_gz, index=False)
+    assert run(["leaderboard", str(csv_gz), "--bootstrap", "0"]).returncode == 0
+
+
+def test_leaderboard_prints_one_table_per_component(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("model_a,model_b,winner\na,b,model_a\nb,a,model_a\nc,d,tie\nd,c,model_a\n")
+    done = run(["leaderboard", str(path), "--bootstrap", "20"])
+    assert done.returncode == 0
+    assert "Component 1" in done.stdout and "Component 2" in done.stdout
+    assert "2 separate groups" in done.stderr
+
+
+def test_judges_command(tmp_path):
+    path = tmp_path / "votes.csv"
+    rows = ["item,turn,grader,verdict"]
+    for q in range(6):
+        for turn in (1, 2):
+            judge = "tie (inconsistent)" if q == 0 else "model_a"
+            rows += [
+                f"{q},{turn},gpt-4,{judge}",
+                f"{q},{turn},h1,tie" if q == 0 else f"{q},{turn},h1,model_a",
+                f"{q},{turn},h2,model_b",
+            ]
+    path.write_text("\n".join(rows) + "\n")
+    done = run(["judges", str(path), "--judge", "gpt-4", "--format", "json"])
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["judges"] == ["gpt-4"] and data["humans"] == 2
+    overall = {r["comparison"]: r for r in data["rows"] if r["turn"] == "all"}
+    judge, humans = overall["gpt-4 vs humans"], overall["humans vs humans"]
+    assert (judge["pairs_with_ties"], humans["pairs_with_ties"]) == (24, 12)
+    assert judge["agreement_with_ties"] == pytest.approx(0.5)
+    assert humans["agreement_with_ties"] == 0.0 and humans["pairs_without_ties"] == 10
+    assert {"kappa_with_ties", "kappa_without_ties"} <= set(judge)
+    table = run(["judges", str(path), "--judge", "gpt-4"])
+    assert "humans vs humans" in table.stdout
+    path.write_text("item,grader,verdict\n1,gpt-4,a\n1,h,a\n1,h,b\n")
+    dup = run(["judges", str(path), "--judge", "gpt-4"])
+    assert dup.returncode == 2 and "row 3: grader 'h' voted twice" in dup.stderr
 
 
 # --------------------------------------------------------------------------- in-process
@@ -335,6 +418,23 @@ def test_grr_by_slice_and_tags_in_process(tmp_path, capsys):
     assert main(["grr", str(path), "--tags", "tags", "--format", "json"]) == 0
     tags = json.loads(capsys.readouterr().out)
     assert {(row["model"], row["tag"]) for row in tags} == {("a", "untrue"), ("b", "untrue")}
+
+
+def test_grr_by_slice_shows_n_intervals_and_tests_only_big_enough_slices(tmp_path, capsys):
+    path = tmp_path / "ratings.jsonl"
+    path.write_text(jsonl(RATING_ROWS))
+    args = ["grr", str(path), "--good", "good", "--by", "language", "--cluster", "none"]
+    assert main([*args, "--format", "json"]) == 0
+    sliced = json.loads(capsys.readouterr().out)
+    assert all({"n", "ci_lower", "ci_upper"} <= set(row) for row in sliced["slices"])
+    assert all(row["gap"] is None and not row["flagged"] for row in sliced["parity"])
+    assert main([*args, "--min-n", "1", "--alpha", "0.5", "--format", "json"]) == 0
+    parity = json.loads(capsys.readouterr().out)["parity"]
+    assert all(row["compared"] == 2 and row["p_value"] is not None for row in parity)
+    assert main([*args, "--min-n", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "slices of at least 1 rows; flagged when significant at 0.05" in text
+    assert "p_value" in text
 
 
 def test_compare_win_rate_and_tables_in_process(tmp_path, capsys):

@@ -20,10 +20,10 @@ TV = [7, 27, 2, 50, 28, 29, 20, 12, 6, 17]
 
 def test_spearman_reproduces_the_wikipedia_example():
     result = correlate(pd.DataFrame({"iq": IQ, "tv": TV}), human="iq", metric="tv", bootstrap=200)
-    assert result["spearman"]["r"] == pytest.approx(-29 / 165)
-    assert result["n"] == 10 and result["level"] == "segment"
+    assert result.spearman.r == pytest.approx(-29 / 165)
+    assert result.n == 10 and result.level == "segment"
     for method in ("pearson", "spearman", "kendall"):
-        entry = result[method]
+        entry = result.to_dict()[method]
         assert set(entry) == {"r", "p", "ci_lower", "ci_upper", "n"}
         assert entry["ci_lower"] <= entry["r"] <= entry["ci_upper"]
 
@@ -35,17 +35,17 @@ def test_coefficients_and_p_values_match_independent_computations():
     result = correlate(pd.DataFrame({"h": human, "m": metric}), human="h", metric="m", bootstrap=0)
     r = np.corrcoef(human, metric)[0, 1]
     t = r * math.sqrt(58 / (1 - r * r))
-    assert result["pearson"]["r"] == pytest.approx(r)
-    assert result["pearson"]["p"] == pytest.approx(2 * stats.t.sf(abs(t), 58))
+    assert result.pearson.r == pytest.approx(r)
+    assert result.pearson.p == pytest.approx(2 * stats.t.sf(abs(t), 58))
     ranks_h, ranks_m = stats.rankdata(human), stats.rankdata(metric)
-    assert result["spearman"]["r"] == pytest.approx(np.corrcoef(ranks_h, ranks_m)[0, 1])
+    assert result.spearman.r == pytest.approx(np.corrcoef(ranks_h, ranks_m)[0, 1])
     concordant = sum(
         np.sign(human[i] - human[j]) * np.sign(metric[i] - metric[j])
         for i in range(60)
         for j in range(i)
     )
-    assert result["kendall"]["r"] == pytest.approx(concordant / (60 * 59 / 2))
-    assert result["pearson"]["ci_lower"] is None
+    assert result.kendall.r == pytest.approx(concordant / (60 * 59 / 2))
+    assert result.pearson.ci_lower is None
 
 
 def test_pearson_bootstrap_interval_is_close_to_fishers():
@@ -53,13 +53,13 @@ def test_pearson_bootstrap_interval_is_close_to_fishers():
     human = rng.normal(size=300)
     metric = 0.6 * human + 0.8 * rng.normal(size=300)
     result = correlate(
-        pd.DataFrame({"h": human, "m": metric}), human="h", metric="m", bootstrap=2000, seed=2
+        pd.DataFrame({"h": human, "m": metric}), human="h", metric="m", bootstrap=2000, rng=2
     )
-    r = result["pearson"]["r"]
+    r = result.pearson.r
     z, se = np.arctanh(r), 1 / math.sqrt(297)
     low, high = np.tanh(z - 1.959964 * se), np.tanh(z + 1.959964 * se)
-    assert result["pearson"]["ci_lower"] == pytest.approx(low, abs=0.02)
-    assert result["pearson"]["ci_upper"] == pytest.approx(high, abs=0.02)
+    assert result.pearson.ci_lower == pytest.approx(low, abs=0.02)
+    assert result.pearson.ci_upper == pytest.approx(high, abs=0.02)
 
 
 def test_system_level_aggregates_per_model_first():
@@ -74,16 +74,16 @@ def test_system_level_aggregates_per_model_first():
     # Means per model (c's row without a metric left out): human .5, 1, 0, .5;
     # metric .3, .8, .1, .35.
     expected = stats.pearsonr([0.5, 1, 0, 0.5], [0.3, 0.8, 0.1, 0.35])
-    assert result["pearson"]["r"] == pytest.approx(expected.statistic)
-    assert result["n"] == 4 and result["dropped"] == 1 and result["level"] == "by model"
+    assert result.pearson.r == pytest.approx(expected.statistic)
+    assert result.n == 4 and result.dropped == 1 and result.level == "by model"
 
 
 def test_it_is_seeded():
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"h": rng.normal(size=40), "m": rng.normal(size=40)})
-    first = correlate(df, human="h", metric="m", bootstrap=200, seed=5)
-    assert first == correlate(df, human="h", metric="m", bootstrap=200, seed=5)
-    assert first != correlate(df, human="h", metric="m", bootstrap=200, seed=6)
+    first = correlate(df, human="h", metric="m", bootstrap=200, rng=5)
+    assert first == correlate(df, human="h", metric="m", bootstrap=200, rng=5)
+    assert first != correlate(df, human="h", metric="m", bootstrap=200, rng=6)
 
 
 @pytest.mark.parametrize(

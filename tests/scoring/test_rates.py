@@ -127,3 +127,105 @@ def test_tag_rates_per_response_unit():
         "unhelpful",
         "untrue",
     ]
+
+
+def test_clustered_interval_covers_95_percent_at_icc_point_3_with_three_graders():
+    """Seeded simulation: 2,000 studies of 60 responses rated by 3 graders each, response
+    quality Beta-distributed so that the intra-class correlation is .3, true ratio .6.
+    Measured: 95.1 % (Wilson on the 180 ratings as if independent: 86.8 %); at 20 responses
+    96.1 %, at 200 94.9 %, at 100 responses with ratio .9 94.9 %."""
+    from scoring.rates import clustered_interval
+
+    rng = np.random.default_rng(60)
+    spread = 1 / 0.3 - 1  # Beta(a, b) with a + b + 1 = 1 / ICC
+    covered, naive = [], []
+    for _ in range(2000):
+        quality = rng.beta(0.6 * spread, 0.4 * spread, 60)
+        good = rng.binomial(3, quality).astype(float)
+        lower, upper = clustered_interval(good, np.full(60, 3.0))
+        covered.append(lower <= 0.6 <= upper)
+        lower, upper = wilson_interval(good.sum(), 180)
+        naive.append(lower <= 0.6 <= upper)
+    assert 0.93 <= np.mean(covered) <= 0.97, np.mean(covered)
+    assert np.mean(naive) < 0.9
+
+
+def test_good_result_ratio_uses_the_clustered_interval_when_a_response_has_several_ratings():
+    rows = pd.DataFrame(
+        {
+            "model": ["a"] * 12 + ["b"] * 4,
+            "response": [f"r{i // 3}" for i in range(12)] + ["s1", "s2", "s3", "s4"],
+            "label": ["good"] * 6 + ["poor"] * 6 + ["good", "good", "poor", "good"],
+        }
+    )
+    table = good_result_ratio(rows, good_labels={"good"}, cluster="response").set_index("model")
+    assert list(table["interval"]) == ["wilson, design effect", "wilson"]
+    assert list(table["n_clusters"]) == [4, 4]
+    plain = good_result_ratio(rows, good_labels={"good"}).set_index("model")
+    # Four responses rated all-good or all-poor carry the information of four ratings, not
+    # twelve: the interval is wider than Wilson's on twelve independent ratings.
+    width = table["ci_upper"] - table["ci_lower"]
+    assert width["a"] > (plain["ci_upper"] - plain["ci_lower"])["a"] + 0.2
+    assert table.loc["b", "ci_lower"] == pytest.approx(plain.loc["b", "ci_lower"])
+
+
+def test_mean_rate_is_the_win_rate_with_ties_as_half_and_wilson_on_the_points():
+    from scoring.rates import mean_rate
+
+    sides = pd.DataFrame({"model": ["x"] * 5 + ["y"] * 3, "score": [1, 1, 0.5, 0, 0.5, 0, 1, None]})
+    table = mean_rate(sides).set_index("model")
+    # x: 2 wins and 2 ties in 5 battles: (2 + 2 / 2) / 5 = .6; y: the missing score is
+    # not counted.
+    assert table.loc["x", ["n", "k", "rate"]].tolist() == [5, 3.0, 0.6]
+    assert table.loc["y", ["n", "k", "rate"]].tolist() == [2, 1.0, 0.5]
+    assert (table.loc["x", "ci_lower"], table.loc["x", "ci_upper"]) == pytest.approx(
+        tuple(wilson_interval(3.0, 5))
+    )
+    with pytest.raises(InputError, match=r"row 2: score must be between 0 and 1, got 2\.0"):
+        mean_rate(pd.DataFrame({"model": ["x", "x"], "score": [1, 2]}))
+    with pytest.raises(InputError, match="row 1: score is not a number: 'win'"):
+        mean_rate(pd.DataFrame({"model": ["x"], "score": ["win"]}))
+
+
+def test_mean_rate_with_clusters_matches_clustered_interval_per_group():
+    from scoring.rates import clustered_interval, mean_rate
+
+    rng = np.random.default_rng(3)
+    sides = pd.DataFrame(
+        {
+            "model": rng.choice(["x", "y"], 300),
+            "prompt": rng.integers(0, 25, 300),
+            "score": rng.choice([0.0, 0.5, 1.0], 300),
+        }
+    )
+    table = mean_rate(sides, cluster="prompt").set_index("model")
+    for model, part in sides.groupby("model"):
+        per_prompt = part.groupby("prompt")["score"].agg(["sum", "size"])
+        expected = clustered_interval(per_prompt["sum"].to_numpy(), per_prompt["size"].to_numpy())
+        assert (table.loc[model, "ci_lower"], table.loc[model, "ci_upper"]) == pytest.approx(
+            tuple(expected)
+        )
+        assert table.loc[model, "n_clusters"] == len(per_prompt)
+
+
+def test_rate_table_clustered_path_equals_one_clustered_interval_per_group():
+    # The grouped (vectorised) design-effect interval equals `clustered_interval` on each
+    # group's clusters; a group whose clusters all hold one rating keeps Wilson's.
+    from scoring.rates import clustered_interval
+
+    rng = np.random.default_rng(8)
+    rows = pd.DataFrame(
+        {
+            "model": rng.choice(["a", "b", "c"], 400),
+            "response": rng.integers(0, 90, 400),
+            "label": rng.choice(["good", "poor"], 400),
+        }
+    )
+    table = rate_table(rows, value="label", positive={"good"}, cluster="response")
+    for position, (model, part) in enumerate(rows.groupby("model")):
+        good = (part["label"] == "good").groupby(part["response"]).agg(["sum", "size"])
+        expected = clustered_interval(good["sum"].to_numpy(float), good["size"].to_numpy(float))
+        assert table.loc[position, "model"] == model
+        assert (table.loc[position, "ci_lower"], table.loc[position, "ci_upper"]) == (
+            pytest.approx(tuple(expected))
+        )

@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from annotation import metric_runs
 from annotation.management.commands._shared import study_or_error
-from scoring.metrics import MetricError, metric_names
+from scoring.metrics import MetricError, get_metric, metric_names
 
 
 class Command(BaseCommand):
@@ -29,6 +29,16 @@ class Command(BaseCommand):
             dest="store_as",
             help="store the scores under this name (e.g. perplexity-gpt2 to keep two models apart)",
         )
+        parser.add_argument(
+            "--bf16",
+            action="store_true",
+            help=(
+                "embedding_similarity only: run the encoder under bfloat16 autocast. Faster on "
+                "GPUs and CPUs with AVX512-BF16 or AMX, slower on other CPUs; cosines move by "
+                "at most 0.002 from float32's (0.0017 on 800 real AlpacaEval pairs). Use --as "
+                "to keep such scores apart from float32 ones."
+            ),
+        )
 
     def handle(self, *args, **options):
         study = study_or_error(options["study"])
@@ -47,6 +57,8 @@ class Command(BaseCommand):
             bar.n = done
             bar.refresh()
 
+        if options["bf16"] and get_metric(options["metric"]).supports_bf16:
+            self._warn_without_native_bf16(options["device"])
         try:
             summary = metric_runs.compute(
                 study,
@@ -56,9 +68,23 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 device=options["device"],
                 progress=progress,
+                bf16=options["bf16"],
             )
         except MetricError as exc:
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
         self.stdout.write(summary.describe())
+
+    def _warn_without_native_bf16(self, device):
+        from scoring.metrics import models
+
+        try:
+            device = models.resolve_device(device)
+        except MetricError as exc:
+            raise CommandError(str(exc)) from exc
+        if models.native_bf16(device) is False:
+            self.stderr.write(
+                f"warning: {device} has no native bfloat16 (on a CPU: AVX512-BF16 or AMX), so "
+                "bf16 is emulated there and slower than float32"
+            )

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.importing import StudyFileError, import_gold
+from annotation.ingest import ImportFileError
+from annotation.ingest.gold import import_gold
 
 
 class Command(BaseCommand):
@@ -18,6 +19,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             created = import_gold(options["file"], options["study"])
-        except StudyFileError as exc:
+        except ImportFileError as exc:
             raise CommandError(f"nothing was imported:\n{exc}") from exc
         self.stdout.write(f"Added {created} gold tasks to '{options['study']}'.")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.importing import StudyFileError
-from annotation.judgment_import import import_judgments
+from annotation.ingest import ImportFileError
+from annotation.ingest.judgments import import_judgments
 
 
 class Command(BaseCommand):
@@ -36,6 +36,6 @@ class Command(BaseCommand):
                 model_judge=options["model_judge"],
                 default_judge=options["judge"],
             )
-        except StudyFileError as exc:
+        except ImportFileError as exc:
             raise CommandError(f"nothing was imported:\n{exc}") from exc
         self.stdout.write(summary.describe(options["study"]))

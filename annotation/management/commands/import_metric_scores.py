@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.importing import StudyFileError
+from annotation.ingest import ImportFileError
+from annotation.ingest.metric_scores import import_scores
 from annotation.management.commands._shared import study_or_error
-from annotation.metric_runs import import_scores
 
 
 class Command(BaseCommand):
@@ -36,6 +36,6 @@ class Command(BaseCommand):
                 prefix=options["prefix"],
                 id_field=options["id_field"],
             )
-        except StudyFileError as exc:
+        except ImportFileError as exc:
             raise CommandError(f"nothing was imported:\n{exc}") from exc
         self.stdout.write(f"Imported {count} metric scores into '{study.slug}'.")

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.importing import StudyFileError, StudyOptions, import_study
+from annotation.ingest import ImportFileError
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import Study
 
 
@@ -76,6 +77,6 @@ class Command(BaseCommand):
         )
         try:
             summary = import_study(options["file"], options["study"], study_options)
-        except StudyFileError as exc:
+        except ImportFileError as exc:
             raise CommandError(f"nothing was imported:\n{exc}") from exc
         self.stdout.write(summary.describe())

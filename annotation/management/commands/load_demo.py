@@ -6,8 +6,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from annotation import metric_runs
-from annotation.importing import StudyOptions, import_study
-from annotation.judgment_import import import_judgments
+from annotation.ingest.judgments import import_judgments
+from annotation.ingest.study_files import StudyOptions, import_study
 from annotation.models import Study
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
@@ -32,7 +32,9 @@ DEMO_ACCOUNTS = [
     ("grader", "grader", "grader-demo-pass"),
     ("grader2", "grader", "grader-demo-pass"),
     ("researcher", "researcher", "researcher-demo-pass"),
+    ("admin", "admin", "admin-demo-pass"),
 ]
+DEFAULT_URL = "http://127.0.0.1:8000/"
 
 
 class Command(BaseCommand):
@@ -43,6 +45,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--no-accounts", action="store_true", help="only load the study")
+        parser.add_argument(
+            "--url",
+            default=DEFAULT_URL,
+            help=f"where the demo will be served, for the printed login link (default {DEFAULT_URL})",
+        )
 
     def handle(self, *args, **options):
         summary = import_study(
@@ -69,7 +76,8 @@ class Command(BaseCommand):
             self.stdout.write(metric_runs.compute(study, metric).describe())
         if options["no_accounts"]:
             return
-        self.stdout.write("\nDemo logins (http://127.0.0.1:8000/accounts/login/):")
+        login = options["url"].rstrip("/") + "/accounts/login/"
+        self.stdout.write(f"\nDemo logins ({login}):")
         for username, role, password in DEMO_ACCOUNTS:
             call_command(
                 "create_account",
@@ -80,3 +88,7 @@ class Command(BaseCommand):
                 stdout=io.StringIO(),
             )
             self.stdout.write(f"  {role:<10}  username: {username:<10}  password: {password}")
+        self.stdout.write(
+            "  (the admin account also opens the Django admin at "
+            f"{options['url'].rstrip('/')}/admin/)"
+        )

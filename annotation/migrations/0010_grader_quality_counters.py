@@ -25,7 +25,7 @@ def count_existing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0005_study_data_sources'),
+        ('annotation', '0009_study_min_median_seconds'),
     ]
 
     operations = [

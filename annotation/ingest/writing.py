@@ -1,0 +1,134 @@
+"""Writing many rows quickly: one INSERT statement run with executemany per table.
+
+Imports build plain tuples in database form and hand them to the driver, without a
+model instance per row: at 100,000 responses, creating instances (and the garbage
+collector walking them) cost more than the INSERTs. The values must already be what the
+database stores: JSON fields through `json_value`, times through `db_now`.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import partial
+
+import orjson
+from django.db import connection
+from django.db.models import Model
+from django.utils import timezone
+
+
+def insert_rows(model: type[Model], fields: list[str], rows: Iterable[tuple]) -> None:
+    """INSERT `rows` (one value per name in `fields`, in database form) into `model`'s table.
+
+    The caller reads the new primary keys back where it needs them.
+    """
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def new_pks(model: type[Model], after: int, count: int) -> list[int] | None:
+    """The primary keys of the `count` rows just inserted into `model`'s table, in the
+    order they were inserted, when they are known without reading them back: on SQLite,
+    which gives each row of a writer holding the lock the next key, when the keys above
+    `after` are exactly `count` consecutive ones. None otherwise (read them back)."""
+    if connection.vendor != "sqlite" or not count:
+        return None
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(id), MAX(id), COUNT(*) FROM {table} WHERE id > %s", [after])
+        low, high, found = cursor.fetchone()
+    if found != count or high - low + 1 != count:
+        return None
+    return list(range(low, high + 1))
+
+
+def update_rows(model: type[Model], field: str, value, pks: list[int]) -> None:
+    """Set one field of the rows `pks` to the same value."""
+    if pks:
+        model.objects.filter(pk__in=pks).update(**{field: value})
+
+
+def json_adapter():
+    """A function giving a value for a JSON column, as Django's JSONField would pass it to
+    this database (on SQLite: the JSON text)."""
+    if connection.vendor == "sqlite":
+        return _json_text
+    return partial(connection.ops.adapt_json_value, encoder=None)
+
+
+def _json_text(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+def json_value(value):
+    """A value for a JSON column, as Django's JSONField would pass it to this database."""
+    return json_adapter()(value)
+
+
+def order_keys():
+    """Random hand-out order keys for new tasks (what Task.order_key's default draws)."""
+    rng = random.Random()
+    return lambda: rng.getrandbits(31)
+
+
+def datetime_adapter():
+    """A function giving a value for a DateTimeField column from an aware datetime, as
+    Django would pass it to this database (on SQLite: naive UTC text)."""
+    if connection.vendor == "sqlite":
+        return _sqlite_datetime
+    return connection.ops.adapt_datetimefield_value
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    return str(value.astimezone(UTC).replace(tzinfo=None))
+
+
+def db_now():
+    """The current time for a DateTimeField column, as Django would pass it."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+# SQLite's page cache while an import writes (its default is 2 MB): index pages of a large
+# study stay in memory instead of being read back from the OS for every row.
+SQLITE_IMPORT_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def bulk_writes() -> Iterator[None]:
+    """Settings for one import's bulk writes: the collector paused, and on SQLite a page
+    cache large enough for the study's indexes (restored afterwards)."""
+    with gc_paused():
+        if connection.vendor != "sqlite":
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            before = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector from walking the many objects an import
+    holds while it runs (reference counting still frees what is dropped)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

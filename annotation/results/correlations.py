@@ -1,0 +1,93 @@
+"""How well automatic metrics agree with the human scores, and the per-response scores table."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from annotation.results.agreement import RESULT_BOOTSTRAP
+from annotation.results.payloads import CorrelationsPayload
+from annotation.results.snapshot import StudyData
+from scoring import correlation, outcomes
+from scoring.errors import InputError
+
+HUMAN_COLUMNS = ["good_rate", "win_rate"]
+# Columns of the `scores` table besides the metrics: no metric may shadow one
+# (annotation.metric_runs.check_metric_name).
+SCORE_COLUMNS = frozenset(
+    {"response_id", "prompt_id", "model", "good_rate", "win_rate", "n_ratings", "n_battles"}
+)
+
+
+def response_scores(data: StudyData) -> pd.DataFrame:
+    """One row per response: prompt_id, model, one column per automatic metric, and the
+    human columns good_rate, win_rate, n_ratings, n_battles (DESIGN.md's `scores` table).
+
+    win_rate counts a win as 1 and either kind of tie as 1/2 over the counted pairwise
+    judgments the response took part in, good_rate is the share of its counted ratings in
+    the study's good labels (both from `scoring.outcomes`); a response without any is
+    NaN with a count of 0.
+    """
+    responses = data.responses[["response_id", "prompt_id", "model"]]
+    metrics = data.metric_scores
+    if len(metrics):
+        wide = metrics.pivot(index="response_id", columns="metric", values="value")
+        wide.columns = [str(c) for c in wide.columns]
+        responses = responses.merge(wide, how="left", left_on="response_id", right_index=True)
+    labels = data.labels
+    if data.good_labels:
+        rated = outcomes.good_rates(labels["label"], labels["response_id"], data.good_labels)
+    else:  # no label counts as good: the good rate is undefined, the ratings still count
+        rated = labels.groupby("response_id").size().to_frame("n_ratings")
+        rated["good_rate"] = float("nan")
+    sides = outcomes.side_scores(
+        data.battles, first="response_a_id", second="response_b_id", unit="response_id"
+    )
+    played = outcomes.mean_scores(sides, by="response_id").set_index("response_id")
+    played = played.rename(columns={"n": "n_battles"})
+    responses = responses.merge(rated, how="left", left_on="response_id", right_index=True)
+    responses = responses.merge(
+        played[["win_rate", "n_battles"]], how="left", left_on="response_id", right_index=True
+    )
+    responses["n_ratings"] = responses["n_ratings"].fillna(0).astype("int64")
+    responses["n_battles"] = responses["n_battles"].fillna(0).astype("int64")
+    ordered = ["prompt_id", "model", *data.metrics, *HUMAN_COLUMNS, "n_ratings", "n_battles"]
+    return responses[ordered]
+
+
+def correlations(
+    data: StudyData, *, bootstrap: int = RESULT_BOOTSTRAP, seed: int = 0
+) -> CorrelationsPayload:
+    """For each automatic metric: its correlation with the human scores at segment level
+    (each response) and system level (per model), and its pairwise accuracy on the
+    human preferences."""
+    scores = response_scores(data)
+    battles = data.battles
+    out = []
+    for metric in data.metrics:
+        entry = {"metric": metric, "segment": {}, "system": {}}
+        for human in HUMAN_COLUMNS:
+            frame = scores[["prompt_id", "model", human, metric]].dropna()
+            for level, by in (("segment", None), ("system", "model")):
+                try:
+                    entry[level][human] = correlation.correlate(
+                        frame, human=human, metric=metric, by=by, bootstrap=bootstrap, rng=seed
+                    ).to_dict()
+                except (InputError, ArithmeticError, ValueError) as exc:
+                    entry[level][human] = {"error": str(exc)}
+        if len(battles):
+            values = data.metric_values(metric)
+            pairs = pd.DataFrame(
+                {
+                    "metric_a": battles["response_a_id"].map(values),
+                    "metric_b": battles["response_b_id"].map(values),
+                    "winner": battles["winner"],
+                }
+            ).dropna(subset=["metric_a", "metric_b"])
+            try:
+                entry["pairwise_accuracy"] = vars(correlation.pairwise_accuracy(pairs))
+            except (InputError, ArithmeticError, ValueError) as exc:
+                entry["pairwise_accuracy"] = {"error": str(exc)}
+        frame = scores[["model", "good_rate", "win_rate", metric]]
+        entry["points"] = frame.dropna(subset=[metric]).to_dict(orient="records")
+        out.append(entry)
+    return {"metrics": out}

@@ -1,0 +1,374 @@
+"""One study's data as plain tables, read once per data version: the only place that turns
+database rows into the DataFrames scoring/ works on.
+
+`load(study)` reads the rows every result needs in about ten queries and builds a frozen
+`StudyData`; each result module (leaderboard, agreement, compare, slices, correlations,
+progress) is a pure function of it. Which judgments count is `annotation.counting`'s
+decision: the human tables (`battles`, `ratings`, `labels`) hold `COUNTED` judgments only,
+`votes` holds every grader's verdicts for comparing model judges with the humans.
+
+The DataFrames are shared by every result computed from one snapshot: treat them as
+read-only (copy before adding a column).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+from django.db.models import Count, F, Sum, TextField
+from django.db.models.functions import Cast
+
+from annotation import grader_stats
+from annotation.counting import COUNTED, EVERY_GRADER
+from annotation.models import (
+    Assignment,
+    LanguageModel,
+    MetricScore,
+    Prompt,
+    Rating,
+    Response,
+    Study,
+    Task,
+    User,
+)
+from annotation.results.version import data_version
+from scoring.verdicts import ARENA_WINNER
+
+BATTLE_COLUMNS = [
+    "judgment_id",
+    "task_id",
+    "prompt_pk",
+    "grader",
+    "model_a",
+    "model_b",
+    "response_a_id",
+    "response_b_id",
+    "winner",
+    "seconds",
+]
+RATING_COLUMNS = ["judgment_id", "response_id", "prompt_pk", "model", "grader", "label", "tags"]
+# Columns of the battle and rating tables that are not prompt metadata.
+NOT_METADATA = frozenset(BATTLE_COLUMNS) | {
+    "judgment_id",
+    "response_id",
+    "model",
+    "label",
+    "tags",
+    "prompt_id",
+    "prompt_chars",
+}
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Everything the results of one study read, as of one data version.
+
+    - ``battles``: one row per counted pairwise verdict, in judgment order: judgment_id,
+      task_id, grader, model_a, model_b, response_a_id, response_b_id, winner (the arena
+      vocabulary), seconds, then prompt_id, prompt_chars and the prompt's metadata columns.
+    - ``ratings``: one row per counted rating of a response, in rating order: judgment_id,
+      response_id, model, grader, label ("" when only tags were given), tags (a list),
+      then the prompt columns as in ``battles``. ``labels``: the rows with a label.
+    - ``votes``: every grader's verdict (humans and model judges) on regular pair tasks:
+      item (the task), grader, kind, value (``a``, ``b``, ``tie``, ``both_bad``).
+      ``verdicts``: the counted ones (the rows of ``battles``): item, grader, value.
+    - ``prompts``: prompt_pk, prompt_id (the external id), prompt_chars, metadata columns.
+    - ``responses``: response_id, prompt_id, model, ordered by prompt id and model.
+    - ``metric_scores``: response_id, metric, value.
+    - ``graders``: every grader with judgments on regular tasks: grader, kind, judgments
+      (all their judgments there), active (assignments they hold in the study, gold ones
+      included).
+    - ``quality``: each grader's quality row: grader, gold_seen, gold_accuracy,
+      median_seconds, tie_share.
+    - counts: ``tasks`` (regular), ``slots_taken`` on them, ``counted_judgments``.
+    """
+
+    study_id: int
+    slug: str
+    version: str
+    good_labels: tuple[str, ...]
+    rating_scale: tuple[str, ...]
+    tags: tuple[str, ...]
+    overlap: int
+    models: tuple[str, ...]
+    prompts: pd.DataFrame = field(repr=False)
+    battles: pd.DataFrame = field(repr=False)
+    ratings: pd.DataFrame = field(repr=False)
+    labels: pd.DataFrame = field(repr=False)
+    votes: pd.DataFrame = field(repr=False)
+    verdicts: pd.DataFrame = field(repr=False)
+    responses: pd.DataFrame = field(repr=False)
+    metric_scores: pd.DataFrame = field(repr=False)
+    graders: pd.DataFrame = field(repr=False)
+    quality: pd.DataFrame = field(repr=False)
+    tasks: int = 0
+    slots_taken: int = 0
+    counted_judgments: int = 0
+
+    @property
+    def metrics(self) -> list[str]:
+        """The automatic metrics with a score for some response, sorted by name."""
+        return sorted(set(self.metric_scores["metric"]))
+
+    def metric_values(self, metric: str) -> dict[int, float]:
+        """One metric's value per response id."""
+        scores = self.metric_scores[self.metric_scores["metric"] == metric]
+        return dict(zip(scores["response_id"], scores["value"], strict=True))
+
+
+def metadata_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of prompt metadata that make sensible slices (few distinct values)."""
+    return [
+        c
+        for c in frame.columns
+        if c not in NOT_METADATA
+        and frame[c].map(lambda v: isinstance(v, str | int | bool)).all()
+        and 1 < frame[c].nunique() <= 50
+    ]
+
+
+def load(study: Study, *, version: str | None = None) -> StudyData:
+    """Read the study's data once. `version` is the data version the caller read before
+    calling (so that a vote arriving meanwhile makes the snapshot newer, never older, than
+    its stamp); by default it is read here first."""
+    version = version or data_version(study.pk)
+    # Hundreds of thousands of row tuples would set off the cyclic garbage collector again
+    # and again while nothing here makes a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(Study.objects.get(pk=study.pk), version)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load(study: Study, version: str) -> StudyData:
+    prompts = _prompts(study)
+    responses = _responses(study)
+    model_of = pd.Series(responses["model"].to_numpy(), index=responses["response_id"])
+    prompt_of = pd.Series(responses["prompt_pk"].to_numpy(), index=responses["response_id"])
+    judgments = _judgments(study)
+    counted = judgments[judgments["grader_kind"].isin(sorted(COUNTED.kinds))]
+    verdicts_given = (judgments["task_kind"] == Task.Kind.PAIR) & (judgments["verdict"] != "")
+
+    pairs = counted[verdicts_given.loc[counted.index]]
+    if len(pairs):
+        battles = pd.DataFrame(
+            {
+                "judgment_id": pairs["judgment_id"].to_numpy(),
+                "task_id": pairs["task_id"].to_numpy(),
+                "prompt_pk": pairs["prompt_pk"].to_numpy(),
+                "grader": pairs["grader"].to_numpy(),
+                "model_a": pairs["response_a_id"].map(model_of).to_numpy(),
+                "model_b": pairs["response_b_id"].map(model_of).to_numpy(),
+                "response_a_id": pairs["response_a_id"].to_numpy(),
+                "response_b_id": pairs["response_b_id"].to_numpy().astype("int64"),
+                "winner": pairs["verdict"].to_numpy(),
+                "seconds": pairs["seconds"].to_numpy(),
+            }
+        )
+    else:
+        battles = pd.DataFrame([], columns=BATTLE_COLUMNS)
+    verdicts = pd.DataFrame(
+        {
+            "item": battles["task_id"].to_numpy(),
+            "grader": battles["grader"].to_numpy(),
+            "value": battles["winner"].to_numpy(),
+        }
+        if len(battles)
+        else {"item": [], "grader": [], "value": []}
+    )
+    battles["winner"] = battles["winner"].map(ARENA_WINNER)
+    battles = _with_prompts(battles, prompts)
+
+    ratings = _ratings(study)
+    grader_of = pd.Series(counted["grader"].to_numpy(), index=counted["judgment_id"])
+    ratings = ratings[ratings["judgment_id"].isin(grader_of.index)]
+    if len(ratings):
+        ratings = pd.DataFrame(
+            {
+                "judgment_id": ratings["judgment_id"].to_numpy(),
+                "response_id": ratings["response_id"].to_numpy(),
+                "prompt_pk": ratings["response_id"].map(prompt_of).to_numpy(),
+                "model": ratings["response_id"].map(model_of).to_numpy(),
+                "grader": ratings["judgment_id"].map(grader_of).to_numpy(),
+                "label": ratings["label"].to_numpy(),
+                "tags": ratings["tags"].to_numpy(),
+            }
+        )
+    else:
+        ratings = pd.DataFrame([], columns=RATING_COLUMNS)
+    ratings = _with_prompts(ratings, prompts)
+    labels = ratings[ratings["label"] != ""].reset_index(drop=True)
+
+    voted = judgments[verdicts_given]
+    votes = pd.DataFrame(
+        {
+            "item": voted["task_id"].to_numpy(),
+            "grader": voted["grader"].to_numpy(),
+            "kind": voted["grader_kind"].to_numpy(),
+            "value": voted["verdict"].to_numpy(),
+        }
+        if len(voted)
+        else {"item": [], "grader": [], "kind": [], "value": []}
+    )
+    tasks = Task.objects.filter(study=study, is_gold=False, in_queue=True).aggregate(
+        n=Count("pk"), slots=Sum("slots_taken")
+    )
+    return StudyData(
+        study_id=study.pk,
+        slug=study.slug,
+        version=version,
+        good_labels=tuple(study.good_labels),
+        rating_scale=tuple(study.rating_scale),
+        tags=tuple(study.tags),
+        overlap=study.overlap,
+        models=tuple(LanguageModel.objects.filter(study=study).values_list("name", flat=True)),
+        prompts=prompts,
+        battles=battles,
+        ratings=ratings,
+        labels=labels,
+        votes=votes,
+        verdicts=verdicts,
+        responses=responses.drop(columns=["prompt_pk"]),
+        metric_scores=_metric_scores(study),
+        graders=_graders(study, judgments),
+        quality=_quality(study),
+        tasks=tasks["n"],
+        slots_taken=tasks["slots"] or 0,
+        counted_judgments=len(counted),
+    )
+
+
+def _prompts(study: Study) -> pd.DataFrame:
+    rows = [
+        {"prompt_pk": pk, "prompt_id": ext, "prompt_chars": len(text), **(meta or {})}
+        for pk, ext, text, meta in Prompt.objects.filter(study=study)
+        .order_by("pk")
+        .values_list("pk", "external_id", "text", "metadata")
+    ]
+    return (
+        pd.DataFrame(rows)
+        if rows
+        else pd.DataFrame(columns=["prompt_pk", "prompt_id", "prompt_chars"])
+    )
+
+
+def _with_prompts(frame: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
+    return frame.merge(prompts, how="left", on="prompt_pk").drop(columns=["prompt_pk"])
+
+
+def _responses(study: Study) -> pd.DataFrame:
+    rows = list(
+        Response.objects.filter(prompt__study=study)
+        .order_by("prompt__external_id", "model__name")
+        .values_list("pk", "prompt_id", "prompt__external_id", "model__name")
+    )
+    return pd.DataFrame(rows, columns=["response_id", "prompt_pk", "prompt_id", "model"])
+
+
+def _judgments(study: Study) -> pd.DataFrame:
+    """Every judgment on the study's regular tasks in id order, with its grader's name and
+    kind."""
+    selected = EVERY_GRADER.judgments(study)
+    rows = list(
+        selected.order_by("pk").values_list(
+            "pk",
+            "task_id",
+            "task__kind",
+            "task__prompt_id",
+            "grader_id",
+            "task__response_a_id",
+            "task__response_b_id",
+            "verdict",
+            "seconds",
+        )
+    )
+    columns = [
+        "judgment_id",
+        "task_id",
+        "task_kind",
+        "prompt_pk",
+        "grader_id",
+        "response_a_id",
+        "response_b_id",
+        "verdict",
+        "seconds",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    graders = pd.DataFrame(
+        list(
+            User.objects.filter(pk__in=selected.values("grader_id")).values_list(
+                "pk", "username", "kind"
+            )
+        ),
+        columns=["grader_id", "grader", "grader_kind"],
+    ).set_index("grader_id")
+    frame["grader"] = frame["grader_id"].map(graders["grader"])
+    frame["grader_kind"] = frame["grader_id"].map(graders["grader_kind"])
+    return frame
+
+
+def _ratings(study: Study) -> pd.DataFrame:
+    """judgment_id, response_id, label, tags of ratings on regular tasks, in rating order.
+
+    Tags come as JSON text and are decoded once per distinct value: most ratings share a
+    handful of tag lists, and decoding 200,000 of them one by one is most of the cost."""
+    rows = list(
+        Rating.objects.filter(judgment__in=EVERY_GRADER.judgments(study))
+        .order_by("pk")
+        .values_list("judgment_id", "response_id", "label", Cast("tags", TextField()))
+    )
+    frame = pd.DataFrame(rows, columns=["judgment_id", "response_id", "label", "tags"])
+    decoded = {text: list(json.loads(text) or []) if text else [] for text in set(frame["tags"])}
+    frame["tags"] = frame["tags"].map(decoded).astype(object) if len(frame) else frame["tags"]
+    return frame
+
+
+def _metric_scores(study: Study) -> pd.DataFrame:
+    rows = list(
+        MetricScore.objects.filter(response__prompt__study=study)
+        .order_by("pk")
+        .values_list("response_id", "metric", "value")
+    )
+    return pd.DataFrame(rows, columns=["response_id", "metric", "value"])
+
+
+def _graders(study: Study, judgments: pd.DataFrame) -> pd.DataFrame:
+    counts = judgments.groupby("grader_id", sort=False).agg(
+        grader=("grader", "first"), kind=("grader_kind", "first"), judgments=("judgment_id", "size")
+    )
+    active = dict(
+        Assignment.objects.filter(task__study=study, status=Assignment.Status.ACTIVE)
+        .values_list("grader__username")
+        .annotate(n=Count("pk"))
+    )
+    return pd.DataFrame(
+        {
+            "grader": counts["grader"].to_numpy(),
+            "kind": counts["kind"].to_numpy(),
+            "judgments": counts["judgments"].to_numpy(),
+            "active": [active.get(g, 0) for g in counts["grader"]],
+        },
+        columns=["grader", "kind", "judgments", "active"],
+    )
+
+
+def _quality(study: Study) -> pd.DataFrame:
+    rows = [
+        (username, seen, correct / seen if seen else None, median, ties)
+        # Each row brought up to date first (the vote path only counts; medians are
+        # recomputed on read, `grader_stats.for_study`).
+        for username, seen, correct, median, ties in grader_stats.for_study(study)
+        .order_by("pk")
+        .values_list(
+            F("grader__username"), "gold_seen", "gold_correct", "median_seconds", "tie_share"
+        )
+    ]
+    return pd.DataFrame(
+        rows, columns=["grader", "gold_seen", "gold_accuracy", "median_seconds", "tie_share"]
+    )
