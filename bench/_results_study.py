@@ -1,9 +1,10 @@
-"""The seeded study of 100,000 judgments the results benchmark reads.
+"""The seeded study of 100,000 judgments the grading and results benchmarks read.
 
-A frozen copy of `build` in bench/bench_grading.py as of commit cb97e72 (when the payloads
-in bench/fixtures/results_100k_before.json.gz were computed from it): the same seed gives
-the same rows, so the results can be compared with those of the code before. Keep it as it
-is; a change of the data needs new fixtures.
+The rows are those `build` in bench/bench_grading.py made at commit cb97e72, when the
+payloads in bench/fixtures/results_100k_before.json.gz were computed from them: the same
+seed gives the same rows, so the results can be compared with those of the code before.
+Keep the data as it is (a change needs new fixtures). Prompts and responses also get the
+HTML an import stores, which no result reads and which draws nothing from the seed.
 """
 
 import random
@@ -50,25 +51,21 @@ def build(prompts: int, judgments: int, rng: random.Random):
         models = LanguageModel.objects.bulk_create(
             [LanguageModel(study=study, name=f"model-{i}") for i in range(MODELS)]
         )
-        prompt_rows = Prompt.objects.bulk_create(
-            [
-                Prompt(
-                    study=study, external_id=f"p{i:06d}", text=" ".join(rng.choices(WORDS, k=20))
-                )
-                for i in range(prompts)
-            ],
-            batch_size=5000,
-        )
-        response_rows = Response.objects.bulk_create(
-            [
-                Response(
-                    prompt=p, model=m, text=" ".join(rng.choices(WORDS, k=rng.randint(40, 160)))
-                )
-                for p in prompt_rows
-                for m in models
-            ],
-            batch_size=5000,
-        )
+        prompt_rows = [
+            Prompt(study=study, external_id=f"p{i:06d}", text=" ".join(rng.choices(WORDS, k=20)))
+            for i in range(prompts)
+        ]
+        for row in prompt_rows:
+            row.render()  # the HTML an import stores beside the text
+        Prompt.objects.bulk_create(prompt_rows, batch_size=5000)
+        response_rows = [
+            Response(prompt=p, model=m, text=" ".join(rng.choices(WORDS, k=rng.randint(40, 160))))
+            for p in prompt_rows
+            for m in models
+        ]
+        for row in response_rows:
+            row.render()
+        Response.objects.bulk_create(response_rows, batch_size=5000)
         tasks = []
         for i, p in enumerate(prompt_rows):
             mine = response_rows[i * MODELS : (i + 1) * MODELS]

@@ -375,7 +375,7 @@ def _schedule(args: argparse.Namespace):
             "votes": result.votes,
             "median interval width": result.median_width,
             "criterion": result.criterion,
-            "stop": "yes (" + result.stop_reason + ")" if result.stop else "no",
+            "stop": f"yes ({result.stop_reason})" if result.stop else "no",
         }
         parts = [
             _pairs_text(summary),

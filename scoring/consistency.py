@@ -292,7 +292,7 @@ def _one_cycle(beats: np.ndarray, component: np.ndarray) -> list[int]:
     by breadth-first search back to the start)."""
     start = int(component[0])
     inside = set(component.tolist())
-    parent = {start: None}
+    parent: dict[int, int | None] = {start: None}
     frontier = [start]
     while frontier:
         nxt = []
@@ -300,8 +300,8 @@ def _one_cycle(beats: np.ndarray, component: np.ndarray) -> list[int]:
             for target in np.flatnonzero(beats[node]).tolist():
                 if target == start:
                     path = [node]
-                    while parent[path[-1]] is not None:
-                        path.append(parent[path[-1]])
+                    while (before := parent[path[-1]]) is not None:
+                        path.append(before)
                     return path[::-1]
                 if target in inside and target not in parent:
                     parent[target] = node

@@ -53,7 +53,15 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from scoring.errors import ConvergenceError, InputError, RatingWarning
-from scoring.ratings import MIN_BATTLES, RIDGE, PairCounts, identification, pair_counts
+from scoring.ratings import (
+    MIN_BATTLES,
+    RIDGE,
+    PairCounts,
+    anchor_index,
+    check_options,
+    identification,
+    pair_counts,
+)
 
 _TRUSTED_STEP = 1.0  # natural log-odds units; longer Newton steps are line-searched
 _NOISE_STEP = 1e-7
@@ -284,7 +292,7 @@ def _backtrack(
     length = np.ones(len(theta))
     pending = np.arange(len(theta))
     for _halving in range(60):
-        part = tuple(c[pending] for c in cells)
+        part = (cells[0][pending], cells[1][pending], cells[2][pending])
         moved = length[pending, None] * step[pending]
         trial = _loss(graph, part, theta[pending] - moved[:, :n], tau[pending] - moved[:, n], ridge)
         pending = pending[trial > loss[pending] + slack[pending]]
@@ -330,25 +338,6 @@ def _point_fit(
         max_iter=max_iter,
     )
     return theta[0], float(tau[0])
-
-
-def _check_options(scale: float, base: float, ridge: float) -> float:
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale!r}")
-    if not base > 1:
-        raise ValueError(f"base must be greater than 1, got {base!r}")
-    if not ridge > 0:
-        raise ValueError(f"ridge must be positive (it keeps the fit finite), got {ridge!r}")
-    return scale / math.log(base)
-
-
-def _anchor_index(models: np.ndarray, anchor: tuple[str, float] | None) -> int | None:
-    if anchor is None:
-        return None
-    position = int(np.searchsorted(models, str(anchor[0])))
-    if position >= len(models) or models[position] != str(anchor[0]):
-        raise InputError(f"anchor model {anchor[0]!r} is not in the battles")
-    return position
 
 
 def _to_ratings(
@@ -436,9 +425,9 @@ def davidson(
 
     Raises `InputError` when no battle is decisive (the ratings would be undefined).
     """
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     _warn_if_unidentified(counts)
     graph = _Graph(counts)
     theta, tau = _point_fit(counts, graph, ridge=ridge, tol=tol, max_iter=max_iter)
@@ -483,14 +472,14 @@ def bootstrap_davidson(
     Returns (ratings: DataFrame, one row per round and one column per model sorted by
     name; tie_parameter: array of nu per round).
     """
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds!r}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch!r}")
     counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
     generator = rng if rng is not None else np.random.default_rng(seed)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     graph = _Graph(counts)
     if start is None:
         start = _point_fit(counts, graph, ridge=ridge, tol=tol, max_iter=max_iter)
@@ -531,7 +520,9 @@ def bootstrap_davidson(
         for begin in range(0, rounds, batch):
             fit(begin, draw(min(batch, rounds - begin)))
         ratings = _to_ratings(theta, factor, initial, anchor_at, anchor)
-        return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), _nu(tau)
+        return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), np.asarray(
+            _nu(tau)
+        )
     # As in scoring.ratings: batch k is fitted in a worker thread (numpy and LAPACK release
     # the GIL) while batch k + 1 is drawn here, in one thread and one order, so the numbers
     # do not depend on the timing.
@@ -545,7 +536,9 @@ def bootstrap_davidson(
         if fitting is not None:
             fitting.result()
     ratings = _to_ratings(theta, factor, initial, anchor_at, anchor)
-    return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), _nu(tau)
+    return pd.DataFrame(ratings, columns=pd.Index(counts.models, name="model")), np.asarray(
+        _nu(tau)
+    )
 
 
 def davidson_leaderboard(
@@ -576,9 +569,9 @@ def davidson_leaderboard(
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     counts = battles if isinstance(battles, PairCounts) else pair_counts(battles)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     _warn_if_unidentified(counts)
     graph = _Graph(counts)
     theta, tau = _point_fit(counts, graph, ridge=ridge, tol=1e-9, max_iter=200)
@@ -629,7 +622,7 @@ def davidson_leaderboard(
     table["rank_upper"] = rank_upper.astype(np.int64)
     table["component"] = ident.component
     table["low_battles"] = ident.low_battles
-    table["unbounded"] = pd.array(ident.unbounded, dtype=object)  # type: ignore[call-overload]
+    table["unbounded"] = pd.array(ident.unbounded, dtype=object)  # type: ignore[call-overload,arg-type]
     order = np.lexsort((table["model"].to_numpy(dtype=str), -table["rating"].to_numpy()))
     return DavidsonLeaderboard(
         table=table.iloc[order].reset_index(drop=True),

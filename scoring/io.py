@@ -167,12 +167,12 @@ def _with_text(df: pd.DataFrame, text_columns: list[str]) -> pd.DataFrame:
         if column not in df.columns:
             continue
         values = df[column]
-        if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values):
-            if (
-                values.dtype != object
-                or values.map(lambda v: v is None or isinstance(v, str)).all()
-            ):
-                continue
+        if (
+            isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)
+        ) and (
+            values.dtype != object or values.map(lambda v: v is None or isinstance(v, str)).all()
+        ):
+            continue
         df[column] = values.map(_as_text, na_action="ignore").astype(object)
     return df
 

@@ -84,8 +84,8 @@ def side_scores(
     """
     score = first_scores(battles[verdict])
     kept = battles[list(keep)]
-    side_a = kept.assign(**{unit: battles[first], "score": score})
-    side_b = kept.assign(**{unit: battles[second], "score": 1 - score})
+    side_a = kept.assign(**{unit: battles[first], "score": score})  # type: ignore[arg-type]
+    side_b = kept.assign(**{unit: battles[second], "score": 1 - score})  # type: ignore[arg-type]
     return pd.concat([side_a, side_b], ignore_index=True)
 
 
@@ -147,7 +147,7 @@ def good_rates(labels: pd.Series, groups: pd.Series, good_labels: Collection) ->
         {"group": np.asarray(groups), "good": is_good(labels.reset_index(drop=True), good_labels)}
     )
     table = frame.groupby("group")["good"].agg(n_ratings="size", good_rate="mean")
-    return table.rename_axis(groups.name)
+    return table.rename_axis(groups.name)  # type: ignore[call-overload]
 
 
 # --------------------------------------------------------------------------- preferences

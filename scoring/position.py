@@ -106,9 +106,11 @@ def _booleans(values: pd.Series, column: str, *, allow_missing: bool) -> np.ndar
             if not allow_missing:
                 raise row_error(position, f"{column} is empty")
             continue
-        if isinstance(value, bool | np.bool_):
-            out[position] = float(value)
-        elif isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        if (
+            isinstance(value, bool | np.bool_)
+            or isinstance(value, int | float | np.integer | np.floating)
+            and value in (0, 1)
+        ):
             out[position] = float(value)
         elif isinstance(value, str) and value.strip().lower() in _TRUE:
             out[position] = 1.0
@@ -175,8 +177,11 @@ def _grader_column(table: pd.DataFrame, grader: str) -> np.ndarray:
 def _kinds(table: pd.DataFrame, kind: str | None, graders: np.ndarray) -> np.ndarray:
     if kind is None or kind not in table.columns:
         return np.full(len(graders), "grader", dtype=object)
-    kinds = table[kind].map(lambda v: "grader" if v is None or v != v else str(v))
-    kinds = kinds.to_numpy(dtype=object)
+    kinds = (
+        table[kind]
+        .map(lambda v: "grader" if v is None or v != v else str(v))
+        .to_numpy(dtype=object)
+    )
     frame = pd.DataFrame({"g": graders, "k": kinds})
     several = frame.groupby("g")["k"].nunique()
     if (several > 1).any():
@@ -276,7 +281,7 @@ def position_bias(
     pooled_rows = [_pooled("all", graders, confidence)]
     if graders["kind"].nunique() > 1:
         for grader_kind, part in graders.groupby("kind", sort=True):
-            pooled_rows.append(_pooled(grader_kind, part, confidence))
+            pooled_rows.append(_pooled(str(grader_kind), part, confidence))
     return PositionBias(
         graders=graders, pooled=pd.DataFrame(pooled_rows), confidence=confidence, alpha=alpha
     )
@@ -380,14 +385,14 @@ def swap_consistency(
         }
     )
     rows = [
-        _consistency_row(name, grader_kind, group, confidence)
+        _consistency_row(str(name), str(grader_kind), group, confidence)
         for (name, grader_kind), group in frame.groupby(["grader", "kind"], sort=True)
     ]
     graders = pd.DataFrame(rows)
     pooled = [_consistency_row("all", "all", frame, confidence)]
     if frame["kind"].nunique() > 1:
         for grader_kind, group in frame.groupby("kind", sort=True):
-            pooled.append(_consistency_row("all", grader_kind, group, confidence))
+            pooled.append(_consistency_row("all", str(grader_kind), group, confidence))
     inconsistent = repeats.loc[~consistent].copy()
     inconsistent["flip"] = flip[~consistent]
     inconsistent.insert(0, "row", np.flatnonzero(~consistent) + 1)

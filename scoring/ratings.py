@@ -455,7 +455,8 @@ def _newton(
     return theta
 
 
-def _check_options(scale: float, base: float, ridge: float) -> float:
+def check_options(scale: float, base: float, ridge: float) -> float:
+    """The Elo scale factor (points per unit of log-strength); ValueError for a bad option."""
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale!r}")
     if not base > 1:
@@ -465,7 +466,8 @@ def _check_options(scale: float, base: float, ridge: float) -> float:
     return scale / math.log(base)
 
 
-def _anchor_index(models: np.ndarray, anchor: tuple[str, float] | None) -> int | None:
+def anchor_index(models: np.ndarray, anchor: tuple[str, float] | None) -> int | None:
+    """Position of the anchor model in the sorted `models` (None without an anchor)."""
     if anchor is None:
         return None
     name, _rating = anchor
@@ -712,9 +714,9 @@ def bradley_terry(
         rating does not exist (it never lost, never won, or is not ordered against the
         others; see `identification`) is NaN, with a `RatingWarning`.
     """
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     counts = _counts(battles, ties, both_bad, drop_self_battles)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     ident = identification(counts)
     _warn_about(counts, ident)
     theta = _point_theta(counts, _Design(counts), ridge=ridge, tol=tol, max_iter=max_iter)
@@ -861,13 +863,13 @@ def bootstrap_ratings(
     Other parameters are as in `bradley_terry`; `rng` is a `numpy.random.Generator` or a
     seed for one (None: fresh entropy).
     """
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds!r}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch!r}")
     counts = _counts(battles, ties, both_bad, drop_self_battles)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     ident = identification(counts)
     design = _Design(counts)
     start = _point_theta(counts, design, ridge=ridge, tol=tol, max_iter=max_iter)
@@ -1008,9 +1010,9 @@ def leaderboard(
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap!r}")
-    factor = _check_options(scale, base, ridge)
+    factor = check_options(scale, base, ridge)
     counts = _counts(battles, ties, both_bad, drop_self_battles)
-    anchor_at = _anchor_index(counts.models, anchor)
+    anchor_at = anchor_index(counts.models, anchor)
     ident = identification(counts, min_battles=min_battles)
     notes = _warn_about(counts, ident)
     design = _Design(counts)

@@ -530,7 +530,7 @@ def style_control(
     contrast = centred @ covariance[:n, :n] @ centred.T
     rating_se = factor * np.sqrt(np.clip(np.diag(contrast), 0, None))
     rating = initial + factor * (centred @ theta)
-    if anchor_at is not None:
+    if anchor_at is not None and anchor is not None:
         rating = float(anchor[1]) + factor * (centred @ theta)
     lower, upper = rating - z_crit * rating_se, rating + z_crit * rating_se
 
@@ -541,7 +541,7 @@ def style_control(
             ridge,
         )
         plain_theta = _maximise(plain, _start(plain))[:n]
-        plain_rating = (initial if anchor_at is None else float(anchor[1])) + factor * (
+        plain_rating = (initial if anchor is None else float(anchor[1])) + factor * (
             centred @ plain_theta
         )
     else:

@@ -94,7 +94,7 @@ def parse_tags(value: object) -> frozenset[str]:
     raise TypeError(f"not a list of tags: {value!r}")
 
 
-def tag_effects(
+def tag_effects(  # noqa: C901 (to be split)
     battles: pd.DataFrame,
     *,
     tags: Sequence[str] | None = None,
@@ -182,8 +182,8 @@ def tag_effects(
         diff = x_a[use] - x_b[use]  # +1: tag on a only
         y = a_won[use].astype(float)
         varying = np.abs(diff).sum(axis=0) > 0
-        for t in np.flatnonzero(~varying):
-            notes.append(f"{label}tag {wanted[t]!r} is never on exactly one side; left out")
+        for unused in np.flatnonzero(~varying):
+            notes.append(f"{label}tag {wanted[unused]!r} is never on exactly one side; left out")
         if not varying.any():
             continue
         names = [wanted[t] for t in np.flatnonzero(varying)]

@@ -413,7 +413,7 @@ class ExportViewSet(StudyScoped):
         name = exports.filename(self.study, fmt)
         content_type = exports.CONTENT_TYPES[fmt]
         if fmt in FILE_FORMATS:
-            out = tempfile.TemporaryFile()
+            out = tempfile.TemporaryFile()  # noqa: SIM115 (the streamed response closes it)
             try:
                 exports.write(
                     self.study,

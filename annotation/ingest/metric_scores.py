@@ -120,7 +120,7 @@ def _error(index: int, field: str, message: str) -> dict:
 RESERVED = {"prompt_id", "model", "metric", "value"}
 
 
-def import_scores(
+def import_scores(  # noqa: C901 (to be split)
     path: str,
     study: Study,
     fmt: str,

@@ -472,7 +472,7 @@ def _import(
     return summary
 
 
-def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList) -> ImportSummary:
+def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList) -> ImportSummary:  # noqa: C901 (to be split)
     # 1. What is stored: models, prompts, and the responses and tasks of the file's prompts.
     models = dict(LanguageModel.objects.filter(study=study).values_list("name", "pk"))
     stored_prompts = {

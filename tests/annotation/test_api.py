@@ -119,10 +119,7 @@ MATRIX = [
 )
 def test_it_lets_each_role_call_what_it_may(cast, method, path, body, role, expected):
     client = api(cast[role])
-    if method == "GET":
-        response = client.get(path)
-    else:
-        response = client.post(path, body, format="json")
+    response = client.get(path) if method == "GET" else client.post(path, body, format="json")
     assert response.status_code == expected, getattr(response, "data", response)
 
 

@@ -58,6 +58,15 @@ def test_a_researcher_sees_the_leaderboard(client, graded, rita):
     board = page.context["board"]
     assert [r["model"] for r in board["rows"]] == ["alpha-model", "beta-model", "gamma-model"]
     assert board["n_battles"] == 24
+    # 24 battles: every model is under the minimum count, and each row says so.
+    table = html[
+        html.index('id="leaderboard-table"') : html.index(
+            "</table>", html.index('id="leaderboard-table"')
+        )
+    ]
+    rows = table.split("<tr>")[2:]
+    assert len(rows) == 3 and all("few battles" in row for row in rows)
+    assert all(r["low_battles"] for r in board["rows"])
     for section in (
         "Agreement",
         "Slices and parity gaps",

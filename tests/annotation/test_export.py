@@ -189,7 +189,7 @@ def test_scores_export_joins_metrics_and_human_columns(voted, tmp_path):
     assert (best["n_battles"] == 6).all()
     q0 = best[best["prompt_id"] == "q0"].iloc[0]
     assert q0["win_rate"] == 1.0
-    assert 0 <= frame["good_rate"].min() and frame["good_rate"].max() <= 1
+    assert frame["good_rate"].min() >= 0 and frame["good_rate"].max() <= 1
 
 
 def test_an_unknown_study_is_an_error(db, tmp_path):

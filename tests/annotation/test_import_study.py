@@ -1,5 +1,6 @@
 """manage.py import_study: formats, tasks, idempotence, and every kind of bad input."""
 
+import io
 import json
 import os
 import subprocess
@@ -41,7 +42,7 @@ GOOD = [
 
 
 def run(path, *args, slug="s-import"):
-    call_command("import_study", str(path), "--study", slug, *args, stdout=open(os.devnull, "w"))
+    call_command("import_study", str(path), "--study", slug, *args, stdout=io.StringIO())
 
 
 def counts():

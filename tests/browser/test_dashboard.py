@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_a_researcher_reads_the_dashboard_and_downloads_an_export(page, browser_
         page.click("ul.exports a:text-is('csv')")
     download = download_info.value
     assert download.suggested_filename == f"{graded.slug}.csv"
-    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert len(rows) == Judgment.objects.count() == 24
     assert browser_events.console_errors == [] and browser_events.page_errors == []
     assert browser_events.csp_violations(page) == []

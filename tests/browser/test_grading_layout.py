@@ -169,7 +169,7 @@ def test_every_control_stays_in_view_on_the_longest_and_code_heavy_responses(
                     "el => getComputedStyle(el).backgroundColor"
                 )
                 assert background != unchosen_background, selector
-            if prompt_id == LONGEST or prompt_id == CODE_HEAVY:
+            if prompt_id in (LONGEST, CODE_HEAVY):
                 name = "grading" if prompt_id == LONGEST else "grading-code"
                 page.screenshot(path=str(ARTIFACTS / f"{name}-{width}x{height}.png"))
         html = page.content()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -196,7 +197,7 @@ def test_charts_download_as_svg_png_and_pdf_and_read_at_the_default_size(
                 figure.locator("a", has_text=label).click()
             download = info.value
             assert download.suggested_filename == f"{demo.slug}-{name}.{extension}"
-            assert open(download.path(), "rb").read(8).startswith(magic)
+            assert Path(download.path()).read_bytes()[:8].startswith(magic)
         # Readable as shown: the smallest text on the chart, at the size the page draws it.
         smallest = page.evaluate(
             """async img => {
