@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from annotation import grader_stats
 from annotation.models import (
     Assignment,
     GraderQuality,
@@ -191,6 +192,12 @@ class GraderQualityAdmin(ChangesResults, admin.ModelAdmin):
     search_fields = ("grader__username",)
     list_select_related = ("grader", "study")
     raw_id_fields = ("grader",)
+
+    def changelist_view(self, request, extra_context=None):
+        # Medians are computed when read (annotation.grader_stats): bring them up to date.
+        for study in Study.objects.filter(grader_quality__isnull=False).distinct():
+            grader_stats.for_study(study)
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(MetricJob)

@@ -8,10 +8,10 @@ never leak which model wrote which response.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Length
+from django.template.loader import render_to_string
 
 from annotation.handout import LEFT, RIGHT, screen_verdict, side_to_response
 from annotation.models import Assignment, Judgment, Response, Study, User
@@ -34,37 +34,33 @@ def conversation(prompt) -> list[dict]:
     return prompt.conversation_html
 
 
-def task_screen(assignment: Assignment, study: Study, form) -> dict:
-    """Everything the grading partial needs for one assignment, and nothing more."""
+def task_screen(assignment: Assignment, study: Study, form=None) -> dict:
+    """Everything the grading partial needs for one assignment, and nothing more.
+
+    `form`: the answer being corrected (a refused submission, or an earlier answer to
+    change); without it, a blank answer, whose controls are the same for every task of
+    the study and are built once (`_blank_controls`).
+    """
     task = assignment.task
     sides = side_to_response(assignment)
-    # The HTML stored at import, and the length: words are counted for texts of ordinary
-    # size only, so a huge stored output never travels to the page on each request.
-    stored = {
-        pk: (html, chars, text)
-        for pk, html, chars, text in Response.objects.filter(pk__in=sides.values())
-        .annotate(
-            chars=Length("text"),
-            short_text=Case(When(chars__lte=WORD_COUNT_LIMIT, then=F("text")), default=Value(None)),
-        )
-        .values_list("pk", "html", "chars", "short_text")
-    }
+    # The hand-out loads the responses with the assignment (handout.SCREEN_RELATED): the
+    # HTML stored at import, and the text for its length (imports cap it, MAX_OUTPUT_CHARS).
+    loaded = {response.pk: response for response in task.responses}
+    controls = _controls(form) if form is not None else _blank_controls(study, task.kind)
     panes = []
     for side, response_id in sides.items():
-        rating_field = form[f"rating_{side}"] if f"rating_{side}" in form.fields else None
+        ratings, rating_errors, tags = controls["sides"][side]
         panes.append(
             {
                 "side": side,
                 "label": SIDE_LABELS[side],
-                "html": stored[response_id][0],
-                "length": _length(*stored[response_id][1:]),
-                "ratings": _choices(form, f"rating_{side}", RATING_KEYS[side])
-                if rating_field
-                else [],
+                "html": loaded[response_id].html,
+                "length": _length(loaded[response_id].text),
+                "ratings": ratings,
                 "rating_name": f"rating_{side}",
                 "missing_label": missing_label(side),
-                "rating_errors": rating_field.errors if rating_field else [],
-                "tags": _choices(form, f"tags_{side}", TAG_KEYS[side]),
+                "rating_errors": rating_errors,
+                "tags": tags,
                 "tags_name": f"tags_{side}",
             }
         )
@@ -73,25 +69,55 @@ def task_screen(assignment: Assignment, study: Study, form) -> dict:
         "kind": task.kind,
         "conversation": conversation(task.prompt),
         "panes": panes,
-        "verdicts": [
-            {"value": v, "label": label, "key": key, "checked": form["verdict"].value() == v}
-            for v, label, key in VERDICT_CHOICES
-        ]
-        if "verdict" in form.fields
-        else [],
-        "verdict_errors": form["verdict"].errors if "verdict" in form.fields else [],
-        "missing": _missing(form, panes),
+        "verdicts": controls["verdicts"],
+        "verdict_errors": controls["verdict_errors"],
+        "missing": _missing(form, panes) if form is not None else [],
         "needs_ratings": study.require_ratings or task.kind == "single",
+        "comment": controls["comment"],
+    }
+
+
+def _controls(form) -> dict:
+    """The form's chips (with what is checked), errors and comment, per screen side."""
+    sides = {}
+    for side in form.sides:
+        rating_field = form[f"rating_{side}"] if f"rating_{side}" in form.fields else None
+        sides[side] = (
+            chips("rating", f"rating_{side}", _choices(form, f"rating_{side}", RATING_KEYS[side]))
+            if rating_field
+            else "",
+            rating_field.errors if rating_field else [],
+            chips("tags", f"tags_{side}", _choices(form, f"tags_{side}", TAG_KEYS[side])),
+        )
+    has_verdict = "verdict" in form.fields
+    verdicts = tuple(
+        (v, label, key, has_verdict and form["verdict"].value() == v)
+        for v, label, key in VERDICT_CHOICES
+    )
+    return {
+        "sides": sides,
+        "verdicts": chips("verdict", "verdict", verdicts) if has_verdict else "",
+        "verdict_errors": form["verdict"].errors if has_verdict else [],
         "comment": form["comment"].value() or "",
     }
 
 
-WORD_COUNT_LIMIT = 200_000
+def _blank_controls(study: Study, kind: str) -> dict:
+    return _blank_controls_of(
+        study, kind, tuple(study.rating_scale), tuple(study.tags), study.require_ratings
+    )
 
 
-def _length(chars: int, text: str | None) -> str:
-    if text is None:
-        return f"{chars:,} characters"
+@lru_cache(maxsize=256)
+def _blank_controls_of(study: Study, kind: str, *settings) -> dict:
+    """A blank form's controls, once per study, task kind and the settings they show."""
+    from annotation.forms import GradeForm
+
+    return _controls(GradeForm(study=study, kind=kind))
+
+
+def _length(text: str) -> str:
+    chars = len(text)
     words = len(text.split())
     return f"{words:,} word{'' if words == 1 else 's'} · {chars:,} characters"
 
@@ -109,19 +135,41 @@ def _missing(form, panes: list[dict]) -> list[str]:
     return missing + [missing_label(p["side"]) for p in panes if p["rating_errors"]]
 
 
-def _choices(form, name: str, keys: str) -> list[dict]:
+def _choices(form, name: str, keys: str) -> tuple:
+    """A radio or checkbox group as (value, label, key, checked) rows."""
     field = form[name]
     value = field.value()
     selected = set(value if isinstance(value, list | tuple) else [value] if value else [])
-    return [
-        {
-            "value": choice,
-            "label": label,
-            "key": keys[i] if i < len(keys) else "",
-            "checked": choice in selected,
-        }
+    return tuple(
+        (choice, label, keys[i] if i < len(keys) else "", choice in selected)
         for i, (choice, label) in enumerate(field.field.choices)
-    ]
+    )
+
+
+# What each group's chips look like: input type, extra class, whether Shift keys show ⇧.
+CHIP_STYLES = {
+    "verdict": ("radio", " verdict-choice", False),
+    "rating": ("radio", "", False),
+    "tags": ("checkbox", " tag", True),
+}
+
+
+@lru_cache(maxsize=512)
+def chips(style: str, name: str, choices: tuple) -> str:
+    """The chips of one group, rendered once per process for each study's labels and
+    each checked state: every task of a study shows the same ones, and rendering them
+    took half of the task fragment's time."""
+    if not choices:
+        return ""
+    input_type, extra_class, shift_mark = CHIP_STYLES[style]
+    context = {
+        "choices": choices,
+        "name": name,
+        "input_type": input_type,
+        "extra_class": extra_class,
+        "shift_mark": shift_mark,
+    }
+    return render_to_string("annotation/_chips.html", context)
 
 
 def reveal(judgment: Judgment, assignment: Assignment) -> list[dict] | None:

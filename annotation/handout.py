@@ -13,6 +13,14 @@ SQLite every write transaction starts with BEGIN IMMEDIATE (see settings), which
 serialises hand-outs. Recording a vote locks the assignment row, so a
 double-click or a retried POST records one judgment.
 
+Cost: a vote and the hand-out of the next task take the same few statements however
+long the grader has worked and however big the study is (tests/annotation/
+test_vote_statements.py). The vote flips its assignment with a conditional UPDATE (the
+double-click guard) and moves the grader's counters with one UPDATE (grader_stats); the
+next task is found with one indexed read that also brings its texts and the grader's
+progress; expired assignments are released when a grader finds nothing free, and with
+each grader's periodic progress recount, not on every hand-out.
+
 Every vote ends in one of three outcomes, and the grader is told which: stored
 (`record_vote` returns created=True, or the same answer was already stored);
 already answered, e.g. from a second tab (created=False and `vote_matches` is
@@ -23,15 +31,16 @@ other graders (`TaskTimedOut`: nothing is stored).
 from __future__ import annotations
 
 import random
-import statistics
 import time
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
+from annotation import grader_stats, prepared
 from annotation.models import Assignment, GraderQuality, Judgment, Rating, Study, Task, User
+from annotation.prepared import PreparedSelect, PreparedUpdate
 
 LEFT, RIGHT = "left", "right"
 SCREEN_VERDICTS = (LEFT, RIGHT, "tie", "both_bad")
@@ -46,16 +55,21 @@ class TaskTimedOut(HandoutError):
 
 
 def release_expired(study: Study) -> int:
-    """Return the slots of assignments past their expiry to the pool; how many were released."""
+    """Return the slots of assignments past their expiry to the pool; how many were released.
+
+    Called when a grader finds no free task and with each grader's progress recount
+    (grader_stats.count_remaining), so an expired slot is back before anyone is told that nothing
+    is left, and within about a minute otherwise.
+    """
     now = timezone.now()
     released = 0
     with transaction.atomic():
         expired = list(
             Assignment.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(task__study=study, status=Assignment.Status.ACTIVE, expires_at__lte=now)
-            .values_list("pk", "task_id")
+            .values_list("pk", "task_id", "grader_id", "task__is_gold")
         )
-        for pk, task_id in expired:
+        for pk, task_id, grader_id, is_gold in expired:
             changed = Assignment.objects.filter(pk=pk, status=Assignment.Status.ACTIVE).update(
                 status=Assignment.Status.EXPIRED
             )
@@ -63,88 +77,203 @@ def release_expired(study: Study) -> int:
                 Task.objects.filter(pk=task_id, slots_taken__gt=0).update(
                     slots_taken=F("slots_taken") - 1
                 )
+                if not is_gold:
+                    grader_stats.count_release(study, grader_id)
                 released += 1
     return released
 
 
+SCREEN_RELATED = ("task__prompt", "task__response_a", "task__response_b")
+
+
 def current_assignment(grader: User, study: Study) -> Assignment | None:
-    """The grader's unanswered, unexpired assignment in this study, if any."""
-    return (
-        Assignment.objects.select_related("task__prompt", "task__response_a", "task__response_b")
+    """The grader's unanswered, unexpired assignment in this study, if any, with its texts."""
+    return _HELD.first(grader_id=grader.pk, study_id=study.pk, now=timezone.now())
+
+
+_HELD = PreparedSelect(
+    lambda *, grader_id, study_id, now: (
+        Assignment.objects.select_related(*SCREEN_RELATED)
         .filter(
-            grader=grader,
-            task__study=study,
+            grader_id=grader_id,
+            task__study_id=study_id,
             status=Assignment.Status.ACTIVE,
-            expires_at__gt=timezone.now(),
+            expires_at__gt=now,
         )
-        .order_by("pk")
-        .first()
+        .order_by("pk")[:1]
+    ),
+    grader_id=models.IntegerField(),
+    study_id=models.IntegerField(),
+    now=models.DateTimeField(),
+)
+
+
+def for_vote(grader_id: int) -> QuerySet[Assignment]:
+    """Assignments loaded for a vote: the task with its study (not its texts, which a
+    stored vote does not show again), and `other_held_id`, another unanswered assignment
+    the grader holds in the same study (the oldest), so that the hand-out after the vote
+    knows without looking again (if it has expired, the hand-out looks and finds none)."""
+    other = Assignment.objects.filter(
+        grader_id=grader_id, task__study=OuterRef("task__study"), status=Assignment.Status.ACTIVE
+    ).exclude(pk=OuterRef("pk"))
+    return Assignment.objects.select_related("task__study").annotate(
+        other_held_id=other.order_by("pk").values("pk")[:1]
     )
 
 
 def next_assignment(
-    grader: User, study: Study, *, rng: random.Random | None = None
+    grader: User, study: Study, *, rng: random.Random | None = None, holding: bool = True
 ) -> Assignment | None:
-    """The grader's current assignment, or a new one; None when nothing is left for them."""
+    """The grader's current assignment, or a new one; None when nothing is left for them.
+
+    `holding=False` tells that the caller has just seen the grader hold no unexpired
+    assignment in this study (a vote reads it with the voted assignment), which spares
+    looking again. The assignment comes with its texts.
+    """
     rng = rng or random.SystemRandom()
-    held = current_assignment(grader, study)
-    if held is not None:
-        return held
+    if holding:
+        held = current_assignment(grader, study)
+        if held is not None:
+            return held
     if study.status != Study.Status.ACTIVE:
         return None
-    release_expired(study)
-    want_gold = study.gold_rate > 0 and rng.random() < study.gold_rate
-    for gold in (True, False) if want_gold else (False,):
-        assignment = _claim(grader, study, gold=gold, rng=rng)
-        if assignment is not None:
-            return assignment
+    for attempt in range(2):
+        for gold in _kinds_to_try(study, rng):
+            assignment = _claim(grader, study, gold=gold, rng=rng)
+            if assignment is not None:
+                return assignment
+        # Nothing free: expired slots go back to the pool before anyone is told so.
+        if attempt == 0 and not release_expired(study):
+            break
     return None
+
+
+def _kinds_to_try(study: Study, rng: random.Random) -> tuple[bool, ...]:
+    """Gold first, at the study's gold rate; else regular work only."""
+    return (True, False) if study.gold_rate > 0 and rng.random() < study.gold_rate else (False,)
+
+
+LOST = object()  # _take lost a race for its task: the caller may try again
 
 
 def _claim(grader: User, study: Study, *, gold: bool, rng: random.Random) -> Assignment | None:
-    skip_locked = connection.features.has_select_for_update_skip_locked
     for _attempt in range(8):
-        with transaction.atomic():
-            # `is_gold__in` compiles to "is_gold IN (0)", which SQLite matches against the
-            # hand-out index; "NOT is_gold" (what `is_gold=False` becomes) it cannot. The
-            # grader's own assignments are found through the grader index alone.
-            candidates = Task.objects.filter(
-                study=study, is_gold__in=[gold], in_queue__in=[True]
-            ).exclude(pk__in=Assignment.objects.filter(grader=grader).values("task_id"))
-            if not gold:
-                candidates = candidates.filter(slots_taken__lt=study.overlap)
-            ordered = candidates.order_by("slots_taken", "order_key").values_list("pk", flat=True)
-            if skip_locked:
-                # NO KEY UPDATE does not block graders inserting votes that reference the task.
-                task_id = ordered.select_for_update(
-                    skip_locked=True, no_key=True, of=("self",)
-                ).first()
-            else:
-                task_id = ordered.first()
-            if task_id is None:
-                # Every free task may just be locked by graders claiming it right now; their
-                # claims can leave slots free, so look again shortly instead of giving up.
-                if skip_locked and candidates.exists():
-                    time.sleep(0.005 + 0.02 * rng.random())
-                    continue
-                return None
-            claimed = Task.objects.filter(pk=task_id)
-            if not gold:
-                claimed = claimed.filter(slots_taken__lt=study.overlap)
-            if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
-                continue  # Someone filled it between our read and our write: try again.
-            try:
-                with transaction.atomic():
-                    return Assignment.objects.create(
-                        task_id=task_id,
-                        grader=grader,
-                        a_on_left=rng.random() < 0.5,
-                        expires_at=Assignment.default_expiry(),
-                    )
-            except IntegrityError:
-                # The same grader asked twice at once and the other request won this task.
-                Task.objects.filter(pk=task_id).update(slots_taken=F("slots_taken") - 1)
+        try:
+            with transaction.atomic():
+                assignment = _take(grader, study, gold=gold, rng=rng)
+        except IntegrityError:
+            # The same grader's other request won this task after all: nothing was kept
+            # of this attempt (the whole transaction rolled back), so try again.
+            continue
+        if assignment is LOST:
+            continue
+        if assignment is None and _all_locked(grader, study, gold=gold):
+            # Every free task is locked by graders claiming it right now; their claims
+            # can leave slots free, so look again shortly.
+            time.sleep(0.005 + 0.02 * rng.random())
+            continue
+        return assignment
     return None
+
+
+def _free(grader_id: int, study_id: int, *, gold: bool, overlap=None) -> QuerySet[Task]:
+    """The tasks the grader may take, least filled first. `is_gold__in` compiles to
+    "is_gold IN (0)", which SQLite matches against the hand-out index; "NOT is_gold"
+    (what `is_gold=False` becomes) it cannot. The correlated NOT EXISTS costs one lookup
+    in the (task, grader) unique index per candidate, where "NOT IN (SELECT ...)" would
+    read the grader's whole history."""
+    free = Task.objects.filter(
+        ~_held_by(grader_id), study_id=study_id, is_gold__in=[gold], in_queue__in=[True]
+    )
+    if not gold:
+        free = free.filter(slots_taken__lt=overlap)
+    return free.order_by("slots_taken", "order_key")
+
+
+def _held_by(grader_id: int) -> Exists:
+    return Exists(Assignment.objects.filter(grader_id=grader_id, task=OuterRef("pk")))
+
+
+def _all_locked(grader: User, study: Study, *, gold: bool) -> bool:
+    return (
+        connection.features.has_select_for_update_skip_locked
+        and _free(grader.pk, study.pk, gold=gold, overlap=study.overlap).exists()
+    )
+
+
+def _next_free(locked: bool, **free) -> QuerySet[Task]:
+    tasks = _free(**free).select_related("prompt", "response_a", "response_b")[:1]
+    # Graders asking at once take different tasks. NO KEY UPDATE does not block votes
+    # that reference the task; OF self leaves the prompt and responses unlocked.
+    return tasks.select_for_update(skip_locked=True, no_key=True, of=("self",)) if locked else tasks
+
+
+# The hand-out's read, compiled once per connection (annotation.prepared).
+_NEXT_FREE = PreparedSelect(
+    lambda locked, *, grader_id, study_id, overlap: _next_free(
+        locked, grader_id=grader_id, study_id=study_id, gold=False, overlap=overlap
+    ),
+    grader_id=models.IntegerField(),
+    study_id=models.IntegerField(),
+    overlap=models.IntegerField(),
+)
+_NEXT_GOLD = PreparedSelect(
+    lambda locked, *, grader_id, study_id: _next_free(
+        locked, grader_id=grader_id, study_id=study_id, gold=True
+    ),
+    grader_id=models.IntegerField(),
+    study_id=models.IntegerField(),
+)
+
+
+def _claim_slot(*, grader_id, task_id, overlap=None):
+    """Conditional: the slot must still be free (gold tasks have no limit), and the
+    grader's own other request must not have taken this task meanwhile (PostgreSQL:
+    between our snapshot and the lock)."""
+    claimed = Task.objects.filter(~_held_by(grader_id), pk=task_id)
+    if overlap is not None:
+        claimed = claimed.filter(slots_taken__lt=overlap)
+    return claimed, {"slots_taken": F("slots_taken") + 1}
+
+
+_CLAIM = PreparedUpdate(
+    _claim_slot,
+    grader_id=models.IntegerField(),
+    task_id=models.IntegerField(),
+    overlap=models.IntegerField(),
+)
+_CLAIM_GOLD = PreparedUpdate(
+    _claim_slot, grader_id=models.IntegerField(), task_id=models.IntegerField()
+)
+
+
+def _take(grader: User, study: Study, *, gold: bool, rng: random.Random):
+    """One attempt, inside the caller's transaction, to hand the grader the least-filled
+    free task: the new assignment (with its texts), None when
+    no free task is found, or LOST when another grader filled it first."""
+    locked = connection.features.has_select_for_update_skip_locked
+    if gold:
+        task = _NEXT_GOLD.first(locked, grader_id=grader.pk, study_id=study.pk)
+    else:
+        task = _NEXT_FREE.first(
+            locked, grader_id=grader.pk, study_id=study.pk, overlap=study.overlap
+        )
+    if task is None:
+        return None
+    if gold:
+        claimed = _CLAIM_GOLD(grader_id=grader.pk, task_id=task.pk)
+    else:
+        claimed = _CLAIM(grader_id=grader.pk, task_id=task.pk, overlap=study.overlap)
+    if claimed != 1:
+        return LOST
+    assignment = Assignment(
+        task=task,
+        grader=grader,
+        a_on_left=rng.random() < 0.5,
+        expires_at=Assignment.default_expiry(),
+    )
+    prepared.insert([assignment])
+    return assignment
 
 
 @dataclass
@@ -185,50 +314,135 @@ def screen_verdict(assignment: Assignment, verdict: str) -> str:
     return a_side if verdict == Judgment.Verdict.A else b_side
 
 
-def record_vote(assignment_id: int, grader: User, vote: Vote) -> tuple[Judgment, bool]:
+def record_vote(assignment: Assignment | int, grader: User, vote: Vote) -> tuple[Judgment, bool]:
     """Record the grader's vote on their assignment; (judgment, created).
 
-    A second submission of the same assignment (double-click, retried POST)
-    returns the first judgment and writes nothing.
+    `assignment`: its id, or the assignment as the caller loaded it with its task and
+    study (`for_vote`), which spares reading it again. A second submission of the same
+    assignment (double-click, retried POST) returns the first judgment and writes nothing.
     """
+    assignment = _for_grader(assignment, grader)
     with transaction.atomic():
-        assignment = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("task__study")
-            .filter(pk=assignment_id, grader=grader)
+        judgment, created, _progress = _record(assignment, grader, vote)
+        if created:
+            assignment.task.study.results_changed(new_judgment=True)
+    return judgment, created
+
+
+@dataclass
+class VoteResult:
+    judgment: Judgment
+    created: bool
+    # The next task, when it was taken in the vote's transaction.
+    next_assignment: Assignment | None = None
+    # The grader's progress after a new vote, as the vote's counter UPDATE returned it.
+    progress: grader_stats.RowProgress | None = None
+
+
+def vote_and_next(
+    assignment: Assignment, grader: User, vote: Vote, *, holding: bool, rng=None
+) -> VoteResult:
+    """`record_vote`, and in the same transaction (one commit) the grader's next task.
+
+    The next assignment is None when it was not taken here: the vote was not new, the
+    grader holds another task (`holding`), or no free task was found at the first
+    attempt; `next_assignment` then serves the next one.
+    """
+    rng = rng or random.SystemRandom()
+    study = assignment.task.study
+    with transaction.atomic():
+        judgment, created, progress = _record(assignment, grader, vote)
+        result = VoteResult(judgment, created, progress=progress)
+        if not created:
+            return result
+        if not holding and study.status == Study.Status.ACTIVE:
+            for gold in _kinds_to_try(study, rng):
+                # An IntegrityError cannot happen here: the claim's conditional UPDATE
+                # sees any assignment of this grader committed before it took the lock.
+                taken = _take(grader, study, gold=gold, rng=rng)
+                if taken is not None:
+                    result.next_assignment = None if taken is LOST else taken
+                    break
+        # A new judgment writes no shared row: its own id moves the results' data version.
+        study.results_changed(new_judgment=True)
+    return result
+
+
+def _for_grader(assignment: Assignment | int, grader: User) -> Assignment:
+    if isinstance(assignment, Assignment):
+        return assignment
+    loaded = (
+        Assignment.objects.select_related("task__study")
+        .filter(pk=assignment, grader=grader)
+        .first()
+    )
+    if loaded is None:
+        raise HandoutError("This task is not assigned to you.")
+    return loaded
+
+
+_ANSWER = PreparedUpdate(
+    lambda *, assignment_id, grader_id: (
+        Assignment.objects.filter(
+            pk=assignment_id, grader_id=grader_id, status=Assignment.Status.ACTIVE
+        ),
+        {"status": Assignment.Status.DONE},
+    ),
+    assignment_id=models.IntegerField(),
+    grader_id=models.IntegerField(),
+)
+
+
+def _record(assignment: Assignment, grader: User, vote: Vote):
+    """record_vote's writes, inside the caller's transaction: (judgment, created, the
+    grader's progress after a new vote). The caller tells the study's results
+    (`Study.results_changed`) when a judgment was created."""
+    task = assignment.task
+    study = task.study
+    # The conditional UPDATE is the guard: of two submissions at once, one flips it.
+    held = _ANSWER(assignment_id=assignment.pk, grader_id=grader.pk) == 1
+    if not held:
+        status = (
+            Assignment.objects.select_for_update()
+            .filter(pk=assignment.pk, grader=grader)
+            .values_list("status", flat=True)
             .first()
         )
-        if assignment is None:
+        if status is None:
             raise HandoutError("This task is not assigned to you.")
-        if assignment.status == Assignment.Status.DONE:
-            return Judgment.objects.get(task=assignment.task, grader=grader), False
-        if assignment.status != Assignment.Status.ACTIVE:
-            _reclaim(assignment)
-        judgment = Judgment.objects.create(
-            task=assignment.task,
-            grader=grader,
-            assignment=assignment,
-            verdict=stored_verdict(assignment, vote.verdict),
-            comment=vote.comment,
-            seconds=vote.seconds,
-        )
-        _write_ratings(judgment, assignment, vote)
-        assignment.status = Assignment.Status.DONE
-        assignment.save(update_fields=["status"])
-        refresh_quality(assignment.task.study, grader)
-        assignment.task.study.results_changed(new_judgment=True)
-    return judgment, True
+        if status == Assignment.Status.DONE:
+            return Judgment.objects.get(task=task, grader=grader), False, None
+        _reclaim(task, study)
+        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE)
+    assignment.status = Assignment.Status.DONE
+    judgment = Judgment(
+        task=task,
+        grader=grader,
+        assignment=assignment,
+        verdict=stored_verdict(assignment, vote.verdict),
+        comment=vote.comment,
+        seconds=vote.seconds,
+    )
+    prepared.insert([judgment])
+    _write_ratings(judgment, assignment, vote)
+    progress = grader_stats.count_vote(
+        study, grader, task, judgment, _single_label(vote), held=held
+    )
+    return judgment, True, progress
 
 
-def _reclaim(assignment: Assignment) -> None:
+def _single_label(vote: Vote) -> str:
+    """The rating label of a single response (what a single-response gold task checks)."""
+    return (vote.ratings or {}).get("single", "")
+
+
+def _reclaim(task: Task, study: Study) -> None:
     """A vote on an expired or skipped assignment counts if the task still has a free slot."""
-    task = assignment.task
     claimed = Task.objects.filter(pk=task.pk)
     if not task.is_gold:
-        claimed = claimed.filter(slots_taken__lt=task.study.overlap)
+        claimed = claimed.filter(slots_taken__lt=study.overlap)
     if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
         raise TaskTimedOut("This task timed out and went to other graders; here is a new one.")
-    assignment.status = Assignment.Status.ACTIVE
 
 
 def vote_matches(judgment: Judgment, vote: Vote) -> bool:
@@ -263,7 +477,7 @@ def _write_ratings(judgment: Judgment, assignment: Assignment, vote: Vote) -> No
         )
         for side, response_id in sides.items()
     ]
-    Rating.objects.bulk_create(rows)
+    prepared.insert(rows)
 
 
 def change_vote(judgment: Judgment, vote: Vote) -> Judgment:
@@ -275,13 +489,19 @@ def change_vote(judgment: Judgment, vote: Vote) -> Judgment:
             .get(pk=judgment.pk)
         )
         assignment = judgment.assignment
+        task = assignment.task
+        old_label = next((r.label for r in judgment.ratings.all()), "")
+        before = grader_stats.Contribution.of(task, judgment.verdict, old_label, judgment.seconds)
         judgment.verdict = stored_verdict(assignment, vote.verdict)
         judgment.comment = vote.comment
         judgment.save(update_fields=["verdict", "comment", "updated_at"])
         judgment.ratings.all().delete()
         _write_ratings(judgment, assignment, vote)
-        refresh_quality(assignment.task.study, judgment.grader)
-        assignment.task.study.results_changed()
+        after = grader_stats.Contribution.of(
+            task, judgment.verdict, _single_label(vote), judgment.seconds
+        )
+        grader_stats.count_change(task.study, judgment.grader, task, before, after)
+        task.study.results_changed()
     return judgment
 
 
@@ -290,7 +510,8 @@ def skip(assignment_id: int, grader: User) -> bool:
     will not be shown the task again."""
     with transaction.atomic():
         assignment = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("task")
             .filter(pk=assignment_id, grader=grader, status=Assignment.Status.ACTIVE)
             .first()
         )
@@ -301,6 +522,8 @@ def skip(assignment_id: int, grader: User) -> bool:
         Task.objects.filter(pk=assignment.task_id, slots_taken__gt=0).update(
             slots_taken=F("slots_taken") - 1
         )
+        if not assignment.task.is_gold:
+            grader_stats.count_release(assignment.task.study_id, grader.pk)
     return True
 
 
@@ -313,7 +536,7 @@ def unskip(assignment_id: int, grader: User) -> Assignment:
     with transaction.atomic():
         assignment = (
             Assignment.objects.select_for_update(of=("self",))
-            .select_related("task__study")
+            .select_related("task__study", *SCREEN_RELATED)
             .filter(pk=assignment_id, grader=grader, status=Assignment.Status.SKIPPED)
             .first()
         )
@@ -330,6 +553,8 @@ def unskip(assignment_id: int, grader: User) -> Assignment:
         assignment.status = Assignment.Status.ACTIVE
         assignment.expires_at = Assignment.default_expiry()
         assignment.save(update_fields=["status", "expires_at"])
+        if not task.is_gold:
+            grader_stats.count_reopen(task.study, grader)
     return assignment
 
 
@@ -352,34 +577,6 @@ def last_judgment(grader: User, study: Study) -> Judgment | None:
     )
 
 
-def gold_is_correct(judgment: Judgment, task: Task) -> bool:
-    """A gold task's answer is a verdict ("a", "b", "tie", "both_bad") for pairs,
-    or the expected rating label for single responses."""
-    if task.kind == Task.Kind.PAIR:
-        return judgment.verdict == task.gold_answer
-    label = next((r.label for r in judgment.ratings.all()), "")
-    return label == task.gold_answer
-
-
 def refresh_quality(study: Study, grader: User) -> GraderQuality:
-    """Recompute the grader's gold accuracy, median seconds per task and share of ties."""
-    mine = Judgment.objects.filter(task__study=study, grader=grader)
-    counts = mine.aggregate(
-        regular=Count("pk", filter=Q(task__is_gold=False)),
-        pairs=Count("pk", filter=Q(task__kind=Task.Kind.PAIR)),
-        ties=Count("pk", filter=Q(task__kind=Task.Kind.PAIR, verdict=Judgment.Verdict.TIE)),
-    )
-    seconds = list(mine.exclude(seconds=None).values_list("seconds", flat=True))
-    gold = list(mine.filter(task__is_gold=True).select_related("task").prefetch_related("ratings"))
-    quality, _ = GraderQuality.objects.update_or_create(
-        study=study,
-        grader=grader,
-        defaults={
-            "judgments": counts["regular"],
-            "gold_seen": len(gold),
-            "gold_correct": sum(gold_is_correct(j, j.task) for j in gold),
-            "median_seconds": statistics.median(seconds) if seconds else None,
-            "tie_share": counts["ties"] / counts["pairs"] if counts["pairs"] else None,
-        },
-    )
-    return quality
+    """Count the grader's quality signals and progress again in full (grader_stats.refresh)."""
+    return grader_stats.refresh(study, grader)

@@ -488,17 +488,33 @@ class MetricScore(models.Model):
 
 
 class GraderQuality(models.Model):
-    """Each grader's quality signals in a study, refreshed after every judgment they record."""
+    """Each grader's quality signals and progress in a study (annotation.grader_stats).
+
+    The counters move with every judgment the grader records, at a constant cost; the
+    median is recomputed when a researcher reads it (`grader_stats.for_study`), because
+    an exact median cannot be kept up to date without reading the grader's history.
+    """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="grader_quality")
     grader = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quality"
     )
+    # Judgments of regular tasks; gold_seen counts those of gold tasks.
     judgments = models.PositiveIntegerField(default=0)
     gold_seen = models.PositiveIntegerField(default=0)
     gold_correct = models.PositiveIntegerField(default=0)
+    # Judgments of pairs, those that were ties, and those with a time taken.
+    pairs = models.PositiveIntegerField(default=0)
+    ties = models.PositiveIntegerField(default=0)
+    timed = models.PositiveIntegerField(default=0)
     median_seconds = models.FloatField(null=True, blank=True)
+    # How many timed judgments median_seconds was computed from: stale while != timed.
+    median_of = models.PositiveIntegerField(default=0)
     tie_share = models.FloatField(null=True, blank=True)
+    # The grader's screen progress: regular tasks still open to them or held by them,
+    # counted exactly at remaining_counted_at and moved by their own votes and skips since.
+    remaining = models.IntegerField(null=True, blank=True)
+    remaining_counted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

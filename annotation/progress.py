@@ -27,8 +27,9 @@ class GraderStudyProgress:
 def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgress]:
     """For each study: the grader's judgments, and the tasks still open to them.
 
-    A task is open to a grader while it has free slots and the grader holds no
-    assignment for it (an unanswered assignment of theirs counts as remaining).
+    A regular task is open to a grader while it has free slots and the grader holds no
+    assignment for it (an unanswered assignment of theirs counts as remaining). Gold
+    tasks count once answered.
     """
     if not studies:
         return []
@@ -39,7 +40,9 @@ def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgr
         Judgment.objects.filter(grader=grader).values_list("task__study_id").annotate(n=Count("id"))
     )
     held = dict(
-        Assignment.objects.filter(grader=grader, status=Assignment.Status.ACTIVE)
+        Assignment.objects.filter(
+            grader=grader, status=Assignment.Status.ACTIVE, task__is_gold__in=[False]
+        )
         .values_list("task__study_id")
         .annotate(n=Count("id"))
     )

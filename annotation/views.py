@@ -1,5 +1,7 @@
 """Plain function views: check access, load objects, call a domain function, render."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -15,6 +17,7 @@ from annotation import (
     charts,
     exports,
     grader_checks,
+    grader_stats,
     grading,
     handout,
     metric_runs,
@@ -24,6 +27,7 @@ from annotation import (
 )
 from annotation.access import (
     get_assignment_for_grader,
+    get_assignment_for_vote,
     get_judgment_for_grader,
     get_study_for_grader,
     get_study_for_researcher,
@@ -53,12 +57,14 @@ def healthz(request):
 
 
 def _study_header(study) -> dict:
-    """What grading pages show of a study: plain data, nothing about its models."""
+    """What grading pages show of a study: plain data, nothing about its models. The
+    instructions and keys are computed only by a template that shows them (a template
+    calls a callable), not for every task fragment."""
     return {
         "slug": study.slug,
         "name": study.name,
-        "instructions_html": render_markdown(study.instructions),
-        "keys": grading.key_help(study),
+        "instructions_html": partial(render_markdown, study.instructions),
+        "keys": partial(grading.key_help, study),
     }
 
 
@@ -70,20 +76,27 @@ def _study_header(study) -> dict:
 # Every outcome is told in the fragment that swaps in, once: notices live in that fragment.
 
 
-def _grade_page(request, study, *, assignment=None, form=None, status=200, notice=None):
-    """The grading screen, or just its task fragment for an htmx request."""
+def _grade_page(
+    request, study, *, assignment=None, form=None, status=200, notice=None, progress=None
+):
+    """The grading screen, or just its task fragment for an htmx request; without
+    `assignment`, the grader's next one is handed out. `progress`: the grader's, when a
+    vote just returned it."""
     if assignment is None:
         assignment = handout.next_assignment(request.user, study)
+    # Nothing left: count exactly what the "all done" screen says.
+    progress = grader_stats.screen_progress(
+        request.user, study, progress, recount=assignment is None
+    )
     context = {
         "study": _study_header(study),
-        "progress": progress.grader_progress(request.user, [study])[0],
+        "progress": progress,
         "screen": None,
         "shown_at": sign_shown_at(),
-        "can_change_last": handout.has_judged_here(request.user, study),
+        "can_change_last": progress.answered_here,
         "notice": notice,
     }
     if assignment is not None:
-        form = form or GradeForm(study=study, kind=assignment.task.kind)
         context["screen"] = grading.task_screen(assignment, study, form)
     template = "annotation/grade.html"
     if request.htmx:
@@ -104,14 +117,18 @@ def grade(request, slug):
 @login_required
 @require_POST
 def grade_submit(request, slug, assignment_id):
-    study = get_study_for_grader(request.user, slug)
-    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    # One query loads the assignment with its study and task, and checks access.
+    assignment = get_assignment_for_vote(request.user, slug, assignment_id)
+    study = assignment.task.study
     form = GradeForm(request.POST, study=study, kind=assignment.task.kind)
     if not form.is_valid():
         return _grade_page(request, study, assignment=assignment, form=form, status=422)
     vote = form.to_vote()
     try:
-        judgment, created = handout.record_vote(assignment.pk, request.user, vote)
+        # The vote and the hand-out of the next task in one transaction.
+        result = handout.vote_and_next(
+            assignment, request.user, vote, holding=assignment.other_held_id is not None
+        )
     except handout.TaskTimedOut:
         notice = grading.Notice(
             "timed_out",
@@ -119,6 +136,7 @@ def grade_submit(request, slug, assignment_id):
             "arrived. Here is a new task.",
         )
         return _grade_page(request, study, notice=notice, status=409)
+    judgment, created = result.judgment, result.created
     if not created and not handout.vote_matches(judgment, vote):
         notice = grading.Notice(
             "already_answered",
@@ -136,14 +154,16 @@ def grade_submit(request, slug, assignment_id):
         shown = "".join(f" {r['label']} was {r['model']}." for r in notice.revealed or [])
         messages.success(request, notice.text + shown)
         return redirect("grade", slug=slug)
-    return _grade_page(request, study, notice=notice)
+    return _grade_page(
+        request, study, assignment=result.next_assignment, notice=notice, progress=result.progress
+    )
 
 
 @login_required
 @require_POST
 def grade_skip(request, slug, assignment_id):
-    study = get_study_for_grader(request.user, slug)
-    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    assignment = get_assignment_for_grader(request.user, slug, assignment_id)
+    study = assignment.task.study
     notice = None
     if handout.skip(assignment.pk, request.user):
         notice = grading.Notice("skipped", "Skipped.", undo_skip=assignment.pk)
@@ -158,8 +178,8 @@ def grade_skip(request, slug, assignment_id):
 @require_POST
 def grade_unskip(request, slug, assignment_id):
     """Bring back a task the grader skipped, if it still has a free slot."""
-    study = get_study_for_grader(request.user, slug)
-    assignment = get_assignment_for_grader(request.user, study, assignment_id)
+    assignment = get_assignment_for_grader(request.user, slug, assignment_id)
+    study = assignment.task.study
     try:
         reopened = handout.unskip(assignment.pk, request.user)
     except handout.HandoutError as exc:
@@ -208,6 +228,7 @@ def grade_change_last(request, slug):
 
 def _change_page(request, study, judgment):
     assignment = judgment.assignment
+    assignment.task = judgment.task  # loaded with its texts
     grade_url = reverse("grade", args=[study.slug])
     back = request.POST.get("next") or request.GET.get("next") or ""
     if not (back.startswith(grade_url) and url_has_allowed_host_and_scheme(back, None)):

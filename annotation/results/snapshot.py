@@ -21,10 +21,10 @@ import pandas as pd
 from django.db.models import Count, F, Sum, TextField
 from django.db.models.functions import Cast
 
+from annotation import grader_stats
 from annotation.counting import COUNTED, EVERY_GRADER
 from annotation.models import (
     Assignment,
-    GraderQuality,
     LanguageModel,
     MetricScore,
     Prompt,
@@ -361,7 +361,9 @@ def _graders(study: Study, judgments: pd.DataFrame) -> pd.DataFrame:
 def _quality(study: Study) -> pd.DataFrame:
     rows = [
         (username, seen, correct / seen if seen else None, median, ties)
-        for username, seen, correct, median, ties in GraderQuality.objects.filter(study=study)
+        # Each row brought up to date first (the vote path only counts; medians are
+        # recomputed on read, `grader_stats.for_study`).
+        for username, seen, correct, median, ties in grader_stats.for_study(study)
         .order_by("pk")
         .values_list(
             F("grader__username"), "gold_seen", "gold_correct", "median_seconds", "tie_share"

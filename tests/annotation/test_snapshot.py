@@ -98,13 +98,17 @@ def test_it_carries_prompt_metadata_and_study_settings(graded):
 def test_it_reads_metric_scores_and_grader_quality(graded):
     response = Response.objects.filter(prompt__study=graded).first()
     MetricScore.objects.create(response=response, metric="bleu", value=0.25)
+    # A counter set by hand no longer matches h0's judgments: the read recounts it
+    # (grader_stats.for_study), so the snapshot shows what the judgments say.
     GraderQuality.objects.filter(study=graded, grader__username="h0").update(
         gold_seen=4, gold_correct=3
     )
     data = snapshot.load(graded)
     assert data.metrics == ["bleu"] and data.metric_values("bleu") == {response.pk: 0.25}
     quality = data.quality.set_index("grader")
-    assert quality.loc["h0", "gold_accuracy"] == 0.75
+    row = GraderQuality.objects.get(study=graded, grader__username="h0")
+    assert row.gold_seen == 0 and quality.loc["h0", "gold_accuracy"] is None
+    assert quality.loc["h0", "median_seconds"] == row.median_seconds
 
 
 def test_it_reads_the_study_in_a_fixed_number_of_queries(graded):
@@ -119,7 +123,9 @@ def test_it_reads_the_study_in_a_fixed_number_of_queries(graded):
     with CaptureQueriesContext(connection) as many:
         data = snapshot.load(graded)
     assert len(data.battles) == 24 + 36
-    assert len(many) == len(few) <= 13
+    # 13 reads of the data, and grader_stats.for_study's reads that bring the quality rows
+    # up to date: the same count however many graders and judgments.
+    assert len(many) == len(few) <= 16
 
 
 def test_it_is_frozen(graded):
