@@ -304,6 +304,8 @@ def history(grader: User, study: Study, page_number) -> tuple[Page, list[dict]]:
             grader=grader,
             task__study=study,
             status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED],
+            # Re-served tasks are not listed: the first answer is the one to change.
+            repeat=False,
         )
         .select_related("task__prompt", "judgment")
         .prefetch_related("judgment__ratings")
