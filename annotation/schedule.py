@@ -142,6 +142,22 @@ def refresh(study: Study) -> dict:
     return summary
 
 
+def refresh_if_scheduled(study: Study) -> None:
+    """The results refresh's call: recompute the schedule of a scheduled study; a fit that
+    fails is recorded (`StudySchedule.error`, shown to researchers), not raised, so that
+    the results are still stored, and the hand-out keeps the last priorities."""
+    from scoring.errors import ConvergenceError, InputError
+
+    if not scheduled(study):
+        return
+    try:
+        refresh(study)
+    except (ConvergenceError, InputError) as exc:
+        StudySchedule.objects.update_or_create(
+            study=study, defaults={"error": f"{type(exc).__name__}: {exc}"}
+        )
+
+
 def _pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
@@ -252,4 +268,5 @@ def state(study: Study) -> dict:
         "stop": study.stop_label,
         "computed_at": kept.computed_at.isoformat() if kept and kept.computed_at else None,
         "summary": kept.summary if kept else {},
+        "error": kept.error if kept else "",
     }

@@ -14,6 +14,8 @@ Two stamps, both strings that change whenever the data may have changed:
   background refresh then compares `data_version` before recomputing anything.
 
 A new judgment needs no write beyond its own row: ids only grow, so it moves both stamps.
+An answered re-serve (RepeatJudgment, read by the swap-consistency result) moves them the
+same way, by its own row.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 
 from django.db.models import Count, Max
 
-from annotation.models import Judgment, Study
+from annotation.models import Judgment, RepeatJudgment, Study
 
 SETTINGS = ("good_labels", "tags", "rating_scale", "overlap", "protocol")
 
@@ -39,11 +41,16 @@ def watermark(study: Study | int) -> str:
     """The cheap stamp (see the module docstring)."""
     pk = getattr(study, "pk", study)
     last = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
-    return f"w{_study_part(pk)}.{last}"
+    repeat = RepeatJudgment.objects.aggregate(last=Max("id"))["last"] or 0
+    return f"w{_study_part(pk)}.{last}" + (f".r{repeat}" if repeat else "")
 
 
 def data_version(study: Study | int) -> str:
     """The exact stamp (see the module docstring)."""
     pk = getattr(study, "pk", study)
     judged = Judgment.objects.filter(task__study_id=pk).aggregate(n=Count("id"), last=Max("id"))
-    return f"v{_study_part(pk)}.{judged['n']}.{judged['last'] or 0}"
+    version = f"v{_study_part(pk)}.{judged['n']}.{judged['last'] or 0}"
+    repeats = RepeatJudgment.objects.filter(task__study_id=pk).aggregate(
+        n=Count("id"), last=Max("id")
+    )
+    return version + (f".r{repeats['n']}.{repeats['last']}" if repeats["n"] else "")
