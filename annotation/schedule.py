@@ -39,8 +39,8 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django_tasks import task
 
@@ -72,21 +72,39 @@ def vote_counted(study: Study, done: int | None) -> None:
 
 
 def request_refresh(study_id: int) -> bool:
-    """Queue one recomputation of the study's schedule unless one is already waiting
-    (a conditional UPDATE); whether this call queued it."""
+    """Queue one recomputation of the study's schedule unless one is already waiting;
+    whether this call queued it. One statement: an INSERT of the study's row that, when
+    the row exists, sets `queued_at` only where no job is waiting (a conditional upsert,
+    SQLite >= 3.24 and PostgreSQL alike), and returns a row only when it queued."""
     now = timezone.now()
-    free = Q(queued_at__isnull=True) | Q(queued_at__lt=now - QUEUED_AT_MOST)
-    claimed = StudySchedule.objects.filter(free, study_id=study_id).update(queued_at=now)
-    if not claimed:
-        if StudySchedule.objects.filter(study_id=study_id).exists():
-            return False
-        try:
-            with transaction.atomic():
-                StudySchedule.objects.create(study_id=study_id, queued_at=now)
-        except IntegrityError:  # another request created it first, and queued
-            return False
-    refresh_schedule.enqueue(study_id)
-    return True
+    meta = StudySchedule._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    def value(name: str, raw):
+        return meta.get_field(name).get_db_prep_save(raw, connection)
+
+    queued = column("queued_at")
+    names = ("study", "queued_at", "seconds", "votes", "summary", "error")
+    raws = (study_id, now, 0.0, 0, {}, "")
+    sql = (
+        f"INSERT INTO {table} ({', '.join(column(n) for n in names)})"
+        f" VALUES ({', '.join(['%s'] * len(names))})"
+        f" ON CONFLICT ({column('study')}) DO UPDATE SET {queued} = excluded.{queued}"
+        f" WHERE {table}.{queued} IS NULL OR {table}.{queued} < %s"
+        f" RETURNING {quote(meta.pk.column)}"
+    )
+    params = [value(n, raw) for n, raw in zip(names, raws, strict=True)]
+    params.append(value("queued_at", now - QUEUED_AT_MOST))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        claimed = cursor.fetchone() is not None
+    if claimed:
+        refresh_schedule.enqueue(study_id)
+    return claimed
 
 
 @task()
