@@ -121,7 +121,9 @@ def refresh(study: Study) -> dict:
     """Recompute the study's schedule now: write the pair tasks' priorities and stops and
     the study's stop, and keep a summary (`StudySchedule.summary`, returned)."""
     started = time.perf_counter()
-    study.refresh_from_db(fields=["schedule", "vote_budget", "stop_when_separated"])
+    study.refresh_from_db(
+        fields=["schedule", "vote_budget", "stop_when_separated", "schedule_stop", "overlap"]
+    )
     tasks = list(
         Task.objects.filter(study=study, is_gold=False, in_queue=True, kind=Task.Kind.PAIR)
         .values_list(
