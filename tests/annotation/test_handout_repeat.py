@@ -240,3 +240,26 @@ def test_the_api_serves_swap_consistency_to_researchers(pair_study, client):
     assert body["repeats"] == 1 and body["pooled"][0]["left_flips"] == 1
     client.force_login(user)
     assert client.get(url).status_code == 403
+
+
+def test_a_reserve_answered_twice_on_the_screen_keeps_the_first(pair_study, client):
+    study = repeating(pair_study, fraction=1.0, after=0)
+    user = make_user("g0", "grader")
+    join(study, user)
+    answer(study, user, "left")
+    repeat = handout.next_assignment(user, study)
+    assert repeat.repeat
+    client.force_login(user)
+    url = reverse("grade_submit", args=[study.slug, repeat.pk])
+    htmx = {"HTTP_HX_REQUEST": "true"}
+    form = {"verdict": "left", "rating_left": "good", "rating_right": "poor"}
+    first = client.post(url, form, **htmx)
+    assert first.status_code == 200 and 'data-outcome="stored"' in first.content.decode()
+    assert client.post(url, form, **htmx).status_code == 200  # the same answer again
+    other = client.post(url, {**form, "verdict": "right"}, **htmx)
+    assert other.status_code == 409 and "already answered" in other.content.decode()
+    assert RepeatJudgment.objects.get().verdict == stored_verdict_of(repeat, "left")
+
+
+def stored_verdict_of(assignment, side):
+    return handout.stored_verdict(assignment, side)
