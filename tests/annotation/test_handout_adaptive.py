@@ -149,6 +149,8 @@ def test_the_budget_stops_the_study_and_graders_are_told(write_jsonl, client):
     client.force_login(user)
     page = client.get(reverse("grade", args=[study.slug])).content.decode()
     assert "stopped collecting answers: vote budget reached" in page
+    home = client.get(reverse("home")).content.decode()
+    assert "stopped: vote budget reached" in home
     # A raised budget serves again at once (the command recomputes the schedule).
     from django.core.management import call_command
 
