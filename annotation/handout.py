@@ -33,7 +33,7 @@ Study options (annotation.models.Study; see also annotation.schedule):
   free tasks by their `priority` before the fill and the random order, and skips `stopped`
   ones; annotation.schedule writes both in the background, not here. A study the schedule
   stopped (`schedule_stop`) serves nothing. A vote costs the same statements either way;
-  every SCHEDULE_EVERY-th vote of a grader asks for the schedule to be recomputed, after
+  every SCHEDULE_EVERY_VOTES-th vote of a grader asks for the schedule to be recomputed, after
   the vote's commit.
 
 Every vote ends in one of three outcomes, and the grader is told which: stored
