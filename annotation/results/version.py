@@ -14,8 +14,10 @@ Two stamps, both strings that change whenever the data may have changed:
   background refresh then compares `data_version` before recomputing anything.
 
 A new judgment needs no write beyond its own row: ids only grow, so it moves both stamps.
-An answered re-serve (RepeatJudgment, read by the swap-consistency result) moves them the
-same way, by its own row.
+An answered re-serve (RepeatJudgment, read only by the swap-consistency result) moves both
+by its own row too: the highest re-serve id in the database is part of the study's stamp,
+read in the same query as the study's row (a re-serve in another study may then make a
+result be recomputed for nothing; never the other way round).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Subquery
 
 from annotation.models import Judgment, RepeatJudgment, Study
 
@@ -31,26 +33,27 @@ SETTINGS = ("good_labels", "tags", "rating_scale", "overlap", "protocol")
 
 
 def _study_part(study_pk: int) -> str:
-    row = Study.objects.values("results_version", *SETTINGS).get(pk=study_pk)
+    last_repeat = RepeatJudgment.objects.order_by("-pk").values("pk")[:1]
+    row = (
+        Study.objects.annotate(last_repeat=Subquery(last_repeat))
+        .values("results_version", "last_repeat", *SETTINGS)
+        .get(pk=study_pk)
+    )
     settings = json.dumps([row[name] for name in SETTINGS], sort_keys=True)
     digest = hashlib.sha1(settings.encode()).hexdigest()[:10]
-    return f"{row['results_version']}.{digest}"
+    repeats = f".r{row['last_repeat']}" if row["last_repeat"] else ""
+    return f"{row['results_version']}.{digest}{repeats}"
 
 
 def watermark(study: Study | int) -> str:
     """The cheap stamp (see the module docstring)."""
     pk = getattr(study, "pk", study)
     last = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
-    repeat = RepeatJudgment.objects.aggregate(last=Max("id"))["last"] or 0
-    return f"w{_study_part(pk)}.{last}" + (f".r{repeat}" if repeat else "")
+    return f"w{_study_part(pk)}.{last}"
 
 
 def data_version(study: Study | int) -> str:
     """The exact stamp (see the module docstring)."""
     pk = getattr(study, "pk", study)
     judged = Judgment.objects.filter(task__study_id=pk).aggregate(n=Count("id"), last=Max("id"))
-    version = f"v{_study_part(pk)}.{judged['n']}.{judged['last'] or 0}"
-    repeats = RepeatJudgment.objects.filter(task__study_id=pk).aggregate(
-        n=Count("id"), last=Max("id")
-    )
-    return version + (f".r{repeats['n']}.{repeats['last']}" if repeats["n"] else "")
+    return f"v{_study_part(pk)}.{judged['n']}.{judged['last'] or 0}"

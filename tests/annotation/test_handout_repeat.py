@@ -263,3 +263,18 @@ def test_a_reserve_answered_twice_on_the_screen_keeps_the_first(pair_study, clie
 
 def stored_verdict_of(assignment, side):
     return handout.stored_verdict(assignment, side)
+
+
+def test_an_answered_reserve_moves_the_results_version(pair_study):
+    from annotation.results.version import data_version, watermark
+
+    study = repeating(pair_study, fraction=1.0, after=0)
+    user = make_user("g0", "grader")
+    join(study, user)
+    answer(study, user, "left")
+    repeat = handout.next_assignment(user, study)
+    assert results.swap_consistency(study)["repeats"] == 0
+    version, mark = data_version(study), watermark(study)
+    handout.record_vote(repeat.pk, user, Vote(verdict="left", ratings=RATINGS))
+    assert data_version(study) != version and watermark(study) != mark
+    assert results.swap_consistency(study)["repeats"] == 1
