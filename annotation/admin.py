@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from annotation import grader_stats
+from annotation import grader_stats, schedule
 from annotation.models import (
     Assignment,
     GraderQuality,
@@ -77,6 +77,15 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Changed schedule options (a budget raised, say) take effect now, not at the next vote.
+        if change and set(form.changed_data) & SCHEDULE_OPTIONS:
+            schedule.refresh(obj)
+
+
+SCHEDULE_OPTIONS = {"schedule", "vote_budget", "stop_when_separated"}
 
 
 @admin.register(Membership)

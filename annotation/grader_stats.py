@@ -33,7 +33,7 @@ from django.db.models import Count, F, FloatField, Q, QuerySet
 from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
-from annotation.models import GraderQuality, Judgment, Study, Task, User
+from annotation.models import GraderQuality, Judgment, RepeatJudgment, Study, Task, User
 from annotation.progress import grader_progress
 
 PROGRESS_RECOUNT_SECONDS = 60
@@ -49,6 +49,8 @@ class Contribution:
     pair: int = 0
     tie: int = 0
     timed: int = 0
+    # A re-served task answered (handout: Study.repeat_fraction); only the progress counts it.
+    repeat: int = 0
 
     @classmethod
     def of(cls, task: Task, verdict: str, label: str, seconds: float | None) -> Contribution:
@@ -77,6 +79,7 @@ COUNTER_OF = {
     "pair": "pairs",
     "tie": "ties",
     "timed": "timed",
+    "repeat": "repeats",
 }
 
 
@@ -121,8 +124,20 @@ def count_vote(
         row = read_progress(grader, study) if updated else None
     if row is None:
         quality = refresh(study, grader)
-        return RowProgress(quality.judgments + quality.gold_seen, quality.remaining, False)
+        return RowProgress(quality.done, quality.remaining, False)
     return row
+
+
+def count_repeat(study: Study, grader: User) -> RowProgress:
+    """A re-served task answered: one more task done on the grader's screen, nothing else
+    (the first judgment of the task is the one every count reads)."""
+    if connection.features.can_return_columns_from_insert:
+        row = _add_returning(study.pk, grader.pk, Contribution(repeat=1), 0)
+    else:
+        changes = _moves(Contribution(repeat=1))
+        updated = GraderQuality.objects.filter(study=study, grader=grader).update(**changes)
+        row = read_progress(grader, study) if updated else None
+    return row if row is not None else RowProgress(refresh(study, grader).done, None, True)
 
 
 def _add_returning(study_id: int, grader_id: int, delta: Contribution, leaves: int):
@@ -155,7 +170,8 @@ def _add_returning(study_id: int, grader_id: int, delta: Contribution, leaves: i
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)}"
         f" WHERE {column('study')} = %s AND {column('grader')} = %s"
-        f" RETURNING {column('judgments')} + {column('gold_seen')}, {remaining},"
+        f" RETURNING {column('judgments')} + {column('gold_seen')} + {column('repeats')},"
+        f" {remaining},"
         f" CASE WHEN {remaining} IS NULL OR {counted_at} IS NULL OR {counted_at} < %s"
         " THEN 1 ELSE 0 END"
     )
@@ -195,6 +211,7 @@ def refresh(study: Study, grader: User) -> GraderQuality:
     progress from the study's tasks): the full cost, paid at their first vote and when a
     researcher's read finds the counters out of step with the judgments."""
     mine = Judgment.objects.filter(task__study=study, grader=grader)
+    repeats = RepeatJudgment.objects.filter(task__study=study, grader=grader).count()
     counts = mine.aggregate(
         regular=Count("pk", filter=Q(task__is_gold=False)),
         pairs=Count("pk", filter=Q(task__kind=Task.Kind.PAIR)),
@@ -214,6 +231,7 @@ def refresh(study: Study, grader: User) -> GraderQuality:
             "pairs": counts["pairs"],
             "ties": counts["ties"],
             "timed": len(seconds),
+            "repeats": repeats,
             "median_seconds": statistics.median(seconds) if seconds else None,
             "median_of": len(seconds),
             "tie_share": counts["ties"] / counts["pairs"] if counts["pairs"] else None,
@@ -300,7 +318,9 @@ def read_progress(grader: User, study: Study) -> RowProgress:
     """The grader's progress as their row holds it (one statement)."""
     row = (
         GraderQuality.objects.filter(study=study, grader=grader)
-        .values_list(F("judgments") + F("gold_seen"), "remaining", "remaining_counted_at")
+        .values_list(
+            F("judgments") + F("gold_seen") + F("repeats"), "remaining", "remaining_counted_at"
+        )
         .first()
     )
     if row is None:

@@ -191,7 +191,9 @@ def reveal(judgment: Judgment, assignment: Assignment) -> list[dict] | None:
 def initial_from_judgment(judgment: Judgment) -> dict:
     """Form data that shows an earlier judgment again, in the same screen sides."""
     assignment = judgment.assignment
-    by_response = {r.response_id: r for r in judgment.ratings.all()}
+    # A re-served task's answer (RepeatJudgment) keeps no ratings.
+    rated = judgment.ratings.all() if hasattr(judgment, "ratings") else []
+    by_response = {r.response_id: r for r in rated}
     data = {"comment": judgment.comment}
     if judgment.verdict:
         data["verdict"] = screen_verdict(assignment, judgment.verdict)
@@ -304,6 +306,8 @@ def history(grader: User, study: Study, page_number) -> tuple[Page, list[dict]]:
             grader=grader,
             task__study=study,
             status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED],
+            # Re-served tasks are not listed: the first answer is the one to change.
+            repeat=False,
         )
         .select_related("task__prompt", "judgment")
         .prefetch_related("judgment__ratings")

@@ -21,6 +21,21 @@ next task is found with one indexed read that also brings its texts and the grad
 progress; expired assignments are released when a grader finds nothing free, and with
 each grader's periodic progress recount, not on every hand-out.
 
+Study options (annotation.models.Study; see also annotation.schedule):
+
+- Swapped re-serve (`repeat_fraction` > 0): at a grader's vote on a regular pair task, a
+  draw with that probability queues the task to come back to them with the sides swapped
+  (a `repeat` Assignment in status QUEUED, `due_after` = their task count + `repeat_after`).
+  Their hand-out serves a due one before new work, and any still queued once no new work
+  is left. Nothing on the screen marks it. It takes no slot of the task's overlap, and its
+  answer is a RepeatJudgment, which no count, result or export reads as a vote.
+- Adaptive pair scheduling (`schedule` = adaptive, or a `vote_budget`): the claim orders the
+  free tasks by their `priority` before the fill and the random order, and skips `stopped`
+  ones; annotation.schedule writes both in the background, not here. A study the schedule
+  stopped (`schedule_stop`) serves nothing. A vote costs the same statements either way;
+  every SCHEDULE_EVERY_VOTES-th vote of a grader asks for the schedule to be recomputed, after
+  the vote's commit.
+
 Every vote ends in one of three outcomes, and the grader is told which: stored
 (`record_vote` returns created=True, or the same answer was already stored);
 already answered, e.g. from a second tab (created=False and `vote_matches` is
@@ -35,11 +50,20 @@ import time
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from annotation import grader_stats, prepared
-from annotation.models import Assignment, GraderQuality, Judgment, Rating, Study, Task, User
+from annotation import grader_stats, prepared, schedule
+from annotation.models import (
+    Assignment,
+    GraderQuality,
+    Judgment,
+    Rating,
+    RepeatJudgment,
+    Study,
+    Task,
+    User,
+)
 from annotation.prepared import PreparedSelect, PreparedUpdate
 
 LEFT, RIGHT = "left", "right"
@@ -67,13 +91,15 @@ def release_expired(study: Study) -> int:
         expired = list(
             Assignment.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(task__study=study, status=Assignment.Status.ACTIVE, expires_at__lte=now)
-            .values_list("pk", "task_id", "grader_id", "task__is_gold")
+            .values_list("pk", "task_id", "grader_id", "task__is_gold", "repeat")
         )
-        for pk, task_id, grader_id, is_gold in expired:
+        for pk, task_id, grader_id, is_gold, repeat in expired:
             changed = Assignment.objects.filter(pk=pk, status=Assignment.Status.ACTIVE).update(
                 status=Assignment.Status.EXPIRED
             )
-            if changed:
+            if changed and repeat:  # a re-serve holds no slot
+                released += 1
+            elif changed:
                 Task.objects.filter(pk=task_id, slots_taken__gt=0).update(
                     slots_taken=F("slots_taken") - 1
                 )
@@ -135,8 +161,12 @@ def next_assignment(
         held = current_assignment(grader, study)
         if held is not None:
             return held
-    if study.status != Study.Status.ACTIVE:
+    if not serving(study):
         return None
+    if study.repeat_fraction > 0:
+        repeat = _take_repeat(grader, study, due_only=True)
+        if repeat is not None:
+            return repeat
     for attempt in range(2):
         for gold in _kinds_to_try(study, rng):
             assignment = _claim(grader, study, gold=gold, rng=rng)
@@ -145,7 +175,50 @@ def next_assignment(
         # Nothing free: expired slots go back to the pool before anyone is told so.
         if attempt == 0 and not release_expired(study):
             break
-    return None
+    # No new work left: the grader's re-serves come now rather than never.
+    return _take_repeat(grader, study, due_only=False) if study.repeat_fraction > 0 else None
+
+
+def serving(study: Study) -> bool:
+    """Whether the study hands out work: active, and not stopped by its schedule."""
+    return study.status == Study.Status.ACTIVE and not study.schedule_stop
+
+
+def _due_repeat(*, grader_id: int, study_id: int, due_only: bool):
+    done = GraderQuality.objects.filter(
+        study_id=OuterRef("task__study_id"), grader_id=OuterRef("grader_id")
+    ).values(n=F("judgments") + F("gold_seen") + F("repeats"))[:1]
+    queued = Assignment.objects.select_related(*SCREEN_RELATED).filter(
+        grader_id=grader_id, task__study_id=study_id, status=Assignment.Status.QUEUED
+    )
+    if due_only:
+        queued = queued.filter(due_after__lte=Subquery(done))
+    return queued.order_by("due_after", "pk")[:1]
+
+
+_DUE_REPEAT = PreparedSelect(
+    lambda due_only, *, grader_id, study_id: _due_repeat(
+        grader_id=grader_id, study_id=study_id, due_only=due_only
+    ),
+    grader_id=models.IntegerField(),
+    study_id=models.IntegerField(),
+)
+
+
+def _take_repeat(grader: User, study: Study, *, due_only: bool) -> Assignment | None:
+    """Serve the grader's oldest queued re-serve (due ones only, if `due_only`): one read,
+    and a conditional UPDATE that only one of their concurrent requests wins. No slot of
+    the task is taken: its overlap counts first judgments only."""
+    repeat = _DUE_REPEAT.first(due_only, grader_id=grader.pk, study_id=study.pk)
+    if repeat is None:
+        return None
+    now = timezone.now()
+    repeat.status, repeat.assigned_at = Assignment.Status.ACTIVE, now
+    repeat.expires_at = Assignment.default_expiry()
+    served = Assignment.objects.filter(pk=repeat.pk, status=Assignment.Status.QUEUED).update(
+        status=repeat.status, assigned_at=now, expires_at=repeat.expires_at
+    )
+    return repeat if served == 1 else None
 
 
 def _kinds_to_try(study: Study, rng: random.Random) -> tuple[bool, ...]:
@@ -187,7 +260,8 @@ def _free(grader_id: int, study_id: int, *, gold: bool, overlap=None) -> QuerySe
     )
     if not gold:
         free = free.filter(slots_taken__lt=overlap)
-    return free.order_by("slots_taken", "order_key")
+    # The schedule's priority first (all 0 under the uniform schedule), then the fill.
+    return free.filter(stopped__in=[False]).order_by("priority", "slots_taken", "order_key")
 
 
 def _held_by(grader_id: int) -> Exists:
@@ -323,7 +397,7 @@ def record_vote(assignment: Assignment | int, grader: User, vote: Vote) -> tuple
     """
     assignment = _for_grader(assignment, grader)
     with transaction.atomic():
-        judgment, created, _progress = _record(assignment, grader, vote)
+        judgment, created, _progress = _record(assignment, grader, vote, random.SystemRandom())
         if created:
             assignment.task.study.results_changed(new_judgment=True)
     return judgment, created
@@ -331,7 +405,7 @@ def record_vote(assignment: Assignment | int, grader: User, vote: Vote) -> tuple
 
 @dataclass
 class VoteResult:
-    judgment: Judgment
+    judgment: Judgment | RepeatJudgment  # a RepeatJudgment answers a re-served task
     created: bool
     # The next task, when it was taken in the vote's transaction.
     next_assignment: Assignment | None = None
@@ -351,11 +425,13 @@ def vote_and_next(
     rng = rng or random.SystemRandom()
     study = assignment.task.study
     with transaction.atomic():
-        judgment, created, progress = _record(assignment, grader, vote)
+        judgment, created, progress = _record(assignment, grader, vote, rng)
         result = VoteResult(judgment, created, progress=progress)
         if not created:
             return result
-        if not holding and study.status == Study.Status.ACTIVE:
+        if not holding and serving(study) and study.repeat_fraction > 0:
+            result.next_assignment = _take_repeat(grader, study, due_only=True)
+        if not holding and serving(study) and result.next_assignment is None:
             for gold in _kinds_to_try(study, rng):
                 # An IntegrityError cannot happen here: the claim's conditional UPDATE
                 # sees any assignment of this grader committed before it took the lock.
@@ -393,10 +469,11 @@ _ANSWER = PreparedUpdate(
 )
 
 
-def _record(assignment: Assignment, grader: User, vote: Vote):
+def _record(assignment: Assignment, grader: User, vote: Vote, rng: random.Random):
     """record_vote's writes, inside the caller's transaction: (judgment, created, the
     grader's progress after a new vote). The caller tells the study's results
-    (`Study.results_changed`) when a judgment was created."""
+    (`Study.results_changed`) when a judgment was created. A re-served task's answer is
+    a RepeatJudgment (`_record_repeat`)."""
     task = assignment.task
     study = task.study
     # The conditional UPDATE is the guard: of two submissions at once, one flips it.
@@ -411,10 +488,15 @@ def _record(assignment: Assignment, grader: User, vote: Vote):
         if status is None:
             raise HandoutError("This task is not assigned to you.")
         if status == Assignment.Status.DONE:
-            return Judgment.objects.get(task=task, grader=grader), False, None
-        _reclaim(task, study)
+            return _answer_of(assignment, task, grader), False, None
+        if status == Assignment.Status.QUEUED:  # a re-serve not handed out yet
+            raise HandoutError("This task is not assigned to you.")
+        if not assignment.repeat:  # a re-serve holds no slot
+            _reclaim(task, study)
         Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE)
     assignment.status = Assignment.Status.DONE
+    if assignment.repeat:
+        return _record_repeat(assignment, grader, vote)
     judgment = Judgment(
         task=task,
         grader=grader,
@@ -428,7 +510,63 @@ def _record(assignment: Assignment, grader: User, vote: Vote):
     progress = grader_stats.count_vote(
         study, grader, task, judgment, _single_label(vote), held=held
     )
+    if study.repeat_fraction > 0 and _drawn_for_repeat(study, task, rng):
+        _queue_repeat(assignment, progress.done)
+    schedule.vote_counted(study, progress.done)
     return judgment, True, progress
+
+
+def _answer_of(assignment: Assignment, task: Task, grader: User) -> Judgment | RepeatJudgment:
+    """The answer already stored for an assignment."""
+    if assignment.repeat:
+        return RepeatJudgment.objects.select_related("assignment").get(assignment=assignment)
+    return Judgment.objects.get(task=task, grader=grader)
+
+
+def _drawn_for_repeat(study: Study, task: Task, rng: random.Random) -> bool:
+    """Whether this first judgment of a regular pair is drawn to be re-served swapped."""
+    return task.kind == Task.Kind.PAIR and not task.is_gold and rng.random() < study.repeat_fraction
+
+
+def _queue_repeat(first: Assignment, done: int | None) -> None:
+    """Queue the task to come back to the grader with the sides swapped after at least
+    `repeat_after` more of their tasks (`done`: their task count after this vote)."""
+    study = first.task.study
+    now = timezone.now()
+    repeat = Assignment(
+        task=first.task,
+        grader_id=first.grader_id,
+        status=Assignment.Status.QUEUED,
+        a_on_left=not first.a_on_left,
+        repeat=True,
+        due_after=(done or 0) + study.repeat_after,
+        assigned_at=now,
+        expires_at=now,
+    )
+    prepared.insert([repeat])
+
+
+def _record_repeat(assignment: Assignment, grader: User, vote: Vote):
+    """A re-served task's answer: the verdict (and comment and time) as a RepeatJudgment,
+    tied to the grader's first judgment of the task, and their progress moved. Ratings and
+    tags are not kept: swap consistency reads the verdict, and a second rating of the same
+    response would count it twice."""
+    task = assignment.task
+    first = Judgment.objects.filter(task=task, grader=grader).values_list("pk", flat=True).first()
+    if first is None:  # the first judgment was deleted since: nothing to compare with
+        raise HandoutError("This task is no longer in the study; here is a new one.")
+    answer = RepeatJudgment(
+        task=task,
+        grader=grader,
+        first_id=first,
+        assignment=assignment,
+        verdict=stored_verdict(assignment, vote.verdict),
+        comment=vote.comment,
+        seconds=vote.seconds,
+    )
+    prepared.insert([answer])
+    progress = grader_stats.count_repeat(task.study, grader)
+    return answer, True, progress
 
 
 def _single_label(vote: Vote) -> str:
@@ -445,14 +583,17 @@ def _reclaim(task: Task, study: Study) -> None:
         raise TaskTimedOut("This task timed out and went to other graders; here is a new one.")
 
 
-def vote_matches(judgment: Judgment, vote: Vote) -> bool:
+def vote_matches(judgment: Judgment | RepeatJudgment, vote: Vote) -> bool:
     """Whether `vote` (in the screen sides of the judgment's assignment) is the answer
-    already stored, so that a repeated submission can be told apart from a different one."""
+    already stored, so that a repeated submission can be told apart from a different one.
+    (A re-serve's answer keeps its verdict and comment only.)"""
     assignment = judgment.assignment
     if judgment.verdict != stored_verdict(assignment, vote.verdict):
         return False
     if judgment.comment != vote.comment:
         return False
+    if isinstance(judgment, RepeatJudgment):
+        return True
     ratings, tags = vote.ratings or {}, vote.tags or {}
     wanted = {
         response_id: (ratings.get(side, ""), sorted(tags.get(side, [])))
@@ -519,6 +660,8 @@ def skip(assignment_id: int, grader: User) -> bool:
             return False
         assignment.status = Assignment.Status.SKIPPED
         assignment.save(update_fields=["status"])
+        if assignment.repeat:  # a re-serve holds no slot and is not in the progress count
+            return True
         Task.objects.filter(pk=assignment.task_id, slots_taken__gt=0).update(
             slots_taken=F("slots_taken") - 1
         )
@@ -548,12 +691,12 @@ def unskip(assignment_id: int, grader: User) -> Assignment:
         claimed = Task.objects.filter(pk=task.pk)
         if not task.is_gold:
             claimed = claimed.filter(slots_taken__lt=task.study.overlap)
-        if claimed.update(slots_taken=F("slots_taken") + 1) != 1:
+        if not assignment.repeat and claimed.update(slots_taken=F("slots_taken") + 1) != 1:
             raise TaskTimedOut("That task has since gone to other graders, so it cannot come back.")
         assignment.status = Assignment.Status.ACTIVE
         assignment.expires_at = Assignment.default_expiry()
         assignment.save(update_fields=["status", "expires_at"])
-        if not task.is_gold:
+        if not task.is_gold and not assignment.repeat:
             grader_stats.count_reopen(task.study, grader)
     return assignment
 

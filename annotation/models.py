@@ -65,6 +65,15 @@ class Study(models.Model):
         SINGLE = "single", "Single-response rating"
         BOTH = "both", "Pairwise and single"
 
+    class Schedule(models.TextChoices):
+        UNIFORM = "uniform", "Uniform"
+        ADAPTIVE = "adaptive", "Adaptive"
+
+    class StopReason(models.TextChoices):
+        BUDGET = "budget", "vote budget reached"
+        SEPARATED = "separated", "rating intervals separated"
+        NO_OPEN_PAIR = "no_open_pair", "every pair stopped"
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         ACTIVE = "active", "Active"
@@ -100,6 +109,33 @@ class Study(models.Model):
         default=10.0,
         help_text="Flag graders whose median seconds per judgment is below this.",
     )
+    # Study options of the hand-out (annotation.handout, annotation.schedule).
+    # Swapped re-serve: this share of each grader's pair judgments is served to them again,
+    # with the sides swapped and unmarked, after at least `repeat_after` other tasks of
+    # theirs; the two verdicts measure their swap consistency (results/position.py).
+    repeat_fraction = models.FloatField(
+        default=0.0,
+        help_text="share of each grader's pair tasks re-served later with sides swapped (0: off)",
+    )
+    repeat_after = models.PositiveIntegerField(
+        default=10, help_text="re-serve a task after at least this many other tasks of the grader"
+    )
+    # Pair scheduling: uniform (every pair alike) or adaptive (the model pairs whose next
+    # vote shrinks the leaderboard's intervals most first, annotation.schedule), with a
+    # stopping rule: a vote budget, and stopping pairs (and the study) whose rating
+    # intervals have separated.
+    schedule = models.CharField(max_length=16, choices=Schedule.choices, default=Schedule.UNIFORM)
+    vote_budget = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="stop serving once this many votes are counted (empty: no budget)",
+    )
+    stop_when_separated = models.BooleanField(
+        default=True,
+        help_text="adaptive schedule: stop a pair, and the study, once the rating intervals separate",
+    )
+    # Why the scheduling job stopped the study ("" while it is served): a StopReason.
+    schedule_stop = models.CharField(max_length=16, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # Bumped by `results_changed` (imports, metric scores, edits, deletions; not by votes,
     # which move the data version by their own row); part of the results' data version.
@@ -129,6 +165,13 @@ class Study(models.Model):
                 condition=Q(min_median_seconds__gte=0),
                 name="study_min_median_seconds_nonnegative",
             ),
+            models.CheckConstraint(
+                condition=Q(repeat_fraction__gte=0) & Q(repeat_fraction__lte=1),
+                name="study_repeat_fraction_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(schedule__in=["uniform", "adaptive"]), name="study_schedule_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -141,6 +184,18 @@ class Study(models.Model):
     @property
     def asks_singles(self) -> bool:
         return self.protocol in (self.Protocol.SINGLE, self.Protocol.BOTH)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the scheduling job stopped serving the study (`schedule_stop`)."""
+        return bool(self.schedule_stop)
+
+    @property
+    def stop_label(self) -> str:
+        """Why the study stopped serving, in words ("" while it is served)."""
+        if not self.schedule_stop:
+            return ""
+        return str(self.StopReason(self.schedule_stop).label)
 
     def is_good(self, label: str) -> bool:
         return label in self.good_labels
@@ -303,13 +358,26 @@ class Task(models.Model):
     # prompt). A pair that only imported judgments compared, such as a model judge's, has
     # a task to hold those judgments but is never handed to graders.
     in_queue = models.BooleanField(default=True)
+    # The adaptive schedule (annotation.schedule) writes these for its model pair: the
+    # hand-out serves lower `priority` first (before the fill and the random order), and
+    # never a `stopped` pair. Under the uniform schedule they stay 0 and False.
+    priority = models.IntegerField(default=0, db_default=0)
+    stopped = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["study", "is_gold", "in_queue", "slots_taken", "order_key"],
+                fields=[
+                    "study",
+                    "is_gold",
+                    "in_queue",
+                    "stopped",
+                    "priority",
+                    "slots_taken",
+                    "order_key",
+                ],
                 name="task_handout_idx",
             ),
         ]
@@ -356,6 +424,8 @@ class Assignment(models.Model):
         DONE = "done", "Done"
         SKIPPED = "skipped", "Skipped"
         EXPIRED = "expired", "Expired"
+        # A swapped re-serve waiting for its grader to do `due_after` tasks first.
+        QUEUED = "queued", "Queued"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
     grader = models.ForeignKey(
@@ -366,6 +436,11 @@ class Assignment(models.Model):
     a_on_left = models.BooleanField(default=True)
     assigned_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    # A swapped re-serve of a task the grader judged (Study.repeat_fraction): it takes no
+    # slot of the task's overlap, and its answer is a RepeatJudgment, never a Judgment.
+    repeat = models.BooleanField(default=False, db_default=False)
+    # For a queued re-serve: served once the grader has this many judgments in the study.
+    due_after = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -374,9 +449,11 @@ class Assignment(models.Model):
             models.Index(fields=["status", "expires_at"], name="assignment_expiry_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["task", "grader"], name="assignment_once_per_grader"),
+            models.UniqueConstraint(
+                fields=["task", "grader", "repeat"], name="assignment_once_per_grader"
+            ),
             models.CheckConstraint(
-                condition=Q(status__in=["active", "done", "skipped", "expired"]),
+                condition=Q(status__in=["active", "done", "skipped", "expired", "queued"]),
                 name="assignment_status_valid",
             ),
         ]
@@ -448,6 +525,62 @@ class Judgment(models.Model):
         return f"judgment {self.pk} on {self.task_id} by {self.grader_id}"
 
 
+class RepeatJudgment(models.Model):
+    """A grader's verdict on a task re-served to them with the sides swapped.
+
+    Kept apart from Judgment on purpose: every count, result, agreement, leaderboard and
+    export reads Judgment, where a grader has one vote per task, so a re-serve is never
+    an extra independent vote. It is read only for swap consistency
+    (annotation.results.position) and is in no export. The verdict names the task's
+    responses, as a Judgment's does; the sides shown are its assignment's.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="repeat_judgments")
+    grader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="repeat_judgments"
+    )
+    # The grader's judgment of the task that this one repeats.
+    first = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="repeats")
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.CASCADE, related_name="repeat_judgment"
+    )
+    verdict = models.CharField(max_length=8, choices=Judgment.Verdict.choices, blank=True)
+    comment = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "grader"], name="repeat_once_per_grader"),
+            models.CheckConstraint(
+                condition=Q(verdict__in=["a", "b", "tie", "both_bad", ""]),
+                name="repeat_verdict_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"repeat {self.pk} of judgment {self.first_id}"
+
+
+class StudySchedule(models.Model):
+    """The adaptive schedule's bookkeeping for one study (annotation.schedule): whether a
+    recomputation is queued, and what the last one found. Written by the scheduling job
+    and, once per several votes, by a conditional update that queues it."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="pair_schedule")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+    # The counted votes the last computation saw, and its summary (scoring.adaptive.Schedule).
+    votes = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"schedule of {self.study_id}"
+
+
 class Rating(models.Model):
     """A judgment's rating label and tags for one of its task's responses."""
 
@@ -507,6 +640,8 @@ class GraderQuality(models.Model):
     pairs = models.PositiveIntegerField(default=0)
     ties = models.PositiveIntegerField(default=0)
     timed = models.PositiveIntegerField(default=0)
+    # Swapped re-serves answered (RepeatJudgment): part of the grader's progress only.
+    repeats = models.PositiveIntegerField(default=0, db_default=0)
     median_seconds = models.FloatField(null=True, blank=True)
     # How many timed judgments median_seconds was computed from: stale while != timed.
     median_of = models.PositiveIntegerField(default=0)
@@ -525,6 +660,11 @@ class GraderQuality(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grader} in {self.study}"
+
+    @property
+    def done(self) -> int:
+        """Tasks done on the grader's screen: judgments, gold ones and re-serves."""
+        return self.judgments + self.gold_seen + self.repeats
 
     @property
     def gold_accuracy(self) -> float | None:

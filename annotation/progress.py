@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from django.db.models import Count, F
 
-from annotation.models import Assignment, Judgment, Study, Task, User
+from annotation.models import Assignment, Judgment, RepeatJudgment, Study, Task, User
 
 
 @dataclass
@@ -36,12 +37,28 @@ def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgr
     ids = [s.pk for s in studies]
     # The grader's own rows are found through the grader indexes, without a study filter
     # that would make the database walk every task of the study.
-    done = dict(
-        Judgment.objects.filter(grader=grader).values_list("task__study_id").annotate(n=Count("id"))
+    done = Counter(
+        dict(
+            Judgment.objects.filter(grader=grader)
+            .values_list("task__study_id")
+            .annotate(n=Count("id"))
+        )
     )
+    # Re-served tasks answered count as done, as they do on the grading screen.
+    done.update(
+        dict(
+            RepeatJudgment.objects.filter(grader=grader)
+            .values_list("task__study_id")
+            .annotate(n=Count("id"))
+        )
+    )
+    # Re-served tasks (Assignment.repeat) are neither open nor held work: they take no slot.
     held = dict(
         Assignment.objects.filter(
-            grader=grader, status=Assignment.Status.ACTIVE, task__is_gold__in=[False]
+            grader=grader,
+            status=Assignment.Status.ACTIVE,
+            task__is_gold__in=[False],
+            repeat__in=[False],
         )
         .values_list("task__study_id")
         .annotate(n=Count("id"))
@@ -49,6 +66,7 @@ def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgr
     mine_open = dict(
         Assignment.objects.filter(
             grader=grader,
+            repeat__in=[False],
             task__is_gold__in=[False],
             task__in_queue__in=[True],
             task__slots_taken__lt=F("task__study__overlap"),

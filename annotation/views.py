@@ -63,6 +63,8 @@ def _study_header(study) -> dict:
     return {
         "slug": study.slug,
         "name": study.name,
+        # Why the study's schedule stopped serving it ("" while it serves): no model names.
+        "stopped": study.stop_label,
         "instructions_html": partial(render_markdown, study.instructions),
         "keys": partial(grading.key_help, study),
     }

@@ -278,6 +278,9 @@ ASSIGNMENT_TIMEOUT_MINUTES = envint("ASSIGNMENT_TIMEOUT_MINUTES", 30)
 # next request that reads results (annotation.results.store).
 RESULTS_REFRESH_SECONDS = envint("RESULTS_REFRESH_SECONDS", 10)
 RESULTS_WORKER_GRACE_SECONDS = envint("RESULTS_WORKER_GRACE_SECONDS", 30)
+# A scheduled study (adaptive pairs or a vote budget) recomputes its pair priorities after
+# every this many votes of each grader (annotation.schedule).
+SCHEDULE_EVERY_VOTES = envint("SCHEDULE_EVERY_VOTES", 5)
 
 # Limits on imported data (import_* commands and the API's bulk writes): how deeply a field
 # may nest, the longest output (or prompt turn, or reference), the most tasks one import

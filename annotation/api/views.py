@@ -19,7 +19,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response as APIResponse
 from rest_framework.settings import api_settings
 
-from annotation import exports, results
+from annotation import exports, results, schedule
 from annotation.access import studies_for
 from annotation.api import schema
 from annotation.api import serializers as s
@@ -32,6 +32,7 @@ from annotation.ingest.study_files import import_records
 from annotation.middleware import CONTENT_SECURITY_POLICY
 from annotation.models import Judgment, MetricScore, Prompt, Response, Study
 from annotation.results import payloads
+from annotation.results.position import SwapConsistencyPayload
 from annotation.studies import SlugTaken, StudyError, create_study
 
 SLUG_REGEX = "[-a-zA-Z0-9_]+"
@@ -351,6 +352,20 @@ class ResultsViewSet(StudyScoped):
     @action(detail=False)
     def progress(self, request, slug):
         return self._result("progress", {})
+
+    @extend_schema(responses=schema_of(SwapConsistencyPayload))
+    @action(detail=False, url_path="swap-consistency")
+    def swap_consistency(self, request, slug):
+        """Self-consistency of graders on tasks re-served with the sides swapped (the
+        study option `repeat_fraction`), computed for the current data."""
+        return APIResponse(results.swap_consistency(self.study))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False)
+    def schedule(self, request, slug):
+        """The study's pair schedule (uniform or adaptive), its stopping rule, whether it
+        stopped serving and why, and the last computation's pair priorities."""
+        return APIResponse(schedule.state(self.study))
 
     @extend_schema(parameters=[s.CompareQuery], responses=schema_of(payloads.ComparePayload))
     @action(detail=False)

@@ -24,6 +24,7 @@ import pandas as pd
 from annotation.models import Study
 from annotation.results import compare as _compare
 from annotation.results import correlations as _correlations
+from annotation.results import position as _position
 from annotation.results import snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP
 from annotation.results.correlations import SCORE_COLUMNS
@@ -78,6 +79,7 @@ __all__ = [
     "refresh_results",
     "response_scores",
     "slice_results",
+    "swap_consistency",
     "watermark",
 ]
 
@@ -136,6 +138,12 @@ def correlations(
     pairwise accuracy on the human preferences."""
     fn = DEFAULTS["correlations"][0]
     return _current(study, "correlations", fn, {"bootstrap": bootstrap, "seed": seed})
+
+
+def swap_consistency(study: Study) -> _position.SwapConsistencyPayload:
+    """Each grader's self-consistency on tasks re-served to them with the sides swapped
+    (`Study.repeat_fraction`), pooled per kind of grader."""
+    return _current(study, "swap_consistency", _position.swap_consistency, {})
 
 
 def progress(study: Study) -> ProgressPayload:

@@ -29,6 +29,7 @@ from annotation.models import (
     MetricScore,
     Prompt,
     Rating,
+    RepeatJudgment,
     Response,
     Study,
     Task,
@@ -48,6 +49,15 @@ BATTLE_COLUMNS = [
     "response_b_id",
     "winner",
     "seconds",
+]
+REPEAT_COLUMNS = [
+    "grader",
+    "grader_kind",
+    "task_id",
+    "verdict",
+    "a_on_left",
+    "repeat_verdict",
+    "repeat_a_on_left",
 ]
 RATING_COLUMNS = ["judgment_id", "response_id", "prompt_pk", "model", "grader", "label", "tags"]
 # Columns of the battle and rating tables that are not prompt metadata.
@@ -83,6 +93,10 @@ class StudyData:
       included).
     - ``quality``: each grader's quality row: grader, gold_seen, gold_accuracy,
       median_seconds, tie_share.
+    - ``repeats``: one row per task re-served to its grader with the sides swapped
+      (`Study.repeat_fraction`) and answered again: grader, grader_kind, task_id, verdict and
+      a_on_left of the first judgment, repeat_verdict and repeat_a_on_left of the second
+      (`scoring.position.swap_consistency`'s input). Every grader kind; never a vote.
     - counts: ``tasks`` (regular), ``slots_taken`` on them, ``counted_judgments``.
     """
 
@@ -104,6 +118,7 @@ class StudyData:
     metric_scores: pd.DataFrame = field(repr=False)
     graders: pd.DataFrame = field(repr=False)
     quality: pd.DataFrame = field(repr=False)
+    repeats: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPEAT_COLUMNS))
     tasks: int = 0
     slots_taken: int = 0
     counted_judgments: int = 0
@@ -238,6 +253,7 @@ def _load(study: Study, version: str) -> StudyData:
         metric_scores=_metric_scores(study),
         graders=_graders(study, judgments),
         quality=_quality(study),
+        repeats=_repeats(study),
         tasks=tasks["n"],
         slots_taken=tasks["slots"] or 0,
         counted_judgments=len(counted),
@@ -356,6 +372,24 @@ def _graders(study: Study, judgments: pd.DataFrame) -> pd.DataFrame:
         },
         columns=["grader", "kind", "judgments", "active"],
     )
+
+
+def _repeats(study: Study) -> pd.DataFrame:
+    """Each answered re-serve beside the first judgment it repeats (one query)."""
+    rows = list(
+        RepeatJudgment.objects.filter(task__study=study, task__is_gold=False)
+        .order_by("pk")
+        .values_list(
+            "grader__username",
+            "grader__kind",
+            "task_id",
+            "first__verdict",
+            "first__assignment__a_on_left",
+            "verdict",
+            "assignment__a_on_left",
+        )
+    )
+    return pd.DataFrame(rows, columns=REPEAT_COLUMNS)
 
 
 def _quality(study: Study) -> pd.DataFrame:

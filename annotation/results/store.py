@@ -42,6 +42,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
+from annotation import schedule
 from annotation.models import ResultCache, ResultsRefresh, Study
 from annotation.results import snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, judges
@@ -180,6 +181,8 @@ def refresh(study: Study, *, force: bool = False) -> str:
     seconds = {SNAPSHOT: time.perf_counter() - started}
     results = compute_defaults(data, seconds)
     seconds[DASHBOARD] = time.perf_counter() - started
+    # A scheduled study's pair priorities follow its data too (annotation.schedule).
+    schedule.refresh_if_scheduled(study)
     with transaction.atomic():
         save_results(study.pk, version, results, seconds)
         ResultsRefresh.objects.filter(pk=state.pk).update(

@@ -14,6 +14,10 @@ Two stamps, both strings that change whenever the data may have changed:
   background refresh then compares `data_version` before recomputing anything.
 
 A new judgment needs no write beyond its own row: ids only grow, so it moves both stamps.
+An answered re-serve (RepeatJudgment, read only by the swap-consistency result) moves both
+by its own row too: the highest re-serve id in the database is part of the study's stamp,
+read in the same query as the study's row (a re-serve in another study may then make a
+result be recomputed for nothing; never the other way round).
 """
 
 from __future__ import annotations
@@ -21,18 +25,24 @@ from __future__ import annotations
 import hashlib
 import json
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Subquery
 
-from annotation.models import Judgment, Study
+from annotation.models import Judgment, RepeatJudgment, Study
 
 SETTINGS = ("good_labels", "tags", "rating_scale", "overlap", "protocol")
 
 
 def _study_part(study_pk: int) -> str:
-    row = Study.objects.values("results_version", *SETTINGS).get(pk=study_pk)
+    last_repeat = RepeatJudgment.objects.order_by("-pk").values("pk")[:1]
+    row = (
+        Study.objects.annotate(last_repeat=Subquery(last_repeat))
+        .values("results_version", "last_repeat", *SETTINGS)
+        .get(pk=study_pk)
+    )
     settings = json.dumps([row[name] for name in SETTINGS], sort_keys=True)
     digest = hashlib.sha1(settings.encode()).hexdigest()[:10]
-    return f"{row['results_version']}.{digest}"
+    repeats = f".r{row['last_repeat']}" if row["last_repeat"] else ""
+    return f"{row['results_version']}.{digest}{repeats}"
 
 
 def watermark(study: Study | int) -> str:

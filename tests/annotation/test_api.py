@@ -478,6 +478,8 @@ def test_it_serves_a_valid_openapi_schema(db):
         "/api/studies/{slug}/results/slices/",
         "/api/studies/{slug}/results/progress/",
         "/api/studies/{slug}/results/compare/",
+        "/api/studies/{slug}/results/swap-consistency/",
+        "/api/studies/{slug}/results/schedule/",
         "/api/studies/{slug}/exports/{fmt}/",
         "/api/auth/token/",
     } == set(schema["paths"])

@@ -123,9 +123,10 @@ def test_it_reads_the_study_in_a_fixed_number_of_queries(graded):
     with CaptureQueriesContext(connection) as many:
         data = snapshot.load(graded)
     assert len(data.battles) == 24 + 36
-    # 13 reads of the data, and grader_stats.for_study's reads that bring the quality rows
-    # up to date: the same count however many graders and judgments.
-    assert len(many) == len(few) <= 16
+    # 14 reads of the data (the 14th: tasks re-served with the sides swapped), and
+    # grader_stats.for_study's reads that bring the quality rows up to date: the same count
+    # however many graders and judgments.
+    assert len(many) == len(few) <= 17
 
 
 def test_it_is_frozen(graded):
