@@ -37,14 +37,19 @@ def rating_table(data: StudyData) -> pd.DataFrame:
     ]
 
 
-def tag_table(data: StudyData, tag: str) -> pd.DataFrame:
-    """Long format for agreement on one tag: item (response), grader, value (1 if tagged)."""
-    frame = latest_ratings(data.ratings)
+def tag_table(data: StudyData, tag: str, *, latest: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Long format for agreement on one tag: item (response), grader, value (1 if tagged).
+    `latest`: ``latest_ratings(data.ratings)`` if the caller has it already."""
+    frame = latest_ratings(data.ratings) if latest is None else latest
     return pd.DataFrame(
         {
             "item": frame["response_id"],
             "grader": frame["grader"],
-            "value": frame["tags"].map(lambda tags: int(tag in tags)),
+            "value": pd.Series(
+                [int(tag in tags) for tags in frame["tags"].tolist()],
+                index=frame.index,
+                dtype="int64",
+            ),
         }
     )
 
@@ -90,11 +95,11 @@ def agreement(
             value_order=list(data.rating_scale),
         ),
     ]
+    latest = latest_ratings(data.ratings) if data.tags else None
     for tag in data.tags:
+        table = tag_table(data, tag, latest=latest)
         questions.append(
-            _question(
-                f"tag: {tag}", tag_table(data, tag), level="nominal", bootstrap=bootstrap, seed=seed
-            )
+            _question(f"tag: {tag}", table, level="nominal", bootstrap=bootstrap, seed=seed)
         )
     per_grader = {
         row["grader"]: {

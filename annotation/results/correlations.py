@@ -87,7 +87,18 @@ def correlations(
                 entry["pairwise_accuracy"] = vars(correlation.pairwise_accuracy(pairs))
             except (InputError, ArithmeticError, ValueError) as exc:
                 entry["pairwise_accuracy"] = {"error": str(exc)}
-        frame = scores[["model", "good_rate", "win_rate", metric]]
-        entry["points"] = frame.dropna(subset=[metric]).to_dict(orient="records")
+        entry["points"] = _points(scores, metric)
         out.append(entry)
     return {"metrics": out}
+
+
+def _points(scores: pd.DataFrame, metric: str) -> list[dict]:
+    """The scatter points of one metric: model, good_rate, win_rate and the metric of each
+    response that has it (what ``to_dict(orient="records")`` gives, built from plain lists:
+    40,000 rows of a 100,000-judgment study)."""
+    columns = ["model", "good_rate", "win_rate", metric]
+    kept = scores[columns].dropna(subset=[metric])
+    return [
+        dict(zip(columns, row, strict=True))
+        for row in zip(*(kept[c].tolist() for c in columns), strict=True)
+    ]

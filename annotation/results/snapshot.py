@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 from django.db.models import Count, F, Sum, TextField
@@ -108,10 +109,10 @@ class StudyData:
     slots_taken: int = 0
     counted_judgments: int = 0
 
-    @property
+    @cached_property
     def metrics(self) -> list[str]:
         """The automatic metrics with a score for some response, sorted by name."""
-        return sorted(set(self.metric_scores["metric"]))
+        return sorted(pd.unique(self.metric_scores["metric"]).tolist())
 
     def metric_values(self, metric: str) -> dict[int, float]:
         """One metric's value per response id."""
