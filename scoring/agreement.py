@@ -740,22 +740,27 @@ def _alphas_without_each_grader(ratings: _Ratings, counts: np.ndarray, level: st
     units = np.flatnonzero(m >= 2)
     position = np.full(len(m), -1)
     position[units] = np.arange(len(units))
-    base = _unit_coincidences(counts[units])
+    # The terms are symmetric (c, k and k, c are the same product): sum one triangle.
+    upper = np.flatnonzero(np.triu(np.ones((size, size), dtype=bool)))
+    base = _unit_coincidences(counts[units])[:, upper]
     mine = np.flatnonzero(before)
-    changed = _unit_coincidences(rest[mine])
-    batch = max(1, _MAX_TERMS // (len(units) * size * size))
+    changed = _unit_coincidences(rest[mine])[:, upper]
+    batch = max(1, _MAX_TERMS // (len(units) * len(upper)))
     column = np.full(n_graders, -1)
     for begin in range(0, len(defined), batch):
         graders = defined[begin : begin + batch]
         column[graders] = np.arange(len(graders))
-        terms = np.empty((len(units), len(graders), size * size))
+        terms = np.empty((len(units), len(graders), len(upper)))
         terms[...] = base[:, np.newaxis, :]
         take = column[ratings.grader[mine]] >= 0
         terms[position[ratings.item[mine[take]]], column[ratings.grader[mine[take]]]] = changed[
             take
         ]
         column[graders] = -1
-        sums = terms.sum(axis=0).reshape(len(graders), size, size)
+        sums = np.zeros((len(graders), size * size))
+        sums[:, upper] = terms.sum(axis=0)
+        sums = sums.reshape(len(graders), size, size)
+        sums = np.triu(sums) + np.triu(sums, 1).transpose(0, 2, 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             for grader, o in zip(graders, sums, strict=True):
                 out[grader] = float(_alpha_of_coincidences(o, ratings.domain, level))

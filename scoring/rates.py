@@ -343,6 +343,20 @@ def _tag_list(value: object, sep: str) -> list[str]:
     return [str(value)]
 
 
+def _per_object(values: list, fn) -> np.ndarray:
+    """``fn`` of each value, called once per distinct object: the rows of a table mostly
+    share a few tag lists (one decoded list per distinct JSON text), so 200,000 rows need
+    a handful of calls. The results are shared between rows: treat them as read-only."""
+    seen: dict[int, object] = {}
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        key = id(value)  # `values` keeps every object alive: no id is reused meanwhile
+        if key not in seen:
+            seen[key] = fn(value)
+        out[i] = seen[key]
+    return out
+
+
 def tag_rates(
     df: pd.DataFrame,
     *,
@@ -375,9 +389,8 @@ def tag_rates(
     df = require_table(df)
     groups = _groups(group)
     require_columns(df, [*groups, tags, *([unit] if unit else [])])
-    lists = df[tags].map(lambda v: _tag_list(v, sep))
     frame = df[[*groups, *([unit] if unit else [])]].copy()
-    frame["_tags"] = lists.to_numpy()
+    frame["_tags"] = _per_object(df[tags].tolist(), lambda v: _tag_list(v, sep))
     if unit:
         keys = [*groups, unit]
         frame = (
@@ -399,7 +412,7 @@ def tag_rates(
         else pd.DataFrame({"n": [len(frame)]})
     )
     # A tag given twice in one judgment (or by two graders of one unit) counts once.
-    frame["_tags"] = frame["_tags"].map(lambda ts: sorted(set(ts)))
+    frame["_tags"] = _per_object(frame["_tags"].tolist(), lambda ts: sorted(set(ts)))
     exploded = frame[[*groups, "_tags"]].explode("_tags").dropna(subset=["_tags"])
     exploded = exploded[exploded["_tags"].isin(chosen)]
     hits = exploded.groupby([*groups, "_tags"], observed=True).size()

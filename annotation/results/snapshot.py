@@ -125,10 +125,18 @@ def metadata_columns(frame: pd.DataFrame) -> list[str]:
     return [
         c
         for c in frame.columns
-        if c not in NOT_METADATA
-        and frame[c].map(lambda v: isinstance(v, str | int | bool)).all()
-        and 1 < frame[c].nunique() <= 50
+        if c not in NOT_METADATA and _plain_values(frame[c]) and 1 < frame[c].nunique() <= 50
     ]
+
+
+def _plain_values(column: pd.Series) -> bool:
+    """Whether every value is a str, int or bool, as `Series.map` passes them; decided from
+    the dtype where it tells (a column of 100,000 battles), else value by value."""
+    if column.dtype.kind in "iub":
+        return True
+    if isinstance(column.dtype, pd.StringDtype):
+        return not column.isna().any()
+    return bool(column.map(lambda v: isinstance(v, str | int | bool)).all())
 
 
 def load(study: Study, *, version: str | None = None) -> StudyData:

@@ -47,6 +47,7 @@ from annotation.results import snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, judges
 from annotation.results.correlations import correlations
 from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
+from annotation.results.payloads import JsonRows
 from annotation.results.progress import progress
 from annotation.results.slices import DEFAULT_THRESHOLD, slice_results
 from annotation.results.version import data_version, watermark
@@ -85,7 +86,7 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 def clean(value):
     """Make numpy/pandas values JSON-safe: NaN and infinities become None."""
     kind = type(value)
-    if kind in _PLAIN:
+    if kind in _PLAIN or kind is JsonRows:
         return value
     if kind is float:
         return value if math.isfinite(value) else None
