@@ -757,12 +757,12 @@ def _alphas_without_each_grader(ratings: _Ratings, counts: np.ndarray, level: st
             take
         ]
         column[graders] = -1
-        sums = np.zeros((len(graders), size * size))
-        sums[:, upper] = terms.sum(axis=0)
-        sums = sums.reshape(len(graders), size, size)
-        sums = np.triu(sums) + np.triu(sums, 1).transpose(0, 2, 1)
+        flat = np.zeros((len(graders), size * size))
+        flat[:, upper] = terms.sum(axis=0)
+        triangle = flat.reshape(len(graders), size, size)
+        matrices = triangle + np.triu(triangle, 1).transpose(0, 2, 1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            for grader, o in zip(graders, sums, strict=True):
+            for grader, o in zip(graders, matrices, strict=True):
                 out[grader] = float(_alpha_of_coincidences(o, ratings.domain, level))
     out[~np.isfinite(out)] = np.nan
     return out

@@ -30,9 +30,15 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson r of each row pair of two (rounds, n) arrays; NaN where a row is constant."""
     xc = x - x.mean(axis=1, keepdims=True)
     yc = y - y.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
+    return _pearson_from_sums((xc * xc).sum(axis=1), (yc * yc).sum(axis=1), (xc * yc).sum(axis=1))
+
+
+def _pearson_from_sums(sxx: np.ndarray, syy: np.ndarray, sxy: np.ndarray) -> np.ndarray:
+    """Pearson r from the centred sums of squares and products of each row (the rows of one
+    call share the threshold below which a row counts as constant)."""
+    denominator = np.sqrt(sxx * syy)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xc * yc).sum(axis=1) / denominator
+        r = sxy / denominator
     return np.where(denominator > 1e-12 * (1 + np.abs(denominator).max()), r, np.nan)
 
 
@@ -204,6 +210,8 @@ class _TieTables:
     MAX_CELLS_PER_UNIT = 8
     # Cells of count tables held at once (int64): bounds the memory of one batch.
     MAX_BATCH_CELLS = 4_000_000
+    # Up to this many units (n^3 < 2^53) the rank sums of Spearman's rho are exact.
+    EXACT_RANK_SUMS = 208_063
 
     @classmethod
     def of(cls, h: np.ndarray, m: np.ndarray) -> _TieTables | None:
@@ -215,7 +223,17 @@ class _TieTables:
         return cls(h_code, m_code, h_code.astype(np.int64) * b + m_code, a, b)
 
     def rank_correlations(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Spearman's rho and Kendall's tau-b of each resample (a row of indices)."""
+        """Spearman's rho and Kendall's tau-b of each resample (a row of indices).
+
+        Spearman's rho is `_pearson_rows` of the mid-ranks. Below n = 208,063 units
+        (n^3 < 2^53) every number it sums is a multiple of 1/4 (ranks are multiples of 1/2,
+        their mean (n + 1) / 2) and every partial sum stays exact in floating point, so the
+        sums of squares and products equal the integer sums over the table, whatever the
+        order; the last steps are then `_pearson_rows`' own. Above that the ranks are laid
+        out unit by unit as scipy's are."""
+        n = idx.shape[1]
+        exact = n <= self.EXACT_RANK_SUMS
+        sums = np.empty((3, len(idx)))
         spearman = np.empty(len(idx))
         kendall = np.empty(len(idx))
         batch = max(1, self.MAX_BATCH_CELLS // (self.a * self.b))
@@ -224,10 +242,16 @@ class _TieTables:
             done = slice(begin, begin + len(rows))
             counts = self._counts(rows)
             h_counts, m_counts = counts.sum(axis=2), counts.sum(axis=1)
-            spearman[done] = _pearson_rows(
-                _mid_ranks(h_counts, self.h_code[rows]), _mid_ranks(m_counts, self.m_code[rows])
-            )
-            kendall[done] = _tau_b(counts, h_counts, m_counts, idx.shape[1])
+            if exact:
+                sums[:, done] = _rank_sums(counts, h_counts, m_counts, n)
+            else:
+                spearman[done] = _pearson_rows(
+                    _mid_ranks(h_counts, self.h_code[rows]),
+                    _mid_ranks(m_counts, self.m_code[rows]),
+                )
+            kendall[done] = _tau_b(counts, h_counts, m_counts, n)
+        if exact:
+            spearman = _pearson_from_sums(*sums)
         return spearman, kendall
 
     def _counts(self, rows: np.ndarray) -> np.ndarray:
@@ -244,6 +268,21 @@ def _mid_ranks(counts: np.ndarray, codes: np.ndarray) -> np.ndarray:
     first = np.cumsum(counts, axis=1) - counts + 1
     ranks = first + (counts - 1) / 2
     return np.take_along_axis(ranks, codes, axis=1)
+
+
+def _rank_sums(
+    counts: np.ndarray, x_counts: np.ndarray, y_counts: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred sums of squares and products of the mid-ranks of each table of counts, in
+    integers: with 2 x the centred mid-rank of a value, X = 2 (units before it) + its
+    count - n, the sums are sum(count X^2) / 4, sum(count Y^2) / 4 and
+    sum(count(x, y) X Y) / 4."""
+    x = 2 * (np.cumsum(x_counts, axis=1) - x_counts) + x_counts - n
+    y = 2 * (np.cumsum(y_counts, axis=1) - y_counts) + y_counts - n
+    sxx = (x_counts * x * x).sum(axis=1)
+    syy = (y_counts * y * y).sum(axis=1)
+    sxy = ((counts * y[:, None, :]).sum(axis=2) * x).sum(axis=1)
+    return sxx / 4, syy / 4, sxy / 4
 
 
 def _tau_b(counts: np.ndarray, x_counts: np.ndarray, y_counts: np.ndarray, n: int) -> np.ndarray:
