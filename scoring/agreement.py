@@ -191,7 +191,8 @@ def _encode(
     items, item_codes = _codes(df[item].to_numpy()[positions])
     graders, grader_codes = _codes(df[grader].to_numpy()[positions])
     pair = item_codes.astype(np.int64) * len(graders) + grader_codes
-    order = np.argsort(pair, kind="stable")
+    # Hashing finds whether any (item, grader) repeats; only then sort to name the first.
+    order = np.argsort(pair, kind="stable") if pd.Index(pair).has_duplicates else pair[:0]
     repeat = np.flatnonzero(pair[order][1:] == pair[order][:-1])
     if repeat.size:
         later = positions[order[repeat + 1]]
@@ -592,7 +593,7 @@ def _pairwise_kappas(ratings: _Ratings, weights: str | None, declared: bool) -> 
         pair_code = joined["grader_a"].to_numpy(np.int64) * n_graders + joined["grader_b"].to_numpy(
             np.int64
         )
-        pairs, index = np.unique(pair_code, return_inverse=True)
+        pairs, index = _unique_with_inverse(pair_code)
         cells = (index * size + joined["value_a"].to_numpy(np.int64)) * size + joined[
             "value_b"
         ].to_numpy(np.int64)
@@ -611,6 +612,16 @@ def _pairwise_kappas(ratings: _Ratings, weights: str | None, declared: bool) -> 
     table["n"] = table["n"].astype(np.int64)
     table["weights"] = weights or "none"
     return table
+
+
+def _unique_with_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` of integers, hashing first so that only
+    the distinct values are sorted."""
+    codes, uniques = pd.factorize(values)
+    order = np.argsort(uniques)
+    rank = np.empty(len(uniques), dtype=np.intp)
+    rank[order] = np.arange(len(uniques))
+    return np.asarray(uniques)[order], rank[codes]
 
 
 def _kappas(confusions: np.ndarray, weights: str | None, declared: bool) -> np.ndarray:
@@ -715,11 +726,14 @@ def _alphas_without_each_grader(ratings: _Ratings, counts: np.ndarray, level: st
     values `_alpha` gives on the counts without that grader, to the last bit.
 
     The package sums the units' coincidence terms in unit order; a grader's absence changes
-    only the terms of the units they rated, but floating-point sums depend on their order,
-    so each grader's matrix is the same ordered sum, taken for a batch of graders at once
-    (units x graders x V^2 terms, summed over units) instead of one package call per grader
-    on the whole table. A unit with fewer than two ratings adds exact zeros, which changes
-    no sum, so the units the package leaves out need no special case."""
+    only the terms of the units they rated. Where every term is a multiple of one power of
+    two (two or three ratings per unit: `_dyadic`) the sums are exact, and each grader's
+    matrix is the whole table's minus their units' terms plus those units' terms without
+    them (`_exact_sums`). Otherwise floating-point sums depend on their order, so each
+    grader's matrix is the same ordered sum, taken for a batch of graders at once
+    (`_ordered_sums`) instead of one package call per grader on the whole table. A unit
+    with fewer than two ratings adds exact zeros, which changes no sum, so the units the
+    package leaves out need no special case."""
     n_graders, size = len(ratings.graders), len(ratings.domain)
     out = np.full(n_graders, np.nan)
     m = counts.sum(axis=1)
@@ -737,32 +751,73 @@ def _alphas_without_each_grader(ratings: _Ratings, counts: np.ndarray, level: st
     defined = np.flatnonzero((pairable > 0) & ((used > 0).sum(axis=1) >= 2))
     if len(defined) == 0:
         return out
+    if _dyadic(m):
+        matrices = _exact_sums(ratings, counts, rest, before, defined)
+    else:
+        matrices = _ordered_sums(ratings, counts, rest, before, defined)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for grader, o in zip(defined, matrices, strict=True):
+            out[grader] = float(_alpha_of_coincidences(o, ratings.domain, level))
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _dyadic(m: np.ndarray) -> bool:
+    """Whether every term, with or without any one rating, is a multiple of a power of two
+    1/L: each unit's m - 1 (and m - 2 where that is still pairable) is a power of two, as
+    with two or three ratings per unit. Then every partial sum of the terms is exact in
+    floating point (the totals are below 2^53 / L), so their order does not matter."""
+    gaps = np.concatenate([m[m >= 2] - 1, m[m >= 3] - 2])
+    return bool(np.all((gaps & (gaps - 1)) == 0)) and len(m) * int(m.max(initial=0)) ** 3 < 2**40
+
+
+def _exact_sums(ratings, counts, rest, before, defined) -> np.ndarray:
+    """Coincidence matrices without each `defined` grader when the terms are dyadic
+    (`_dyadic`): in integers scaled by L, the whole table's sum minus the grader's units'
+    terms plus those units' terms without the grader's rating, divided by L (exact)."""
+    size = counts.shape[1]
+    m = counts.sum(axis=1)
+    scale = int((m[m >= 2] - 1).max(initial=1))
+
+    def scaled(value_counts):
+        k = value_counts.sum(axis=1)
+        pairs = value_counts[:, :, None] * value_counts[:, None, :]
+        pairs -= value_counts[:, :, None] * np.eye(size, dtype=np.int64)
+        weight = np.where(k >= 2, scale // np.maximum(k - 1, 1), 0)
+        return (pairs * weight[:, None, None]).reshape(len(value_counts), size * size)
+
+    total = scaled(counts).sum(axis=0)
+    change = scaled(rest) - np.where(before[:, None], scaled(counts[ratings.item]), 0)
+    per_grader = np.zeros((len(ratings.graders), size * size), dtype=np.int64)
+    np.add.at(per_grader, ratings.grader, change)
+    return ((total + per_grader[defined]) / scale).reshape(len(defined), size, size)
+
+
+def _ordered_sums(ratings, counts, rest, before, defined) -> np.ndarray:
+    """Coincidence matrices without each `defined` grader, summed in unit order as the
+    package sums them: units x graders x terms for a batch of graders, summed over units.
+    The terms are symmetric (c, k and k, c are the same product): one triangle is summed."""
+    size = counts.shape[1]
+    m = counts.sum(axis=1)
     units = np.flatnonzero(m >= 2)
     position = np.full(len(m), -1)
     position[units] = np.arange(len(units))
-    # The terms are symmetric (c, k and k, c are the same product): sum one triangle.
     upper = np.flatnonzero(np.triu(np.ones((size, size), dtype=bool)))
     base = _unit_coincidences(counts[units])[:, upper]
     mine = np.flatnonzero(before)
     changed = _unit_coincidences(rest[mine])[:, upper]
     batch = max(1, _MAX_TERMS // (len(units) * len(upper)))
-    column = np.full(n_graders, -1)
+    column = np.full(len(ratings.graders), -1)
+    out = np.zeros((len(defined), size * size))
     for begin in range(0, len(defined), batch):
         graders = defined[begin : begin + batch]
         column[graders] = np.arange(len(graders))
         terms = np.empty((len(units), len(graders), len(upper)))
         terms[...] = base[:, np.newaxis, :]
         take = column[ratings.grader[mine]] >= 0
-        terms[position[ratings.item[mine[take]]], column[ratings.grader[mine[take]]]] = changed[
-            take
-        ]
+        at = (position[ratings.item[mine[take]]], column[ratings.grader[mine[take]]])
+        terms[at] = changed[take]
         column[graders] = -1
-        flat = np.zeros((len(graders), size * size))
-        flat[:, upper] = terms.sum(axis=0)
-        triangle = flat.reshape(len(graders), size, size)
-        matrices = triangle + np.triu(triangle, 1).transpose(0, 2, 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for grader, o in zip(graders, matrices, strict=True):
-                out[grader] = float(_alpha_of_coincidences(o, ratings.domain, level))
-    out[~np.isfinite(out)] = np.nan
-    return out
+        out[begin : begin + len(graders), upper] = terms.sum(axis=0)
+    triangle = out.reshape(len(defined), size, size)
+    return triangle + np.triu(triangle, 1).transpose(0, 2, 1)
