@@ -196,9 +196,9 @@ def _rates(
     counted = pd.DataFrame({"n": np.ones(len(judged), dtype=np.int64), "k": k})
     counted["_group"] = 0
     if groups:
-        counted["_group"] = pd.MultiIndex.from_frame(judged[groups].astype(str)).factorize()[0]
+        counted["_group"] = pd.MultiIndex.from_frame(_as_text(judged[groups])).factorize()[0]
         for column in groups:
-            counted[column] = judged[column].to_numpy()
+            counted[column] = judged[column].array
     keys = groups or ["_group"]
     grouped = counted.groupby(keys, sort=True, observed=True)
     table = grouped[["n", "k"]].sum().reset_index()
@@ -206,7 +206,10 @@ def _rates(
     table = _with_rates(table.drop(columns=["_group"], errors="ignore"), confidence)
     if not cluster:
         return table
-    counted["_cluster"] = judged[cluster].astype(str).to_numpy()
+    # Clusters are told apart as text; integer ids (response ids) are told apart the same
+    # way as they are, in the same order of first appearance, without writing them out.
+    clusters = judged[cluster]
+    counted["_cluster"] = (clusters if clusters.dtype.kind in "iu" else clusters.astype(str)).array
     per_cluster = counted.groupby(["_group", "_cluster"], sort=False)[["n", "k"]].sum()
     per_cluster = per_cluster.assign(
         k2=per_cluster["k"] ** 2,
@@ -224,6 +227,13 @@ def _rates(
     table["ci_lower"] = np.where(shared, lower, table["ci_lower"])
     table["ci_upper"] = np.where(shared, upper, table["ci_upper"])
     return table
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns as text (`astype(str)`), leaving alone those that already are."""
+    if all(isinstance(dtype, pd.StringDtype) for dtype in frame.dtypes):
+        return frame
+    return frame.astype(str)
 
 
 def clustered_interval(
