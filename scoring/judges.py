@@ -69,7 +69,7 @@ def _votes(
     codes = np.array([_CODES.get(v, _CODES[TIE]) for v in distinct], dtype=np.int64)[kinds]
     raters = votes[rater]
     if isinstance(raters.dtype, pd.StringDtype) and not raters.isna().any():
-        names = raters.to_numpy(dtype=object)  # already text: str() of each is itself
+        names = raters.array  # already text: str() of each is itself
     else:
         names = raters.map(str).to_numpy()
     frame = pd.DataFrame({"rater": names, "code": codes})
@@ -124,10 +124,10 @@ def vote_agreement(
     left = frame[frame["rater"].isin(set_a)]
     right = frame[frame["rater"].isin(set_b)]
     pairs = left.merge(right, on="item", suffixes=("_a", "_b"))
-    ra, rb = pairs["rater_a"].to_numpy(dtype=object), pairs["rater_b"].to_numpy(dtype=object)
-    both = pd.Index(ra).isin(list(set_b)) & pd.Index(rb).isin(list(set_a))
+    ra, rb = pairs["rater_a"], pairs["rater_b"]
+    both = (ra.isin(list(set_b)) & rb.isin(list(set_a))).to_numpy(dtype=bool)
     # A pair of raters from both sets appears in both orders: keep one.
-    keep = (ra != rb) & (~both | (ra < rb))
+    keep = ((ra != rb).to_numpy(dtype=bool)) & (~both | (ra < rb).to_numpy(dtype=bool))
     pairs = pairs[keep]
     symmetric = both[keep]
     if not ties:

@@ -138,8 +138,10 @@ def judges(data: StudyData) -> JudgesPayload:
     (MT-Bench's setups S1 and S2), the humans' agreement among themselves for reference,
     and a committee of all model judges voting by majority."""
     votes = data.votes
-    humans = set(votes.loc[votes["kind"].isin(sorted(COUNTED.kinds)), "grader"])
-    model_judges = sorted(set(votes.loc[votes["kind"].isin(sorted(MODEL_JUDGES.kinds)), "grader"]))
+    humans = set(votes.loc[votes["kind"].isin(sorted(COUNTED.kinds)), "grader"].unique().tolist())
+    model_judges = sorted(
+        votes.loc[votes["kind"].isin(sorted(MODEL_JUDGES.kinds)), "grader"].unique().tolist()
+    )
     rows = []
 
     def row(name, table, raters, kind):
