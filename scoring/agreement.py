@@ -188,8 +188,8 @@ def _encode(
     positions = np.flatnonzero(rated)
     if positions.size == 0:
         raise InputError(f"no rating has a value in column '{value}'")
-    items, item_codes = _codes(df[item].to_numpy()[positions])
-    graders, grader_codes = _codes(df[grader].to_numpy()[positions])
+    items, item_codes = _codes(_rows(df[item], positions))
+    graders, grader_codes = _codes(_rows(df[grader], positions))
     pair = item_codes.astype(np.int64) * len(graders) + grader_codes
     # Hashing finds whether any (item, grader) repeats; only then sort to name the first.
     order = np.argsort(pair, kind="stable") if pd.Index(pair).has_duplicates else pair[:0]
@@ -208,7 +208,15 @@ def _encode(
     return _Ratings(items, graders, domain, labels, item_codes, grader_codes, value_codes), dropped
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rows(column: pd.Series, positions: np.ndarray) -> np.ndarray | pd.Series:
+    """The values at `positions`: a text column stays one (hashed in place, not written out
+    as 100,000 Python strings), any other becomes an array."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.iloc[positions]
+    return column.to_numpy()[positions]
+
+
+def _codes(values: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct values as text and each value's index among them (what
     `np.unique(..., return_inverse=True)` gives), hashing first so that only the distinct
     values are sorted."""
@@ -230,10 +238,15 @@ _ONE_TYPE = frozenset({"string", "integer"})
 _ONE_LABEL = _ONE_TYPE | {"floating"}
 
 
-def _factorize_as(values: np.ndarray, text, kinds=_ONE_TYPE) -> tuple[np.ndarray, np.ndarray]:
+def _factorize_as(
+    values: np.ndarray | pd.Series, text, kinds=_ONE_TYPE
+) -> tuple[np.ndarray, np.ndarray]:
     """Codes 0..K-1 of the distinct ``text(value)`` and those texts, in order of first
     appearance. `text` is called once per distinct value where all values are of one type
     (`kinds`), else once per value."""
+    if isinstance(values, pd.Series):  # a text column without missing values
+        series_codes, series_uniques = pd.factorize(values)
+        return series_codes, np.asarray(series_uniques, dtype=object)
     if values.dtype.kind in "iu" or pd.api.types.infer_dtype(values, skipna=False) in kinds:
         codes, uniques = pd.factorize(values)
         texts = np.array([text(v) for v in uniques], dtype=object)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from annotation.counting import COUNTED, MODEL_JUDGES
@@ -45,13 +46,20 @@ def tag_table(data: StudyData, tag: str, *, latest: pd.DataFrame | None = None) 
         {
             "item": frame["response_id"],
             "grader": frame["grader"],
-            "value": pd.Series(
-                [int(tag in tags) for tags in frame["tags"].tolist()],
-                index=frame.index,
-                dtype="int64",
-            ),
+            "value": pd.Series(_tagged(frame["tags"].tolist(), tag), index=frame.index),
         }
     )
+
+
+def _tagged(tag_lists: list, tag: str) -> np.ndarray:
+    """1 where the list holds `tag`, else 0; checked once per distinct list object (the
+    snapshot shares one list per distinct set of tags)."""
+    ids = np.fromiter((id(tags) for tags in tag_lists), dtype=np.int64, count=len(tag_lists))
+    codes, uniques = pd.factorize(ids)
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # where each list first appears
+    hits = np.array([int(tag in tag_lists[i]) for i in first], dtype=np.int64)
+    return hits[codes]
 
 
 def _question(
