@@ -25,6 +25,7 @@ import argparse
 import gzip
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -74,6 +75,7 @@ def main() -> None:
     fixture = {"study": digest(study), "payloads": json.loads(json.dumps(payloads))}
     args.out.write_bytes(gzip.compress(json.dumps(fixture, sort_keys=True).encode(), mtime=0))
     print(f"wrote {args.out}")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
