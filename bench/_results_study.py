@@ -7,6 +7,7 @@ Keep the data as it is (a change needs new fixtures). Prompts and responses also
 HTML an import stores, which no result reads and which draws nothing from the seed.
 """
 
+import json
 import random
 
 WORDS = (
@@ -140,3 +141,75 @@ def build(prompts: int, judgments: int, rng: random.Random):
             batch_size=5000,
         )
     return study, graders
+
+
+def digest(study) -> dict:
+    """Row counts and a SHA-256 of every row a result reads, over fields that the code
+    before the results package (commit 99f5148) and today's code both have: two studies
+    with the same digest hold the same data under the same primary keys."""
+    import hashlib
+
+    from annotation.models import (
+        Assignment,
+        Judgment,
+        LanguageModel,
+        MetricScore,
+        Prompt,
+        Rating,
+        Response,
+        Task,
+        User,
+    )
+
+    tables = {
+        "study": ([study], None),
+        "models": (LanguageModel.objects.filter(study=study), ("pk", "name")),
+        "prompts": (
+            Prompt.objects.filter(study=study),
+            ("pk", "external_id", "text", "metadata"),
+        ),
+        "responses": (
+            Response.objects.filter(prompt__study=study),
+            ("pk", "prompt_id", "model_id", "text"),
+        ),
+        "tasks": (
+            Task.objects.filter(study=study),
+            ("pk", "kind", "prompt_id", "response_a_id", "response_b_id", "is_gold", "slots_taken"),
+        ),
+        "graders": (
+            User.objects.filter(judgments__task__study=study).distinct(),
+            ("pk", "username", "kind"),
+        ),
+        "assignments": (
+            Assignment.objects.filter(task__study=study),
+            ("pk", "task_id", "grader_id", "status"),
+        ),
+        "judgments": (
+            Judgment.objects.filter(task__study=study),
+            ("pk", "task_id", "grader_id", "verdict", "seconds", "source"),
+        ),
+        "ratings": (
+            Rating.objects.filter(judgment__task__study=study),
+            ("pk", "judgment_id", "response_id", "label", "tags"),
+        ),
+        "metric_scores": (
+            MetricScore.objects.filter(response__prompt__study=study),
+            ("response_id", "metric", "value"),
+        ),
+    }
+    out = {}
+    for name, (rows, fields) in tables.items():
+        if fields is None:
+            rows = [
+                (s.slug, s.rating_scale, s.good_labels, s.tags, s.overlap, s.require_ratings)
+                for s in rows
+            ]
+        else:
+            rows = rows.order_by(*fields[:3]).values_list(*fields)
+        sha = hashlib.sha256()
+        n = 0
+        for row in rows:
+            sha.update(json.dumps(row, sort_keys=True, default=str).encode())
+            n += 1
+        out[name] = {"rows": n, "sha256": sha.hexdigest()}
+    return out

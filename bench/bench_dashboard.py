@@ -10,7 +10,14 @@ SQLite file and scores one automatic metric. Then:
    process CPU time (what the figure would be on an idle machine) and each part.
    Target: <= 5 s.
 2. the payloads are compared with those the code before the results package computed on
-   the same study (bench/fixtures/results_100k_before.json.gz): they must be identical.
+   the same study (bench/fixtures/results_100k_before.json.gz): they must be identical, to
+   the last bit of every number. The fixture was made by bench/capture_dashboard_before.py
+   (its docstring has the commands) in a temporary worktree of commit 99f5148, the code
+   before the package with issue 11's statistics, the same code the test fixture
+   tests/annotation/fixtures/results_before.json.gz comes from. That commit's own builder
+   makes the study from the same seed; the fixture holds a digest of the study's rows
+   (`_results_study.digest`), checked here first, so both sides provably read the same
+   data. Differences are listed by field (``agreement.questions[0].alpha_ci_lower``).
 3. during grading: a background worker (`manage.py db_worker`) and a grading process
    (graders voting through hand-out as fast as they can) run while a researcher GETs the
    dashboard every half second. Prints the median, p95 and max request time, the votes
@@ -68,20 +75,42 @@ def grade_forever(db: Path, seconds: float) -> None:
 
 
 def compare_with_before(study) -> list[str]:
-    """The keys whose payload differs from what the code before computed."""
+    """What differs from the payloads the code before computed: empty when every number is
+    the same; else one line per payload naming the differing fields (at most a few each)."""
+    from _results_study import digest
+
     from annotation.results import store
 
     before = json.loads(gzip.decompress(BEFORE.read_bytes()))
+    if digest(study) != before["study"]:
+        return ["the study's rows differ from those the fixture was computed from"]
     different = []
-    for name, expected in before.items():
-        payload = store.stored(study, store.default_key(name)).payload
-        payload = json.loads(json.dumps(payload))
-        if name == "progress":  # equal counts came in database order before
-            payload["graders"].sort(key=lambda g: (-g["judgments"], g["grader"]))
-            payload["slices"].sort(key=lambda s: s["column"])
-        if payload != expected:
-            different.append(name)
+    for name, expected in before["payloads"].items():
+        payload = json.loads(json.dumps(store.stored(study, store.default_key(name)).payload))
+        if name == "progress":  # equal counts come in database order
+            for side in (payload, expected):
+                side["graders"].sort(key=lambda g: (-g["judgments"], g["grader"]))
+                side["slices"].sort(key=lambda s: s["column"])
+        paths = list(differences(expected, payload, name))
+        if paths:
+            shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+            different.append(f"{name}: {shown}")
     return different
+
+
+def differences(expected, actual, path: str):
+    """The paths (``name.key[index]...``) where two JSON values differ."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in sorted(set(expected) | set(actual)):
+            if key not in actual or key not in expected:
+                yield f"{path}.{key} ({'missing' if key not in actual else 'new'})"
+            else:
+                yield from differences(expected[key], actual[key], f"{path}.{key}")
+    elif isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        for i, (a, b) in enumerate(zip(expected, actual, strict=True)):
+            yield from differences(a, b, f"{path}[{i}]")
+    elif expected != actual or type(expected) is not type(actual):
+        yield path
 
 
 def main() -> None:
@@ -153,7 +182,7 @@ def cold(study, judgments: int) -> None:
         different = compare_with_before(study)
         print(
             "payloads identical to the code before the results package: "
-            + ("yes" if not different else f"NO, differ: {', '.join(different)}")
+            + ("yes" if not different else "NO, they differ in\n  " + "\n  ".join(different))
         )
 
 

@@ -188,10 +188,11 @@ def _encode(
     positions = np.flatnonzero(rated)
     if positions.size == 0:
         raise InputError(f"no rating has a value in column '{value}'")
-    items, item_codes = _codes(df[item].to_numpy()[positions])
-    graders, grader_codes = _codes(df[grader].to_numpy()[positions])
+    items, item_codes = _codes(_rows(df[item], positions))
+    graders, grader_codes = _codes(_rows(df[grader], positions))
     pair = item_codes.astype(np.int64) * len(graders) + grader_codes
-    order = np.argsort(pair, kind="stable")
+    # Hashing finds whether any (item, grader) repeats; only then sort to name the first.
+    order = np.argsort(pair, kind="stable") if pd.Index(pair).has_duplicates else pair[:0]
     repeat = np.flatnonzero(pair[order][1:] == pair[order][:-1])
     if repeat.size:
         later = positions[order[repeat + 1]]
@@ -207,16 +208,52 @@ def _encode(
     return _Ratings(items, graders, domain, labels, item_codes, grader_codes, value_codes), dropped
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rows(column: pd.Series, positions: np.ndarray) -> np.ndarray | pd.Series:
+    """The values at `positions`: a text column stays one (hashed in place, not written out
+    as 100,000 Python strings), any other becomes an array."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.iloc[positions]
+    return column.to_numpy()[positions]
+
+
+def _codes(values: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct values as text and each value's index among them (what
     `np.unique(..., return_inverse=True)` gives), hashing first so that only the distinct
     values are sorted."""
-    text = np.array([str(v) for v in values], dtype=object)
-    codes, uniques = pd.factorize(text)
+    codes, uniques = _factorize_as(values, str)
+    return _sorted_codes(codes, uniques)
+
+
+def _sorted_codes(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(uniques, kind="stable")
     rank = np.empty(len(uniques), dtype=np.intp)
     rank[order] = np.arange(len(uniques))
     return np.asarray(uniques, dtype=object)[order], rank[codes]
+
+
+# Kinds of `pandas.api.types.infer_dtype` whose values are all of one type, so that values
+# hashing equal (1 and 1.0 and True would) also have the same text: for `str`, and for
+# `_as_label` (which writes 0.0 and -0.0, equal as keys, the same way).
+_ONE_TYPE = frozenset({"string", "integer"})
+_ONE_LABEL = _ONE_TYPE | {"floating"}
+
+
+def _factorize_as(
+    values: np.ndarray | pd.Series, text, kinds=_ONE_TYPE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..K-1 of the distinct ``text(value)`` and those texts, in order of first
+    appearance. `text` is called once per distinct value where all values are of one type
+    (`kinds`), else once per value."""
+    if isinstance(values, pd.Series):  # a text column without missing values
+        series_codes, series_uniques = pd.factorize(values)
+        return series_codes, np.asarray(series_uniques, dtype=object)
+    if values.dtype.kind in "iu" or pd.api.types.infer_dtype(values, skipna=False) in kinds:
+        codes, uniques = pd.factorize(values)
+        texts = np.array([text(v) for v in uniques], dtype=object)
+        merged, distinct = pd.factorize(texts)  # distinct values may share a text (0.0, -0.0)
+        return merged[codes], np.asarray(distinct, dtype=object)
+    codes, uniques = pd.factorize(np.array([text(v) for v in values], dtype=object))
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def _value_codes(value, raw, positions, level, value_order):
@@ -226,18 +263,17 @@ def _value_codes(value, raw, positions, level, value_order):
         if len(set(map(str, order))) != len(order):
             raise InputError("value_order lists a value twice")
         position = {str(v): i for i, v in enumerate(order)}
-        codes = np.empty(len(raw), dtype=np.intp)
-        for i, v in enumerate(raw):
-            key = _as_label(v)
-            if key not in position:
-                raise row_error(
-                    positions[i],
-                    f"value {v!r} is not in the value order ({', '.join(map(str, order))})",
-                )
-            codes[i] = position[key]
-        return np.arange(len(order), dtype=float), order, codes
+        codes, labels = _factorize_as(raw, _as_label, _ONE_LABEL)
+        at = np.array([position.get(label, -1) for label in labels], dtype=np.intp)
+        if (at < 0).any():
+            i = int(np.argmax(at[codes] < 0))
+            raise row_error(
+                positions[i],
+                f"value {raw[i]!r} is not in the value order ({', '.join(map(str, order))})",
+            )
+        return np.arange(len(order), dtype=float), order, at[codes]
     if level == "nominal":
-        labels, codes = _codes(np.array([_as_label(v) for v in raw], dtype=object))
+        labels, codes = _sorted_codes(*_factorize_as(raw, _as_label, _ONE_LABEL))
         return np.arange(len(labels), dtype=float), list(labels), codes
     numbers = np.empty(len(raw))
     for i, v in enumerate(raw):
@@ -570,24 +606,14 @@ def _pairwise_kappas(ratings: _Ratings, weights: str | None, declared: bool) -> 
         pair_code = joined["grader_a"].to_numpy(np.int64) * n_graders + joined["grader_b"].to_numpy(
             np.int64
         )
-        pairs, index = np.unique(pair_code, return_inverse=True)
+        pairs, index = _unique_with_inverse(pair_code)
         cells = (index * size + joined["value_a"].to_numpy(np.int64)) * size + joined[
             "value_b"
         ].to_numpy(np.int64)
         confusions = np.bincount(cells, minlength=len(pairs) * size * size).reshape(
             len(pairs), size, size
         )
-        full = _weights(np.arange(size, dtype=float), weights)
-        kappas = []
-        for confusion in confusions.astype(float):
-            if declared:
-                kappas.append(_kappa_from_confusion(confusion, full))
-                continue
-            used = np.flatnonzero(confusion.sum(axis=0) + confusion.sum(axis=1))
-            own = confusion[np.ix_(used, used)]
-            kappas.append(
-                _kappa_from_confusion(own, _weights(np.arange(len(used), dtype=float), weights))
-            )
+        kappas = _kappas(confusions.astype(float), weights, declared)
         table = pd.DataFrame(
             {
                 "grader_a": ratings.graders[pairs // n_graders],
@@ -599,6 +625,50 @@ def _pairwise_kappas(ratings: _Ratings, weights: str | None, declared: bool) -> 
     table["n"] = table["n"].astype(np.int64)
     table["weights"] = weights or "none"
     return table
+
+
+def _unique_with_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` of integers, hashing first so that only
+    the distinct values are sorted."""
+    codes, uniques = pd.factorize(values)
+    order = np.argsort(uniques)
+    rank = np.empty(len(uniques), dtype=np.intp)
+    rank[order] = np.arange(len(uniques))
+    return np.asarray(uniques)[order], rank[codes]
+
+
+def _kappas(confusions: np.ndarray, weights: str | None, declared: bool) -> np.ndarray:
+    """Cohen's kappa of each confusion matrix (pairs x V x V): `_kappa_from_confusion` on
+    the whole matrix with a `declared` scale, else on the categories the pair used, ranked
+    among themselves. Pairs that used the same categories are computed together, with the
+    same operations on the same matrices, so the values are `_kappa_from_confusion`'s to the
+    last bit."""
+    size = confusions.shape[1]
+    if declared:
+        used = np.ones((len(confusions), size), dtype=bool)
+    else:
+        used = (confusions.sum(axis=1) + confusions.sum(axis=2)) > 0
+    kinds, kind_of = np.unique(used, axis=0, return_inverse=True)
+    kappas = np.empty(len(confusions))
+    for k, categories in enumerate(kinds):
+        members = np.flatnonzero(kind_of.reshape(-1) == k)
+        keep = np.flatnonzero(categories)
+        own = np.ascontiguousarray(confusions[np.ix_(members, keep, keep)])  # sums follow order
+        w = _weights(np.arange(len(keep), dtype=float), weights)
+        kappas[members] = _kappas_from_confusions(own, w)
+    return kappas
+
+
+def _kappas_from_confusions(confusions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`_kappa_from_confusion` of a stack of confusion matrices sharing `weights`."""
+    n, size = len(confusions), confusions.shape[1]
+    total = confusions.reshape(n, size * size).sum(axis=1)
+    observed = confusions / total[:, None, None]
+    expected = observed.sum(axis=2)[:, :, None] * observed.sum(axis=1)[:, None, :]
+    chance = (weights * expected).reshape(n, size * size).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = 1.0 - (weights * observed).reshape(n, size * size).sum(axis=1) / chance
+    return np.where(chance > 0, kappa, np.nan)
 
 
 def _per_grader(ratings: _Ratings, counts: np.ndarray, level: str) -> pd.DataFrame:
@@ -614,19 +684,153 @@ def _per_grader(ratings: _Ratings, counts: np.ndarray, level: str) -> pd.DataFra
     n_agree = np.bincount(ratings.grader, weights=agrees, minlength=n_graders)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n_compared > 0, n_agree / np.maximum(n_compared, 1), np.nan)
-    without = []
-    for g in range(n_graders):
-        alpha = _alpha(_value_counts(ratings, ratings.grader != g), ratings.domain, level)
-        without.append(np.nan if alpha is None else alpha)
+    without = _alphas_without_each_grader(ratings, counts, level)
     table = pd.DataFrame(
         {
             "grader": ratings.graders,
             "n": n.astype(np.int64),
             "n_compared": n_compared.astype(np.int64),
             "agreement_with_majority": share,
-            "alpha_without": np.array(without, dtype=float),
+            "alpha_without": without,
         }
     )
     return table.sort_values(
         ["agreement_with_majority", "grader"], na_position="last", kind="stable"
     ).reset_index(drop=True)
+
+
+def _unit_coincidences(value_counts: np.ndarray) -> np.ndarray:
+    """Each unit's term of the coincidence matrix, flattened (units x V*V), computed with
+    the same operations as `krippendorff`'s ``_coincidences`` before it sums them."""
+    size = value_counts.shape[1]
+    pairable = np.maximum(value_counts.sum(axis=1), 2)
+    diagonals = value_counts[:, np.newaxis, :] * np.eye(size)[np.newaxis, ...]
+    unnormalized = value_counts[..., np.newaxis] * value_counts[:, np.newaxis, :] - diagonals
+    terms = np.divide(unnormalized, (pairable - 1).reshape((-1, 1, 1)), dtype=float)
+    return terms.reshape(len(value_counts), size * size)
+
+
+def _alpha_of_coincidences(o: np.ndarray, domain: np.ndarray, level: str) -> float:
+    """`krippendorff.alpha` from its coincidence matrix ``o``: the package's own steps after
+    ``_coincidences`` (expected coincidences, the level's distances, the ratio)."""
+    n_v = o.sum(axis=0)
+    e = np.divide(np.outer(n_v, n_v) - np.diagflat(n_v), n_v.sum() - 1, dtype=float)
+    v1, v2 = domain[:, np.newaxis], domain[np.newaxis, :]
+    if level == "nominal":
+        d = (v1 != v2).astype(float)
+    elif level == "interval":
+        d = (v1 - v2).astype(float) ** 2
+    else:
+        index = np.arange(len(domain))
+        i1 = np.minimum(index[:, np.newaxis], index[np.newaxis, :])
+        i2 = np.maximum(index[:, np.newaxis], index[np.newaxis, :])
+        ranges = np.dstack((i1, i2 + 1))
+        between = np.add.reduceat(np.append(n_v, 0), ranges.reshape(-1))[::2].reshape(*i1.shape)
+        d = (between - np.divide(n_v[i1] + n_v[i2], 2, dtype=float)) ** 2
+    return 1 - (o * d).sum() / (e * d).sum()
+
+
+# Coincidence terms (floats) held at once while summing them per left-out grader.
+_MAX_TERMS = 4_000_000
+
+
+def _alphas_without_each_grader(ratings: _Ratings, counts: np.ndarray, level: str) -> np.ndarray:
+    """Krippendorff's alpha with each grader's ratings left out (NaN where undefined): the
+    values `_alpha` gives on the counts without that grader, to the last bit.
+
+    The package sums the units' coincidence terms in unit order; a grader's absence changes
+    only the terms of the units they rated. Where every term is a multiple of one power of
+    two (two or three ratings per unit: `_dyadic`) the sums are exact, and each grader's
+    matrix is the whole table's minus their units' terms plus those units' terms without
+    them (`_exact_sums`). Otherwise floating-point sums depend on their order, so each
+    grader's matrix is the same ordered sum, taken for a batch of graders at once
+    (`_ordered_sums`) instead of one package call per grader on the whole table. A unit
+    with fewer than two ratings adds exact zeros, which changes no sum, so the units the
+    package leaves out need no special case."""
+    n_graders, size = len(ratings.graders), len(ratings.domain)
+    out = np.full(n_graders, np.nan)
+    m = counts.sum(axis=1)
+    rows = np.arange(len(ratings.value))
+    rest = counts[ratings.item]  # each rating's unit without that rating
+    rest[rows, ratings.value] -= 1
+    before, after = m[ratings.item] >= 2, m[ratings.item] >= 3
+    # Per grader: the pairable units and the values used on them once the grader is gone.
+    used = np.zeros((n_graders, size), dtype=np.int64)
+    np.add.at(used, ratings.grader, rest * after[:, None] - counts[ratings.item] * before[:, None])
+    used += counts[m >= 2].sum(axis=0)
+    pairable = (m >= 2).sum() + np.bincount(
+        ratings.grader, weights=after.astype(int) - before, minlength=n_graders
+    )
+    defined = np.flatnonzero((pairable > 0) & ((used > 0).sum(axis=1) >= 2))
+    if len(defined) == 0:
+        return out
+    if _dyadic(m):
+        matrices = _exact_sums(ratings, counts, rest, before, defined)
+    else:
+        matrices = _ordered_sums(ratings, counts, rest, before, defined)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for grader, o in zip(defined, matrices, strict=True):
+            out[grader] = float(_alpha_of_coincidences(o, ratings.domain, level))
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _dyadic(m: np.ndarray) -> bool:
+    """Whether every term, with or without any one rating, is a multiple of a power of two
+    1/L: each unit's m - 1 (and m - 2 where that is still pairable) is a power of two, as
+    with two or three ratings per unit. Then every partial sum of the terms is exact in
+    floating point (the totals are below 2^53 / L), so their order does not matter."""
+    gaps = np.concatenate([m[m >= 2] - 1, m[m >= 3] - 2])
+    return bool(np.all((gaps & (gaps - 1)) == 0)) and len(m) * int(m.max(initial=0)) ** 3 < 2**40
+
+
+def _exact_sums(ratings, counts, rest, before, defined) -> np.ndarray:
+    """Coincidence matrices without each `defined` grader when the terms are dyadic
+    (`_dyadic`): in integers scaled by L, the whole table's sum minus the grader's units'
+    terms plus those units' terms without the grader's rating, divided by L (exact)."""
+    size = counts.shape[1]
+    m = counts.sum(axis=1)
+    scale = int((m[m >= 2] - 1).max(initial=1))
+
+    def scaled(value_counts):
+        k = value_counts.sum(axis=1)
+        pairs = value_counts[:, :, None] * value_counts[:, None, :]
+        pairs -= value_counts[:, :, None] * np.eye(size, dtype=np.int64)
+        weight = np.where(k >= 2, scale // np.maximum(k - 1, 1), 0)
+        return (pairs * weight[:, None, None]).reshape(len(value_counts), size * size)
+
+    total = scaled(counts).sum(axis=0)
+    change = scaled(rest) - np.where(before[:, None], scaled(counts[ratings.item]), 0)
+    per_grader = np.zeros((len(ratings.graders), size * size), dtype=np.int64)
+    np.add.at(per_grader, ratings.grader, change)
+    return ((total + per_grader[defined]) / scale).reshape(len(defined), size, size)
+
+
+def _ordered_sums(ratings, counts, rest, before, defined) -> np.ndarray:
+    """Coincidence matrices without each `defined` grader, summed in unit order as the
+    package sums them: units x graders x terms for a batch of graders, summed over units.
+    The terms are symmetric (c, k and k, c are the same product): one triangle is summed."""
+    size = counts.shape[1]
+    m = counts.sum(axis=1)
+    units = np.flatnonzero(m >= 2)
+    position = np.full(len(m), -1)
+    position[units] = np.arange(len(units))
+    upper = np.flatnonzero(np.triu(np.ones((size, size), dtype=bool)))
+    base = _unit_coincidences(counts[units])[:, upper]
+    mine = np.flatnonzero(before)
+    changed = _unit_coincidences(rest[mine])[:, upper]
+    batch = max(1, _MAX_TERMS // (len(units) * len(upper)))
+    column = np.full(len(ratings.graders), -1)
+    out = np.zeros((len(defined), size * size))
+    for begin in range(0, len(defined), batch):
+        graders = defined[begin : begin + batch]
+        column[graders] = np.arange(len(graders))
+        terms = np.empty((len(units), len(graders), len(upper)))
+        terms[...] = base[:, np.newaxis, :]
+        take = column[ratings.grader[mine]] >= 0
+        at = (position[ratings.item[mine[take]]], column[ratings.grader[mine[take]]])
+        terms[at] = changed[take]
+        column[graders] = -1
+        out[begin : begin + len(graders), upper] = terms.sum(axis=0)
+    triangle = out.reshape(len(defined), size, size)
+    return triangle + np.triu(triangle, 1).transpose(0, 2, 1)

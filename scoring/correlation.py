@@ -30,9 +30,15 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson r of each row pair of two (rounds, n) arrays; NaN where a row is constant."""
     xc = x - x.mean(axis=1, keepdims=True)
     yc = y - y.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
+    return _pearson_from_sums((xc * xc).sum(axis=1), (yc * yc).sum(axis=1), (xc * yc).sum(axis=1))
+
+
+def _pearson_from_sums(sxx: np.ndarray, syy: np.ndarray, sxy: np.ndarray) -> np.ndarray:
+    """Pearson r from the centred sums of squares and products of each row (the rows of one
+    call share the threshold below which a row counts as constant)."""
+    denominator = np.sqrt(sxx * syy)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xc * yc).sum(axis=1) / denominator
+        r = sxy / denominator
     return np.where(denominator > 1e-12 * (1 + np.abs(denominator).max()), r, np.nan)
 
 
@@ -153,20 +159,25 @@ def _bootstrap_intervals(
         return {}
     n = len(h)
     samples = {method: np.empty(rounds) for method in METHODS}
+    tables = _TieTables.of(h, m)
     step = max(1, 2_000_000 // n)
     for begin in range(0, rounds, step):
         size = min(step, rounds - begin)
         idx = generator.integers(0, n, size=(size, n))
         hs, ms = h[idx], m[idx]
-        samples["pearson"][begin : begin + size] = _pearson_rows(hs, ms)
-        samples["spearman"][begin : begin + size] = _pearson_rows(
-            stats.rankdata(hs, axis=1), stats.rankdata(ms, axis=1)
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant resamples: NaN, left out below
-            samples["kendall"][begin : begin + size] = [
-                stats.kendalltau(hs[i], ms[i]).statistic for i in range(size)
-            ]
+        done = slice(begin, begin + size)
+        samples["pearson"][done] = _pearson_rows(hs, ms)
+        if tables is None:
+            samples["spearman"][done] = _pearson_rows(
+                stats.rankdata(hs, axis=1), stats.rankdata(ms, axis=1)
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # constant resamples: NaN, left out below
+                samples["kendall"][done] = [
+                    stats.kendalltau(hs[i], ms[i]).statistic for i in range(size)
+                ]
+        else:
+            samples["spearman"][done], samples["kendall"][done] = tables.rank_correlations(idx)
     tail = (1 - confidence) / 2
     out = {}
     for method, values in samples.items():
@@ -175,6 +186,122 @@ def _bootstrap_intervals(
             lower, upper = np.quantile(values, [tail, 1 - tail])
             out[method] = (float(lower), float(upper))
     return out
+
+
+@dataclass(frozen=True)
+class _TieTables:
+    """Spearman and Kendall correlations of bootstrap resamples from counts.
+
+    Human scores (shares of a handful of ratings) and many metrics take few distinct
+    values, so a resample is described by how often it holds each (human, metric) pair of
+    values: an a x b table of counts. Ranks with ties averaged, and the concordant,
+    discordant and tied pair counts of Kendall's tau-b, follow from the table in
+    O(a b) instead of sorting the n units of every resample. The counts are integers and
+    the final formulas are `scipy.stats.rankdata`'s and `scipy.stats.kendalltau`'s, so the
+    values are the same to the last bit (the tests compare them with scipy's)."""
+
+    h_code: np.ndarray  # per unit: index of its human value among the distinct ones
+    m_code: np.ndarray
+    cell: np.ndarray  # per unit: h_code * b + m_code
+    a: int
+    b: int
+
+    # Use the tables while they are no larger than this many cells per unit.
+    MAX_CELLS_PER_UNIT = 8
+    # Cells of count tables held at once (int64): bounds the memory of one batch.
+    MAX_BATCH_CELLS = 4_000_000
+    # Up to this many units (n^3 < 2^53) the rank sums of Spearman's rho are exact.
+    EXACT_RANK_SUMS = 208_063
+
+    @classmethod
+    def of(cls, h: np.ndarray, m: np.ndarray) -> _TieTables | None:
+        h_values, h_code = np.unique(h, return_inverse=True)
+        m_values, m_code = np.unique(m, return_inverse=True)
+        a, b = len(h_values), len(m_values)
+        if a * b > cls.MAX_CELLS_PER_UNIT * len(h):
+            return None
+        return cls(h_code, m_code, h_code.astype(np.int64) * b + m_code, a, b)
+
+    def rank_correlations(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spearman's rho and Kendall's tau-b of each resample (a row of indices).
+
+        Spearman's rho is `_pearson_rows` of the mid-ranks. Below n = 208,063 units
+        (n^3 < 2^53) every number it sums is a multiple of 1/4 (ranks are multiples of 1/2,
+        their mean (n + 1) / 2) and every partial sum stays exact in floating point, so the
+        sums of squares and products equal the integer sums over the table, whatever the
+        order; the last steps are then `_pearson_rows`' own. Above that the ranks are laid
+        out unit by unit as scipy's are."""
+        n = idx.shape[1]
+        exact = n <= self.EXACT_RANK_SUMS
+        sums = np.empty((3, len(idx)))
+        spearman = np.empty(len(idx))
+        kendall = np.empty(len(idx))
+        batch = max(1, self.MAX_BATCH_CELLS // (self.a * self.b))
+        for begin in range(0, len(idx), batch):
+            rows = idx[begin : begin + batch]
+            done = slice(begin, begin + len(rows))
+            counts = self._counts(rows)
+            h_counts, m_counts = counts.sum(axis=2), counts.sum(axis=1)
+            if exact:
+                sums[:, done] = _rank_sums(counts, h_counts, m_counts, n)
+            else:
+                spearman[done] = _pearson_rows(
+                    _mid_ranks(h_counts, self.h_code[rows]),
+                    _mid_ranks(m_counts, self.m_code[rows]),
+                )
+            kendall[done] = _tau_b(counts, h_counts, m_counts, n)
+        if exact:
+            spearman = _pearson_from_sums(*sums)
+        return spearman, kendall
+
+    def _counts(self, rows: np.ndarray) -> np.ndarray:
+        cells = self.a * self.b
+        offset = np.arange(len(rows), dtype=np.int64)[:, None] * cells
+        flat = np.bincount((self.cell[rows] + offset).ravel(), minlength=len(rows) * cells)
+        return flat.reshape(len(rows), self.a, self.b)
+
+
+def _mid_ranks(counts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per resample (row), the rank of each unit with ties given their average rank, from
+    the counts of each distinct value: `scipy.stats.rankdata`'s ``ordinal + (count - 1) / 2``
+    with ordinal the 1-based position of the first of the tied values."""
+    first = np.cumsum(counts, axis=1) - counts + 1
+    ranks = first + (counts - 1) / 2
+    return np.take_along_axis(ranks, codes, axis=1)
+
+
+def _rank_sums(
+    counts: np.ndarray, x_counts: np.ndarray, y_counts: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred sums of squares and products of the mid-ranks of each table of counts, in
+    integers: with 2 x the centred mid-rank of a value, X = 2 (units before it) + its
+    count - n, the sums are sum(count X^2) / 4, sum(count Y^2) / 4 and
+    sum(count(x, y) X Y) / 4."""
+    x = 2 * (np.cumsum(x_counts, axis=1) - x_counts) + x_counts - n
+    y = 2 * (np.cumsum(y_counts, axis=1) - y_counts) + y_counts - n
+    sxx = (x_counts * x * x).sum(axis=1)
+    syy = (y_counts * y * y).sum(axis=1)
+    sxy = ((counts * y[:, None, :]).sum(axis=2) * x).sum(axis=1)
+    return sxx / 4, syy / 4, sxy / 4
+
+
+def _tau_b(counts: np.ndarray, x_counts: np.ndarray, y_counts: np.ndarray, n: int) -> np.ndarray:
+    """Kendall's tau-b of each table of counts (resample x a x b), as `scipy.stats.kendalltau`
+    computes it from the number of discordant pairs and of ties in x, in y and in both:
+    (tot - xtie - ytie + ntie - 2 dis) / sqrt(tot - xtie) / sqrt(tot - ytie), NaN when
+    either variable is constant."""
+    tot = n * (n - 1) // 2
+    xtie = (x_counts * (x_counts - 1) // 2).sum(axis=1)
+    ytie = (y_counts * (y_counts - 1) // 2).sum(axis=1)
+    ntie = (counts * (counts - 1) // 2).sum(axis=(1, 2))
+    # Discordant: the other unit has a larger x and a smaller y.
+    smaller_y = np.cumsum(counts, axis=2) - counts
+    larger_x_smaller_y = np.cumsum(smaller_y[:, ::-1], axis=1)[:, ::-1] - smaller_y
+    dis = (counts * larger_x_smaller_y).sum(axis=(1, 2))
+    defined = (xtie != tot) & (ytie != tot)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = (tot - xtie - ytie + ntie - 2 * dis) / np.sqrt(tot - xtie) / np.sqrt(tot - ytie)
+    return np.where(defined, np.minimum(1.0, np.maximum(-1.0, tau)), np.nan)
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,15 @@ def _votes(
     require_columns(votes, [*keys, rater, vote], "votes")
     require_present(votes, [*keys, rater])
     verdicts = to_verdicts(votes[vote], what=vote)
-    codes = np.array([_CODES.get(v, _CODES[TIE]) for v in verdicts], dtype=np.int64)
-    frame = pd.DataFrame({"rater": votes[rater].map(str).to_numpy(), "code": codes})
-    frame["item"] = pd.MultiIndex.from_frame(votes[keys].astype(str)).factorize()[0]
+    kinds, distinct = pd.factorize(np.asarray(verdicts, dtype=object))
+    codes = np.array([_CODES.get(v, _CODES[TIE]) for v in distinct], dtype=np.int64)[kinds]
+    raters = votes[rater]
+    if isinstance(raters.dtype, pd.StringDtype) and not raters.isna().any():
+        names = raters.array  # already text: str() of each is itself
+    else:
+        names = raters.map(str).to_numpy()
+    frame = pd.DataFrame({"rater": names, "code": codes})
+    frame["item"] = _item_codes(votes[keys])
     frame["row"] = np.arange(len(frame))
     repeated = frame.duplicated(["item", "rater"], keep=False).to_numpy()
     if repeated.any():
@@ -84,6 +90,14 @@ def _votes(
             f"(also in row {int(same['row'].iloc[0]) + 1})",
         )
     return frame, keys
+
+
+def _item_codes(items: pd.DataFrame) -> np.ndarray:
+    """Codes of the items (the key columns' values as text) in order of first appearance;
+    one integer column is coded as it is (distinct integers are distinct texts)."""
+    if items.shape[1] == 1 and items.dtypes.iloc[0].kind in "iu":
+        return pd.factorize(items.iloc[:, 0])[0]
+    return pd.MultiIndex.from_frame(items.astype(str)).factorize()[0]
 
 
 def vote_agreement(
@@ -110,10 +124,10 @@ def vote_agreement(
     left = frame[frame["rater"].isin(set_a)]
     right = frame[frame["rater"].isin(set_b)]
     pairs = left.merge(right, on="item", suffixes=("_a", "_b"))
-    ra, rb = pairs["rater_a"].to_numpy(dtype=object), pairs["rater_b"].to_numpy(dtype=object)
-    both = np.array([x in set_b and y in set_a for x, y in zip(ra, rb, strict=True)], dtype=bool)
+    ra, rb = pairs["rater_a"], pairs["rater_b"]
+    both = (ra.isin(list(set_b)) & rb.isin(list(set_a))).to_numpy(dtype=bool)
     # A pair of raters from both sets appears in both orders: keep one.
-    keep = (ra != rb) & (~both | (ra < rb))
+    keep = ((ra != rb).to_numpy(dtype=bool)) & (~both | (ra < rb).to_numpy(dtype=bool))
     pairs = pairs[keep]
     symmetric = both[keep]
     if not ties:

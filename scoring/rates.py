@@ -196,9 +196,9 @@ def _rates(
     counted = pd.DataFrame({"n": np.ones(len(judged), dtype=np.int64), "k": k})
     counted["_group"] = 0
     if groups:
-        counted["_group"] = pd.MultiIndex.from_frame(judged[groups].astype(str)).factorize()[0]
+        counted["_group"] = pd.MultiIndex.from_frame(_as_text(judged[groups])).factorize()[0]
         for column in groups:
-            counted[column] = judged[column].to_numpy()
+            counted[column] = judged[column].array
     keys = groups or ["_group"]
     grouped = counted.groupby(keys, sort=True, observed=True)
     table = grouped[["n", "k"]].sum().reset_index()
@@ -206,7 +206,10 @@ def _rates(
     table = _with_rates(table.drop(columns=["_group"], errors="ignore"), confidence)
     if not cluster:
         return table
-    counted["_cluster"] = judged[cluster].astype(str).to_numpy()
+    # Clusters are told apart as text; integer ids (response ids) are told apart the same
+    # way as they are, in the same order of first appearance, without writing them out.
+    clusters = judged[cluster]
+    counted["_cluster"] = (clusters if clusters.dtype.kind in "iu" else clusters.astype(str)).array
     per_cluster = counted.groupby(["_group", "_cluster"], sort=False)[["n", "k"]].sum()
     per_cluster = per_cluster.assign(
         k2=per_cluster["k"] ** 2,
@@ -224,6 +227,13 @@ def _rates(
     table["ci_lower"] = np.where(shared, lower, table["ci_lower"])
     table["ci_upper"] = np.where(shared, upper, table["ci_upper"])
     return table
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns as text (`astype(str)`), leaving alone those that already are."""
+    if all(isinstance(dtype, pd.StringDtype) for dtype in frame.dtypes):
+        return frame
+    return frame.astype(str)
 
 
 def clustered_interval(
@@ -343,6 +353,20 @@ def _tag_list(value: object, sep: str) -> list[str]:
     return [str(value)]
 
 
+def _per_object(values: list, fn) -> np.ndarray:
+    """``fn`` of each value, called once per distinct object: the rows of a table mostly
+    share a few tag lists (one decoded list per distinct JSON text), so 200,000 rows need
+    a handful of calls. The results are shared between rows: treat them as read-only."""
+    seen: dict[int, object] = {}
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        key = id(value)  # `values` keeps every object alive: no id is reused meanwhile
+        if key not in seen:
+            seen[key] = fn(value)
+        out[i] = seen[key]
+    return out
+
+
 def tag_rates(
     df: pd.DataFrame,
     *,
@@ -375,9 +399,8 @@ def tag_rates(
     df = require_table(df)
     groups = _groups(group)
     require_columns(df, [*groups, tags, *([unit] if unit else [])])
-    lists = df[tags].map(lambda v: _tag_list(v, sep))
     frame = df[[*groups, *([unit] if unit else [])]].copy()
-    frame["_tags"] = lists.to_numpy()
+    frame["_tags"] = _per_object(df[tags].tolist(), lambda v: _tag_list(v, sep))
     if unit:
         keys = [*groups, unit]
         frame = (
@@ -399,7 +422,7 @@ def tag_rates(
         else pd.DataFrame({"n": [len(frame)]})
     )
     # A tag given twice in one judgment (or by two graders of one unit) counts once.
-    frame["_tags"] = frame["_tags"].map(lambda ts: sorted(set(ts)))
+    frame["_tags"] = _per_object(frame["_tags"].tolist(), lambda ts: sorted(set(ts)))
     exploded = frame[[*groups, "_tags"]].explode("_tags").dropna(subset=["_tags"])
     exploded = exploded[exploded["_tags"].isin(chosen)]
     hits = exploded.groupby([*groups, "_tags"], observed=True).size()

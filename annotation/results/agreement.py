@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from annotation.counting import COUNTED, MODEL_JUDGES
@@ -37,16 +38,28 @@ def rating_table(data: StudyData) -> pd.DataFrame:
     ]
 
 
-def tag_table(data: StudyData, tag: str) -> pd.DataFrame:
-    """Long format for agreement on one tag: item (response), grader, value (1 if tagged)."""
-    frame = latest_ratings(data.ratings)
+def tag_table(data: StudyData, tag: str, *, latest: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Long format for agreement on one tag: item (response), grader, value (1 if tagged).
+    `latest`: ``latest_ratings(data.ratings)`` if the caller has it already."""
+    frame = latest_ratings(data.ratings) if latest is None else latest
     return pd.DataFrame(
         {
             "item": frame["response_id"],
             "grader": frame["grader"],
-            "value": frame["tags"].map(lambda tags: int(tag in tags)),
+            "value": pd.Series(_tagged(frame["tags"].tolist(), tag), index=frame.index),
         }
     )
+
+
+def _tagged(tag_lists: list, tag: str) -> np.ndarray:
+    """1 where the list holds `tag`, else 0; checked once per distinct list object (the
+    snapshot shares one list per distinct set of tags)."""
+    ids = np.fromiter((id(tags) for tags in tag_lists), dtype=np.int64, count=len(tag_lists))
+    codes, uniques = pd.factorize(ids)
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # where each list first appears
+    hits = np.array([int(tag in tag_lists[i]) for i in first], dtype=np.int64)
+    return hits[codes]
 
 
 def _question(
@@ -90,11 +103,11 @@ def agreement(
             value_order=list(data.rating_scale),
         ),
     ]
+    latest = latest_ratings(data.ratings) if data.tags else None
     for tag in data.tags:
+        table = tag_table(data, tag, latest=latest)
         questions.append(
-            _question(
-                f"tag: {tag}", tag_table(data, tag), level="nominal", bootstrap=bootstrap, seed=seed
-            )
+            _question(f"tag: {tag}", table, level="nominal", bootstrap=bootstrap, seed=seed)
         )
     per_grader = {
         row["grader"]: {
@@ -133,8 +146,10 @@ def judges(data: StudyData) -> JudgesPayload:
     (MT-Bench's setups S1 and S2), the humans' agreement among themselves for reference,
     and a committee of all model judges voting by majority."""
     votes = data.votes
-    humans = set(votes.loc[votes["kind"].isin(sorted(COUNTED.kinds)), "grader"])
-    model_judges = sorted(set(votes.loc[votes["kind"].isin(sorted(MODEL_JUDGES.kinds)), "grader"]))
+    humans = set(votes.loc[votes["kind"].isin(sorted(COUNTED.kinds)), "grader"].unique().tolist())
+    model_judges = sorted(
+        votes.loc[votes["kind"].isin(sorted(MODEL_JUDGES.kinds)), "grader"].unique().tolist()
+    )
     rows = []
 
     def row(name, table, raters, kind):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from annotation.results.agreement import RESULT_BOOTSTRAP
-from annotation.results.payloads import CorrelationsPayload
+from annotation.results.payloads import CorrelationsPayload, JsonRows
 from annotation.results.snapshot import StudyData
 from scoring import correlation, outcomes
 from scoring.errors import InputError
@@ -87,7 +88,24 @@ def correlations(
                 entry["pairwise_accuracy"] = vars(correlation.pairwise_accuracy(pairs))
             except (InputError, ArithmeticError, ValueError) as exc:
                 entry["pairwise_accuracy"] = {"error": str(exc)}
-        frame = scores[["model", "good_rate", "win_rate", metric]]
-        entry["points"] = frame.dropna(subset=[metric]).to_dict(orient="records")
+        entry["points"] = _points(scores, metric)
         out.append(entry)
     return {"metrics": out}
+
+
+def _points(scores: pd.DataFrame, metric: str) -> JsonRows:
+    """The scatter points of one metric: model, good_rate, win_rate and the metric of each
+    response that has it, JSON-ready (what ``to_dict(orient="records")`` and
+    `store.clean` would give, built column by column: 40,000 rows at 100,000 judgments)."""
+    columns = ["model", "good_rate", "win_rate", metric]
+    kept = scores[columns].dropna(subset=[metric])
+    values = [kept["model"].tolist(), *(_json_numbers(kept[c]) for c in columns[1:])]
+    return JsonRows(dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True))
+
+
+def _json_numbers(column: pd.Series) -> list[float | None]:
+    numbers = column.to_numpy(dtype=float)
+    out: list[float | None] = numbers.tolist()
+    for i in np.flatnonzero(~np.isfinite(numbers)):
+        out[i] = None
+    return out

@@ -36,15 +36,20 @@ def slice_results(data: StudyData, *, threshold: float = DEFAULT_THRESHOLD) -> S
         entry = {"column": column}
         if len(battles) and column in battles:
             if sides is None:
-                keep = [c for c in battles.columns if c not in ("model_a", "model_b", "winner")]
+                keep = [c for c in battles.columns if c in columns or c == "prompt_id"]
                 sides = outcomes.side_scores(battles, keep=keep)
+            # Only the columns the rates read: each slice takes its rows of every column.
             result = slices.by_slice(
-                sides, column, _win_rate, value="win_rate", threshold=threshold
+                sides[list(dict.fromkeys([column, "model", "score", "prompt_id"]))],
+                column,
+                _win_rate,
+                value="win_rate",
+                threshold=threshold,
             )
             entry["win_rate"] = {"table": result.table, "gaps": result.gaps}
         if len(labels) and good and column in labels:
             result = slices.by_slice(
-                labels,
+                labels[list(dict.fromkeys([column, "model", "label", "response_id"]))],
                 column,
                 lambda d: rates.good_result_ratio(d, good_labels=good, cluster="response_id"),
                 value="rate",

@@ -16,7 +16,9 @@ from __future__ import annotations
 import gc
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import numpy as np
 import pandas as pd
 from django.db.models import Count, F, Sum, TextField
 from django.db.models.functions import Cast
@@ -123,10 +125,10 @@ class StudyData:
     slots_taken: int = 0
     counted_judgments: int = 0
 
-    @property
+    @cached_property
     def metrics(self) -> list[str]:
         """The automatic metrics with a score for some response, sorted by name."""
-        return sorted(set(self.metric_scores["metric"]))
+        return sorted(pd.unique(self.metric_scores["metric"]).tolist())
 
     def metric_values(self, metric: str) -> dict[int, float]:
         """One metric's value per response id."""
@@ -139,10 +141,18 @@ def metadata_columns(frame: pd.DataFrame) -> list[str]:
     return [
         c
         for c in frame.columns
-        if c not in NOT_METADATA
-        and frame[c].map(lambda v: isinstance(v, str | int | bool)).all()
-        and 1 < frame[c].nunique() <= 50
+        if c not in NOT_METADATA and _plain_values(frame[c]) and 1 < frame[c].nunique() <= 50
     ]
+
+
+def _plain_values(column: pd.Series) -> bool:
+    """Whether every value is a str, int or bool, as `Series.map` passes them; decided from
+    the dtype where it tells (a column of 100,000 battles), else value by value."""
+    if column.dtype.kind in "iub":
+        return True
+    if isinstance(column.dtype, pd.StringDtype):
+        return not column.isna().any()
+    return bool(column.map(lambda v: isinstance(v, str | int | bool)).all())
 
 
 def load(study: Study, *, version: str | None = None) -> StudyData:
@@ -164,8 +174,8 @@ def load(study: Study, *, version: str | None = None) -> StudyData:
 def _load(study: Study, version: str) -> StudyData:
     prompts = _prompts(study)
     responses = _responses(study)
-    model_of = pd.Series(responses["model"].to_numpy(), index=responses["response_id"])
-    prompt_of = pd.Series(responses["prompt_pk"].to_numpy(), index=responses["response_id"])
+    model_of = pd.Series(responses["model"].array, index=responses["response_id"])
+    prompt_of = pd.Series(responses["prompt_pk"].array, index=responses["response_id"])
     judgments = _judgments(study)
     counted = judgments[judgments["grader_kind"].isin(sorted(COUNTED.kinds))]
     verdicts_given = (judgments["task_kind"] == Task.Kind.PAIR) & (judgments["verdict"] != "")
@@ -174,25 +184,25 @@ def _load(study: Study, version: str) -> StudyData:
     if len(pairs):
         battles = pd.DataFrame(
             {
-                "judgment_id": pairs["judgment_id"].to_numpy(),
-                "task_id": pairs["task_id"].to_numpy(),
-                "prompt_pk": pairs["prompt_pk"].to_numpy(),
-                "grader": pairs["grader"].to_numpy(),
-                "model_a": pairs["response_a_id"].map(model_of).to_numpy(),
-                "model_b": pairs["response_b_id"].map(model_of).to_numpy(),
-                "response_a_id": pairs["response_a_id"].to_numpy(),
-                "response_b_id": pairs["response_b_id"].to_numpy().astype("int64"),
-                "winner": pairs["verdict"].to_numpy(),
-                "seconds": pairs["seconds"].to_numpy(),
+                "judgment_id": pairs["judgment_id"].array,
+                "task_id": pairs["task_id"].array,
+                "prompt_pk": pairs["prompt_pk"].array,
+                "grader": pairs["grader"].array,
+                "model_a": pairs["response_a_id"].map(model_of).array,
+                "model_b": pairs["response_b_id"].map(model_of).array,
+                "response_a_id": pairs["response_a_id"].array,
+                "response_b_id": pairs["response_b_id"].to_numpy(dtype="int64"),
+                "winner": pairs["verdict"].array,
+                "seconds": pairs["seconds"].array,
             }
         )
     else:
         battles = pd.DataFrame([], columns=BATTLE_COLUMNS)
     verdicts = pd.DataFrame(
         {
-            "item": battles["task_id"].to_numpy(),
-            "grader": battles["grader"].to_numpy(),
-            "value": battles["winner"].to_numpy(),
+            "item": battles["task_id"].array,
+            "grader": battles["grader"].array,
+            "value": battles["winner"].array,
         }
         if len(battles)
         else {"item": [], "grader": [], "value": []}
@@ -201,18 +211,18 @@ def _load(study: Study, version: str) -> StudyData:
     battles = _with_prompts(battles, prompts)
 
     ratings = _ratings(study)
-    grader_of = pd.Series(counted["grader"].to_numpy(), index=counted["judgment_id"])
+    grader_of = pd.Series(counted["grader"].array, index=counted["judgment_id"])
     ratings = ratings[ratings["judgment_id"].isin(grader_of.index)]
     if len(ratings):
         ratings = pd.DataFrame(
             {
-                "judgment_id": ratings["judgment_id"].to_numpy(),
-                "response_id": ratings["response_id"].to_numpy(),
-                "prompt_pk": ratings["response_id"].map(prompt_of).to_numpy(),
-                "model": ratings["response_id"].map(model_of).to_numpy(),
-                "grader": ratings["judgment_id"].map(grader_of).to_numpy(),
-                "label": ratings["label"].to_numpy(),
-                "tags": ratings["tags"].to_numpy(),
+                "judgment_id": ratings["judgment_id"].array,
+                "response_id": ratings["response_id"].array,
+                "prompt_pk": ratings["response_id"].map(prompt_of).array,
+                "model": ratings["response_id"].map(model_of).array,
+                "grader": ratings["judgment_id"].map(grader_of).array,
+                "label": ratings["label"].array,
+                "tags": ratings["tags"].array,
             }
         )
     else:
@@ -223,10 +233,10 @@ def _load(study: Study, version: str) -> StudyData:
     voted = judgments[verdicts_given]
     votes = pd.DataFrame(
         {
-            "item": voted["task_id"].to_numpy(),
-            "grader": voted["grader"].to_numpy(),
-            "kind": voted["grader_kind"].to_numpy(),
-            "value": voted["verdict"].to_numpy(),
+            "item": voted["task_id"].array,
+            "grader": voted["grader"].array,
+            "kind": voted["grader_kind"].array,
+            "value": voted["verdict"].array,
         }
         if len(voted)
         else {"item": [], "grader": [], "kind": [], "value": []}
@@ -339,10 +349,21 @@ def _ratings(study: Study) -> pd.DataFrame:
         .order_by("pk")
         .values_list("judgment_id", "response_id", "label", Cast("tags", TextField()))
     )
-    frame = pd.DataFrame(rows, columns=["judgment_id", "response_id", "label", "tags"])
-    decoded = {text: list(json.loads(text) or []) if text else [] for text in set(frame["tags"])}
-    frame["tags"] = frame["tags"].map(decoded).astype(object) if len(frame) else frame["tags"]
-    return frame
+    columns = ["judgment_id", "response_id", "label", "tags"]
+    if not rows:
+        return pd.DataFrame(rows, columns=columns)
+    judgment_ids, response_ids, labels, texts = zip(*rows, strict=True)
+    decoded = {text: list(json.loads(text) or []) if text else [] for text in set(texts)}
+    tags = np.empty(len(texts), dtype=object)
+    tags[:] = [decoded[text] for text in texts]
+    return pd.DataFrame(
+        {
+            "judgment_id": np.array(judgment_ids, dtype=np.int64),
+            "response_id": np.array(response_ids, dtype=np.int64),
+            "label": list(labels),
+            "tags": tags,
+        }
+    )
 
 
 def _metric_scores(study: Study) -> pd.DataFrame:

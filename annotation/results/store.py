@@ -48,6 +48,7 @@ from annotation.results import snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, judges
 from annotation.results.correlations import correlations
 from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
+from annotation.results.payloads import JsonRows
 from annotation.results.progress import progress
 from annotation.results.slices import DEFAULT_THRESHOLD, slice_results
 from annotation.results.version import data_version, watermark
@@ -79,8 +80,19 @@ def worker_grace() -> timedelta:
     return timedelta(seconds=getattr(settings, "RESULTS_WORKER_GRACE_SECONDS", 30))
 
 
+# Types `clean` returns as they are (checked first: payloads hold ~10^5 of them).
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def clean(value):
     """Make numpy/pandas values JSON-safe: NaN and infinities become None."""
+    kind = type(value)
+    if kind in _PLAIN or kind is JsonRows:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): clean(v) for k, v in value.items()}
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -436,3 +436,98 @@ def test_alpha_interval_covers_95_percent_at_30_items(level, seed):
         interval = alpha_interval(counts, domain, level, alpha=alpha)
         covered.append(interval.lower <= truth <= interval.upper)
     assert 0.93 <= np.mean(covered) <= 0.97, np.mean(covered)
+
+
+def _random_ratings(rng, items: int, graders: int, values: int) -> pd.DataFrame:
+    """Each item rated by a random subset of graders (1 to all), so units have 1..graders
+    ratings and some graders' absence leaves units unpairable."""
+    rows = []
+    for i in range(items):
+        for g in rng.choice(graders, int(rng.integers(1, graders + 1)), replace=False):
+            rows.append((f"item {i}", f"grader {g}", int(rng.integers(0, values)) * 2 + 1))
+    return pd.DataFrame(rows, columns=["item", "grader", "value"])
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_alpha_without_each_grader_is_the_packages_to_the_last_bit(level):
+    """`per_grader.alpha_without` equals `krippendorff.alpha` on the ratings without that
+    grader, exactly (equal floats, not approximately), including graders whose absence
+    leaves alpha undefined."""
+    import krippendorff
+
+    rng = np.random.default_rng({"nominal": 1, "ordinal": 2, "interval": 3}[level])
+    for trial in range(12):
+        # Three graders: two or three ratings per unit, the exact (dyadic) sums; more: the
+        # ordered sums.
+        graders = 3 if trial % 2 else int(rng.integers(4, 9))
+        df = _random_ratings(rng, int(rng.integers(3, 120)), graders, 4)
+        if trial == 0:  # one grader holds all the variation
+            df["value"] = np.where(df["grader"] == "grader 0", df["value"], 1)
+        result = agreement(df, level=level, interval="none")
+        for grader, alpha_without in zip(
+            result.per_grader["grader"], result.per_grader["alpha_without"], strict=True
+        ):
+            rest = df[df["grader"] != grader]
+            table = rest.pivot(index="grader", columns="item", values="value")
+            domain = np.sort(df["value"].unique()).astype(float)
+            counts = np.stack([(table == v).sum(axis=0).to_numpy() for v in domain], axis=1)
+            counts = counts[counts.sum(axis=1) >= 2]
+            if len(counts) == 0 or (counts.sum(axis=0) > 0).sum() < 2:
+                assert np.isnan(alpha_without)
+                continue
+            with np.errstate(all="ignore"):
+                expected = krippendorff.alpha(
+                    value_counts=counts, value_domain=domain, level_of_measurement=level
+                )
+            if not np.isfinite(expected):
+                assert np.isnan(alpha_without)
+            else:
+                assert alpha_without == float(expected), (trial, grader)
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
+@pytest.mark.parametrize("declared", [True, False])
+def test_kappas_of_all_pairs_at_once_equal_one_pair_at_a_time(weights, declared):
+    from scoring.agreement import _kappa_from_confusion, _kappas, _weights
+
+    rng = np.random.default_rng(7)
+    for size in (2, 3, 4, 6, 9):
+        confusions = rng.integers(0, 4, size=(60, size, size)) * (
+            rng.random((60, size, size)) < 0.4
+        )
+        confusions[:, 0, 0] += 1  # every pair rated something
+        confusions = confusions.astype(float)
+        expected = []
+        for confusion in confusions:
+            used = (
+                np.arange(size)
+                if declared
+                else np.flatnonzero(confusion.sum(axis=0) + confusion.sum(axis=1))
+            )
+            own = confusion[np.ix_(used, used)]
+            w = _weights(np.arange(len(used), dtype=float), weights)
+            with np.errstate(all="ignore"):
+                expected.append(_kappa_from_confusion(own, w))
+        np.testing.assert_array_equal(_kappas(confusions, weights, declared), expected)
+
+
+def test_values_are_coded_as_text_per_distinct_value():
+    from scoring.agreement import _codes
+
+    for values in (
+        np.array([30, 4, 30, 200, 4]),
+        np.array(["b", "a", "b", "c"], dtype=object),
+        np.array([1, "1", 1.0, True, "a"], dtype=object),  # equal as keys, not as text
+    ):
+        expected_labels, expected_codes = np.unique(
+            np.array([str(v) for v in values]), return_inverse=True
+        )
+        labels, codes = _codes(values)
+        assert list(labels) == list(expected_labels)
+        assert list(codes) == list(expected_codes)
+    result = agreement(
+        pd.DataFrame(
+            {"item": [1, 1, 2, 2], "grader": ["a", "b", "a", "b"], "value": [1, 1.0, 2, "2"]}
+        )
+    )
+    assert result.n_items == 2 and result.percent_agreement == 1.0

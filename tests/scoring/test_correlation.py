@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
+from scoring import correlation
 from scoring.correlation import correlate, pairwise_accuracy, system_pairwise_accuracy
 from scoring.errors import InputError
 
@@ -125,3 +127,53 @@ def test_system_pairwise_accuracy_follows_kocmi_2021():
     result = system_pairwise_accuracy(systems, human="human", metric="metric")
     assert result.accuracy == pytest.approx(4 / 5)
     assert result.n == 5
+
+
+def _tied_scores(rng, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores with many ties, as human shares of a few ratings and a length metric have."""
+    h = rng.integers(0, int(rng.integers(2, 8)), n) / 6
+    m = rng.integers(0, int(rng.integers(2, 40)), n) * 3.5 + 100.0
+    return h, m
+
+
+@pytest.mark.parametrize("exact_sums", [True, False])
+def test_resample_rank_correlations_from_count_tables_are_scipys_to_the_last_bit(
+    monkeypatch, exact_sums
+):
+    """Spearman's rho and Kendall's tau-b of bootstrap resamples computed from (human,
+    metric) count tables equal scipy's rankdata + Pearson and kendalltau on the laid-out
+    resamples, bit for bit, with and without the exact integer rank sums."""
+    if not exact_sums:
+        monkeypatch.setattr(correlation._TieTables, "EXACT_RANK_SUMS", 0)
+    rng = np.random.default_rng(11)
+    for _ in range(25):
+        n = int(rng.integers(3, 300))
+        h, m = _tied_scores(rng, n)
+        tables = correlation._TieTables.of(h, m)
+        assert tables is not None
+        idx = rng.integers(0, n, size=(30, n))
+        spearman, kendall = tables.rank_correlations(idx)
+        hs, ms = h[idx], m[idx]
+        expected_rho = correlation._pearson_rows(
+            stats.rankdata(hs, axis=1), stats.rankdata(ms, axis=1)
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # constant resamples: NaN on both sides
+            expected_tau = [stats.kendalltau(hs[i], ms[i]).statistic for i in range(len(idx))]
+        np.testing.assert_array_equal(spearman, expected_rho)
+        np.testing.assert_array_equal(kendall, expected_tau)
+
+
+def test_correlate_gives_the_same_intervals_with_and_without_count_tables(monkeypatch):
+    rng = np.random.default_rng(12)
+    h, m = _tied_scores(rng, 500)
+    df = pd.DataFrame({"h": h, "m": m + rng.normal(size=500) * (h > 0.3)})
+    df["m"] = df["m"].round()  # ties on both sides
+    fast = correlate(df, human="h", metric="m", bootstrap=300, rng=4)
+    monkeypatch.setattr(correlation._TieTables, "of", classmethod(lambda cls, h, m: None))
+    assert correlate(df, human="h", metric="m", bootstrap=300, rng=4) == fast
+
+
+def test_many_distinct_values_fall_back_to_scipy():
+    rng = np.random.default_rng(13)
+    assert correlation._TieTables.of(rng.normal(size=200), rng.normal(size=200)) is None
