@@ -28,6 +28,7 @@ import json
 import math
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -117,11 +118,13 @@ class JudgmentImportSummary:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _read_records(path: str, errors: ErrorList) -> list[tuple[int, object]]:
+def _read_records(path: str, errors: ErrorList) -> Iterable[tuple[int, object]]:
+    """(line or record number, record): JSON lines one at a time, as they are checked
+    (a million parsed lines are never held at once), or a JSON list's records."""
     text = read_text(path, errors, suffixes=(".json", ".jsonl"))
     if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("["):
         return json_document_records(text, errors)
-    return list(jsonl_objects(text, errors))
+    return jsonl_objects(text, errors)
 
 
 class _Reader:
