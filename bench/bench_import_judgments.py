@@ -9,8 +9,10 @@ must change nothing).
 Beside it, in the same run, the floor: exactly the rows the import wrote (accounts,
 memberships, tasks, judgments, ratings, and the slots of queued tasks) written with
 sqlite3's executemany into a copy of the database as it was before the import, with the
-same pragmas, in one transaction, in the import's row order. The floor reads no file and
-checks nothing; it keeps every index in place while it inserts.
+same pragmas, in one transaction, in the import's row order (bench/_floor.py). The floor
+reads no file and checks nothing. It is printed twice: with every index in place while
+the rows go in, and with the non-unique indexes of tasks, judgments and ratings built
+after the rows, as the import does.
 Run: .venv/bin/python bench/bench_import_judgments.py [--battles N]
 """
 
@@ -18,7 +20,6 @@ import argparse
 import json
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _django import use_sqlite  # noqa: E402
+from _floor import copy_rows, python_speed, write_floor  # noqa: E402
 
 PROMPTS, MODELS, JUDGES = 1_000, 10, 20_000
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
@@ -37,6 +39,9 @@ TABLES = [
     "annotation_judgment",
     "annotation_rating",
 ]
+# The tables whose non-unique indexes the import builds after the rows, when it adds more
+# rows than they hold (annotation.ingest.writing.indexes_built_after).
+REBUILT = ["annotation_task", "annotation_judgment", "annotation_rating"]
 
 
 def write_study(path: Path) -> None:
@@ -79,52 +84,6 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
     return wall - start[0], cpu - start[1]
 
 
-def executemany_floor(product_db: Path, before_db: Path, cache_kib: int) -> tuple[float, float]:
-    """Write the rows the import added to `product_db` into `before_db` (a copy taken
-    before the import) with bare executemany; (wall, CPU) seconds from BEGIN to COMMIT."""
-    source = sqlite3.connect(product_db)
-    target = sqlite3.connect(before_db, isolation_level=None)
-    inserts, slots = [], []
-    for table in TABLES:
-        (last,) = target.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
-        cursor = source.execute(f"SELECT * FROM {table} WHERE id > ? ORDER BY id", [last])
-        columns = [d[0] for d in cursor.description]
-        inserts.append((table, columns, cursor.fetchall()))
-        if table == "annotation_task":  # human votes take slots of queued tasks
-            before = dict(target.execute("SELECT id, slots_taken FROM annotation_task"))
-            after = source.execute(
-                "SELECT id, slots_taken FROM annotation_task WHERE id <= ?", [last]
-            )
-            slots = [(n, pk) for pk, n in after if n != before[pk]]
-    source.close()
-    # The pragmas of the app's connection, and the page cache the import sets.
-    target.executescript(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-        f"PRAGMA cache_size=-{cache_kib};"
-    )
-    start = clock()
-    target.execute("BEGIN IMMEDIATE")
-    for table, columns, values in inserts:
-        marks = ", ".join("?" * len(columns))
-        target.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)
-        if table == "annotation_task":
-            target.executemany("UPDATE annotation_task SET slots_taken = ? WHERE id = ?", slots)
-    target.execute("COMMIT")
-    wall, cpu = since(start)
-    target.close()
-    return wall, cpu
-
-
-def python_speed() -> float:
-    """CPU seconds of a fixed pure-Python loop: how fast this machine runs Python now
-    (about 0.5 s on a quiet 2020s core; more on a loaded or shared one)."""
-    start = time.process_time()
-    total = 0
-    for i in range(10_000_000):
-        total += i
-    return time.process_time() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--battles", type=int, default=1_000_000)
@@ -162,7 +121,11 @@ def main() -> None:
     assert again.judgments_created == 0 and again.judgments_unchanged == args.battles
     stored = (Judgment.objects.count(), Rating.objects.count(), Task.objects.count())
     connection.close()
-    floor_wall, floor_cpu = executemany_floor(product_db, before_db, SQLITE_IMPORT_CACHE_KIB)
+    statements = copy_rows(product_db, before_db, TABLES)
+    floor_wall, floor_cpu = write_floor(before_db, statements, SQLITE_IMPORT_CACHE_KIB)
+    rebuilt_wall, rebuilt_cpu = write_floor(
+        before_db, statements, SQLITE_IMPORT_CACHE_KIB, rebuilt=REBUILT
+    )
 
     print(f"file: {args.battles:,} arena battles, {size_mb:.0f} MB")
     print(
@@ -175,6 +138,11 @@ def main() -> None:
         f"floor, sqlite3 executemany of the same rows: {floor_wall:.1f} s wall, "
         f"{floor_cpu:.1f} s CPU; ratio {seconds / floor_wall:.2f}x wall, "
         f"{cpu / floor_cpu:.2f}x CPU"
+    )
+    print(
+        f"floor with the indexes built after the rows, as the import does: "
+        f"{rebuilt_wall:.1f} s wall, {rebuilt_cpu:.1f} s CPU; ratio {seconds / rebuilt_wall:.2f}x "
+        f"wall, {cpu / rebuilt_cpu:.2f}x CPU"
     )
     print(f"rerun of the same file (no change): {rerun:.1f} s wall, {rerun_cpu:.1f} s CPU")
     print(f"machine: a 10-million-step Python loop takes {python_speed():.2f} s CPU now")

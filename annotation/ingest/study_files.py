@@ -43,6 +43,7 @@ from annotation.ingest.writing import (
     bulk_writes,
     db_now,
     gc_paused,
+    indexes_built_after,
     insert_rows,
     json_adapter,
     new_pks,
@@ -734,12 +735,13 @@ def _write_tasks(study, designs, off_queue, prompt_pk, models, response_pk) -> i
             ppk = prompt_pk[design.key]
             a, b = response_pk[(ppk, models[first])], response_pk[(ppk, models[second])]
             add(design, pair, (first, second), *((a, b) if a < b else (b, a)))
-    insert_rows(
-        Task,
-        ["study", "kind", "prompt", "response_a", "response_b", "is_gold", "gold_answer",
-         "slots_taken", "order_key", "in_queue", "created_at"],
-        rows,
-    )  # fmt: skip
+    with indexes_built_after(Task, len(rows)):
+        insert_rows(
+            Task,
+            ["study", "kind", "prompt", "response_a", "response_b", "is_gold", "gold_answer",
+             "slots_taken", "order_key", "in_queue", "created_at"],
+            rows,
+        )  # fmt: skip
     for chunk in chunks(into_queue):
         update_rows(Task, "in_queue", True, chunk)
     return len(rows) + len(into_queue)
