@@ -537,20 +537,15 @@ class _Writer:
         }
         # Texts the file gives for a response: new ones to create, stored ones to compare.
         given: dict[tuple[int, int], tuple[str, Vote]] = {}
+        found: set[tuple] = set()  # (prompt id, models) of votes whose responses are stored
         for vote in votes:
+            if vote.texts is None:
+                if (vote.prompt_id, vote.models) not in found:
+                    self._require_stored(vote, prompts, models, responses, found)
+                continue
             prompt_pk = prompts[vote.prompt_id]
             for i, model in enumerate(vote.models):
-                key = (prompt_pk, models[model])
-                if vote.texts is None:
-                    if key not in responses:
-                        self.errors.add(
-                            vote.line,
-                            "model",
-                            f"no response of '{model}' to prompt '{vote.prompt_id}' in study "
-                            f"'{self.study.slug}'",
-                        )
-                    continue
-                first = given.setdefault(key, (vote.texts[i], vote))
+                first = given.setdefault((prompt_pk, models[model]), (vote.texts[i], vote))
                 if first[0] != vote.texts[i]:
                     self._differs(vote, model)
         stored_texts = {}
@@ -577,6 +572,23 @@ class _Writer:
                 ).values_list("pk", "prompt_id", "model_id")
             )
         return responses, len(new)
+
+    def _require_stored(self, vote: Vote, prompts, models, responses, found: set) -> None:
+        """An error for each response the vote names that the study lacks; if none,
+        remember its prompt and models as found (a million battles name a few thousand)."""
+        prompt_pk = prompts[vote.prompt_id]
+        missing = False
+        for model in vote.models:
+            if (prompt_pk, models[model]) not in responses:
+                missing = True
+                self.errors.add(
+                    vote.line,
+                    "model",
+                    f"no response of '{model}' to prompt '{vote.prompt_id}' in study "
+                    f"'{self.study.slug}'",
+                )
+        if not missing:
+            found.add((vote.prompt_id, vote.models))
 
     def _differs(self, vote: Vote, model: str) -> None:
         self.errors.add(
