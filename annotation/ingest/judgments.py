@@ -244,15 +244,11 @@ class _Reader:
             ):  # fmt: skip
                 created = None if tstamp is None else self.timestamp(tstamp, number, "tstamp")
                 if tstamp is None or created is not None:
-                    return Vote(
-                        line=number,
-                        prompt_id=question,
-                        grader=judge,
-                        models=(model_a, model_b),
-                        verdict=verdict,
-                        created_at=created,
-                        language=language if type(language) is str else None,
-                    )
+                    return Vote(  # positional: a million calls
+                        number, question, judge, (model_a, model_b), verdict,
+                        None, None, None, "", None, created, None, None,
+                        language if type(language) is str else None,
+                    )  # fmt: skip
                 return None
         return self._arena_checked(number, obj)
 

@@ -227,6 +227,18 @@ BAD = [
         "field 'grader': is missing",
     ),
     ("jsonl", "{not json", "malformed JSON"),
+    (
+        "arena",
+        '{"question_id": "q0", "model_a": "alpha-model", "model_b": "beta-model", '
+        '"winner": "tie", "winner": "model_a"}',
+        "the key 'winner' appears twice",
+    ),
+    (
+        "arena",
+        '{"question_id": "q0", "model_a": "alpha-model", "model_b": "beta-model", '
+        '"winner": "tie", "judge": "a:b", "judge": "c"}',
+        "the key 'judge' appears twice",
+    ),
 ]
 
 
