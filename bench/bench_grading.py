@@ -45,7 +45,7 @@ def summary(name: str, samples: list[float], target: float | None = None) -> str
     return f"{name:<34} median {median:7.1f} ms   p95 {p95:7.1f} ms   (n={len(ms)}){verdict}"
 
 
-def main() -> None:  # noqa: C901 (to be split)
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=10_000)
     parser.add_argument("--judgments", type=int, default=100_000)
@@ -59,11 +59,9 @@ def main() -> None:  # noqa: C901 (to be split)
     workdir = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     use_sqlite(workdir / "bench.sqlite3")
     from django.core.management import call_command
-    from django.db import connection, reset_queries
+    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
-    from annotation import handout, progress
     from annotation.models import Assignment, Judgment, Task
 
     call_command("migrate", verbosity=0)
@@ -81,24 +79,51 @@ def main() -> None:  # noqa: C901 (to be split)
     grader = graders[0]
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(grader)
-    grade_url = f"/studies/{study.slug}/grade/"
-    vote = {"verdict": "left", "rating_left": "good", "rating_right": "poor", "comment": ""}
-
-    def drop_held() -> None:
-        """Give back whatever the grader holds, so the next GET hands out a new task."""
-        held = handout.current_assignment(grader, study)
-        if held is not None:
-            handout.skip(held.pk, grader)
-
-    serve, post, queries = [], [], {"serve": 0, "vote": 0}
     profiler = None
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
     warmup = 10
-    for i in range(warmup + args.iterations):
-        drop_held()
+    requests = time_requests(client, grader, study, warmup, args.iterations, profiler)
+    steps = time_steps(grader, study, warmup, args.iterations)
+
+    total = Judgment.objects.count()
+    assert total == stored + 2 * (warmup + args.iterations)
+    assert not Task.objects.filter(slots_taken__gt=OVERLAP).exists()
+    done_by_me = Assignment.objects.filter(grader=grader, status="done").count()
+    print(f"after the run: {total:,} judgments; {grader.username} has {done_by_me} done")
+    report(requests, steps, profiler)
+
+    if args.keep:
+        print(f"kept {workdir / 'bench.sqlite3'}")
+    else:
+        connection.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def drop_held(grader, study) -> None:
+    """Give back whatever the grader holds, so the next GET hands out a new task."""
+    from annotation import handout
+
+    held = handout.current_assignment(grader, study)
+    if held is not None:
+        handout.skip(held.pk, grader)
+
+
+def time_requests(client, grader, study, warmup: int, iterations: int, profiler) -> dict:
+    """Serve (GET) and vote (POST) through the test client: seconds of each after the
+    warm-up, and the queries of the last request of each, slowest first."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation import handout
+
+    grade_url = f"/studies/{study.slug}/grade/"
+    vote = {"verdict": "left", "rating_left": "good", "rating_right": "poor", "comment": ""}
+    timings: dict = {"serve": [], "vote": [], "queries": {}}
+    for i in range(warmup + iterations):
+        drop_held(grader, study)
         reset_queries()  # DEBUG keeps the last 9,000 queries; a full log breaks the capture
         if profiler and i >= warmup:
             profiler.enable()
@@ -117,19 +142,29 @@ def main() -> None:  # noqa: C901 (to be split)
             profiler.disable()
         assert response.status_code == 200, response.content[:500]
         if i >= warmup:
-            serve.append(t1 - t0)
-            post.append(t3 - t2)
-            queries["serve"] = len(served.captured_queries)
-            queries["vote"] = len(voted.captured_queries)
-            slowest_serve = sorted(served.captured_queries, key=lambda q: -float(q["time"]))
-            slowest_vote = sorted(voted.captured_queries, key=lambda q: -float(q["time"]))
+            timings["serve"].append(t1 - t0)
+            timings["vote"].append(t3 - t2)
+            for name, captured in (("serve", served), ("vote", voted)):
+                timings["queries"][name] = sorted(
+                    captured.captured_queries, key=lambda q: -float(q["time"])
+                )
+    return timings
 
-    # The steps on their own: hand-out, recording the vote, and the two lookups
-    # every grading screen makes besides (progress, "is there a last answer").
-    steps = {"next_assignment": [], "record_vote": [], "grader_progress": [], "last_judgment": []}
+
+def time_steps(grader, study, warmup: int, iterations: int) -> dict[str, list[float]]:
+    """The steps on their own: hand-out, recording the vote, and the two lookups every
+    grading screen makes besides (progress, "is there a last answer")."""
+    from annotation import handout, progress
+
+    steps: dict[str, list[float]] = {
+        "next_assignment": [],
+        "record_vote": [],
+        "grader_progress": [],
+        "last_judgment": [],
+    }
     vote_obj = handout.Vote(verdict="left", ratings={"left": "good", "right": "poor"})
-    for i in range(warmup + args.iterations):
-        drop_held()
+    for i in range(warmup + iterations):
+        drop_held(grader, study)
         t0 = time.perf_counter()
         assignment = handout.next_assignment(grader, study)
         t1 = time.perf_counter()
@@ -143,23 +178,25 @@ def main() -> None:  # noqa: C901 (to be split)
         if i >= warmup:
             for name, took in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 steps[name].append(took)
+    return steps
 
-    total = Judgment.objects.count()
-    assert total == stored + 2 * (warmup + args.iterations)
-    assert not Task.objects.filter(slots_taken__gt=OVERLAP).exists()
-    done_by_me = Assignment.objects.filter(grader=grader, status="done").count()
-    print(f"after the run: {total:,} judgments; {grader.username} has {done_by_me} done")
-    print(summary("serve next task (GET, htmx)", serve, TARGET_MS))
-    print(summary("vote (POST, htmx, + next task)", post, TARGET_MS))
+
+def report(requests: dict, steps: dict[str, list[float]], profiler) -> None:
+    print(summary("serve next task (GET, htmx)", requests["serve"], TARGET_MS))
+    print(summary("vote (POST, htmx, + next task)", requests["vote"], TARGET_MS))
     print("inside them, called directly:")
-    print(summary("  handout.next_assignment", steps["next_assignment"]))
-    print(summary("  handout.record_vote", steps["record_vote"]))
-    print(summary("  progress.grader_progress", steps["grader_progress"]))
-    print(summary("  handout.last_judgment", steps["last_judgment"]))
-    print(f"SQL queries per request: serve {queries['serve']}, vote {queries['vote']}")
-    for name, slowest in (("serve", slowest_serve), ("vote", slowest_vote)):
+    for name, module in (
+        ("next_assignment", "handout"),
+        ("record_vote", "handout"),
+        ("grader_progress", "progress"),
+        ("last_judgment", "handout"),
+    ):
+        print(summary(f"  {module}.{name}", steps[name]))
+    queries = requests["queries"]
+    print(f"SQL queries per request: serve {len(queries['serve'])}, vote {len(queries['vote'])}")
+    for name in ("serve", "vote"):
         print(f"slowest queries of the last {name} request:")
-        for q in slowest[:3]:
+        for q in queries[name][:3]:
             print(f"  {float(q['time']) * 1000:6.1f} ms  {q['sql'][:160]}")
     if profiler:
         import pstats
@@ -169,12 +206,6 @@ def main() -> None:  # noqa: C901 (to be split)
         stats.print_stats(
             r"annotation/|django/template/response|django/shortcuts|markdown_it/main|nh3", 30
         )
-
-    if args.keep:
-        print(f"kept {workdir / 'bench.sqlite3'}")
-    else:
-        connection.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def parse_tags(value: object) -> frozenset[str]:
     raise TypeError(f"not a list of tags: {value!r}")
 
 
-def tag_effects(  # noqa: C901 (to be split)
+def tag_effects(
     battles: pd.DataFrame,
     *,
     tags: Sequence[str] | None = None,
@@ -135,89 +135,119 @@ def tag_effects(  # noqa: C901 (to be split)
     if not 0 < confidence < 1:
         raise InputError("confidence must be between 0 and 1")
     verdicts = to_verdicts(battles[verdict], what=verdict)
-    side_tags = {}
-    for column in (tags_a, tags_b):
-        parsed = []
-        for position, value in enumerate(battles[column].tolist()):
-            try:
-                parsed.append(parse_tags(value))
-            except TypeError as exc:
-                raise row_error(position, f"{column}: {exc}") from None
-        side_tags[column] = parsed
-    if control_models:
-        for column in (model_a, model_b):
-            missing = missing_mask(battles[column])
-            if missing.any():
-                raise row_error(int(np.argmax(missing)), f"{column} is empty")
-    if by is not None:
-        missing = missing_mask(battles[by])
-        if missing.any():
-            raise row_error(int(np.argmax(missing)), f"{by} is empty")
-    seen = sorted(set().union(*side_tags[tags_a], *side_tags[tags_b]))
+    side_a, side_b = _side_tags(battles, tags_a), _side_tags(battles, tags_b)
+    _require_filled(battles, ([model_a, model_b] if control_models else []) + ([by] if by else []))
+    seen = sorted(set().union(*side_a, *side_b))
     wanted = list(tags) if tags is not None else seen
     if not wanted:
         raise InputError("no tag appears in the battles")
 
     decisive = np.isin(verdicts, [A, B])
     a_won = verdicts == A
-    x_a = np.array([[t in s for t in wanted] for s in side_tags[tags_a]], dtype=float)
-    x_b = np.array([[t in s for t in wanted] for s in side_tags[tags_b]], dtype=float)
-    x_a = x_a.reshape(len(battles), len(wanted))
-    x_b = x_b.reshape(len(battles), len(wanted))
-    slices = (
-        [(None, np.ones(len(battles), dtype=bool))]
-        if by is None
-        else [
-            (value, (battles[by].map(str) == value).to_numpy())
-            for value in sorted(battles[by].map(str).unique())
-        ]
+    x_a = np.array([[t in s for t in wanted] for s in side_a], dtype=float)
+    x_b = np.array([[t in s for t in wanted] for s in side_b], dtype=float)
+    # +1: tag on a only, -1: on b only
+    diff_all = x_a.reshape(len(battles), len(wanted)) - x_b.reshape(len(battles), len(wanted))
+    models = (
+        (
+            battles[model_a].map(str).to_numpy(dtype=object),
+            battles[model_b].map(str).to_numpy(dtype=object),
+        )
+        if control_models
+        else None
     )
-    rows, notes = [], []
-    for value, in_slice in slices:
+    crit = stats.chi2.ppf(confidence, 1)
+    rows: list[dict] = []
+    notes: list[str] = []
+    for value, in_slice in _slices(battles, by):
         use = in_slice & decisive
         label = "" if value is None else f"{by}={value}: "
         if use.sum() < min_battles:
             notes.append(f"{label}{int(use.sum())} decisive battles, fewer than {min_battles}")
             continue
-        diff = x_a[use] - x_b[use]  # +1: tag on a only
-        y = a_won[use].astype(float)
+        diff = diff_all[use]
         varying = np.abs(diff).sum(axis=0) > 0
         for unused in np.flatnonzero(~varying):
             notes.append(f"{label}tag {wanted[unused]!r} is never on exactly one side; left out")
         if not varying.any():
             continue
-        names = [wanted[t] for t in np.flatnonzero(varying)]
-        tag_x = -diff[:, varying]  # so that beta_t is the log-odds of *losing*
-        if control_models:
-            models_x = _model_columns(
-                battles[model_a].map(str).to_numpy(dtype=object)[use],
-                battles[model_b].map(str).to_numpy(dtype=object)[use],
+        slice_models = None if models is None else (models[0][use], models[1][use])
+        for row in _fit_slice(
+            diff[:, varying], a_won[use].astype(float), [wanted[t] for t in np.flatnonzero(varying)],
+            slice_models, label, crit,
+        ):  # fmt: skip
+            rows.append(row if by is None else {by: value, **row})
+    return TagEffects(
+        table=_table(rows, by),
+        notes=notes,
+        confidence=confidence,
+        control_models=control_models,
+    )
+
+
+def _side_tags(battles: pd.DataFrame, column: str) -> list[frozenset[str]]:
+    """The tags of one side of each battle; a cell that is no list of tags names its row."""
+    parsed = []
+    for position, value in enumerate(battles[column].tolist()):
+        try:
+            parsed.append(parse_tags(value))
+        except TypeError as exc:
+            raise row_error(position, f"{column}: {exc}") from None
+    return parsed
+
+
+def _require_filled(battles: pd.DataFrame, columns: list[str]) -> None:
+    """Raise naming the first row where one of `columns` is empty."""
+    for column in columns:
+        missing = missing_mask(battles[column])
+        if missing.any():
+            raise row_error(int(np.argmax(missing)), f"{column} is empty")
+
+
+def _slices(battles: pd.DataFrame, by: str | None) -> list[tuple[str | None, np.ndarray]]:
+    """(slice value, rows in it): one slice of every row without `by`."""
+    if by is None:
+        return [(None, np.ones(len(battles), dtype=bool))]
+    values = battles[by].map(str)
+    return [(value, (values == value).to_numpy()) for value in sorted(values.unique())]
+
+
+def _fit_slice(
+    diff: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    models: tuple[np.ndarray, np.ndarray] | None,
+    label: str,
+    crit: float,
+) -> list[dict]:
+    """One fit: a row per tag of `names`, whose columns of `diff` (tag on a only: +1, on
+    b only: -1) vary in this slice; `y` is 1 where a won; `models` the two sides' models
+    when their strengths are controlled for."""
+    tag_x = -diff  # so that beta_t is the log-odds of *losing*
+    design = tag_x if models is None else np.hstack([tag_x, _model_columns(*models)])
+    fit = _Firth.grouped(design, y)
+    if np.linalg.matrix_rank(fit.x) < design.shape[1]:
+        raise InputError(
+            f"{label}the tags {', '.join(map(repr, names))} cannot be told apart "
+            + (
+                "from one another; estimate fewer tags"
+                if models is None
+                else "from the models (e.g. a tag that always goes with one model); "
+                "try without model control or with fewer tags"
             )
-            design = np.hstack([tag_x, models_x])
-        else:
-            design = tag_x
-        fit = _Firth.grouped(design, y)
-        if np.linalg.matrix_rank(fit.x) < design.shape[1]:
-            raise InputError(
-                f"{label}the tags {', '.join(map(repr, names))} cannot be told apart "
-                + (
-                    "from the models (e.g. a tag that always goes with one model); "
-                    "try without model control or with fewer tags"
-                    if control_models
-                    else "from one another; estimate fewer tags"
-                )
-            )
-        beta = fit.maximise()
-        best = fit.penalised(beta)
-        crit = stats.chi2.ppf(confidence, 1)
-        for t, name in enumerate(names):
-            lower, upper, p_value = fit.profile(beta, best, t, crit)
-            on_a_only = diff[:, list(np.flatnonzero(varying))[t]]
-            lost = np.where(on_a_only > 0, 1 - y, np.where(on_a_only < 0, y, np.nan))
-            has = ~np.isnan(lost)
-            on_loser = int(np.nansum(lost))
-            on_winner = int(has.sum()) - on_loser
-            row = {
+        )
+    beta = fit.maximise()
+    best = fit.penalised(beta)
+    rows = []
+    for t, name in enumerate(names):
+        lower, upper, p_value = fit.profile(beta, best, t, crit)
+        on_a_only = diff[:, t]
+        lost = np.where(on_a_only > 0, 1 - y, np.where(on_a_only < 0, y, np.nan))
+        has = ~np.isnan(lost)
+        on_loser = int(np.nansum(lost))
+        on_winner = int(has.sum()) - on_loser
+        rows.append(
+            {
                 "tag": name,
                 "battles": int(has.sum()),
                 "on_loser": on_loser,
@@ -231,9 +261,12 @@ def tag_effects(  # noqa: C901 (to be split)
                 "p_value": p_value,
                 "separated": on_loser == 0 or on_winner == 0,
             }
-            if by is not None:
-                row = {by: value, **row}
-            rows.append(row)
+        )
+    return rows
+
+
+def _table(rows: list[dict], by: str | None) -> pd.DataFrame:
+    """The result table: by slice, then most predictive of losing first."""
     columns = ([by] if by else []) + [
         "tag",
         "battles",
@@ -252,12 +285,7 @@ def tag_effects(  # noqa: C901 (to be split)
     if len(table):
         keys = ([by] if by else []) + ["coefficient"]
         table = table.sort_values(keys, ascending=[True] * (len(keys) - 1) + [False])
-    return TagEffects(
-        table=table.reset_index(drop=True),
-        notes=notes,
-        confidence=confidence,
-        control_models=control_models,
-    )
+    return table.reset_index(drop=True)
 
 
 def _model_columns(first: np.ndarray, second: np.ndarray) -> np.ndarray:

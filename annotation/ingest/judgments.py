@@ -28,8 +28,10 @@ import json
 import math
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
@@ -50,6 +52,7 @@ from annotation.ingest.writing import (
     datetime_adapter,
     db_now,
     gc_paused,
+    indexes_built_after,
     insert_rows,
     json_adapter,
     new_pks,
@@ -70,6 +73,8 @@ from annotation.rendering import render_conversation, render_markdown
 from scoring import verdicts
 
 NO_VERDICT = ""  # a single-response judgment
+SWAPPED = {verdicts.A: verdicts.B, verdicts.B: verdicts.A}  # a verdict from the other side
+PAIR, SINGLE = Task.Kind.PAIR.value, Task.Kind.SINGLE.value
 USERNAME_LENGTH = User._meta.get_field("username").max_length
 
 
@@ -113,11 +118,13 @@ class JudgmentImportSummary:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _read_records(path: str, errors: ErrorList) -> list[tuple[int, object]]:
+def _read_records(path: str, errors: ErrorList) -> Iterable[tuple[int, object]]:
+    """(line or record number, record): JSON lines one at a time, as they are checked
+    (a million parsed lines are never held at once), or a JSON list's records."""
     text = read_text(path, errors, suffixes=(".json", ".jsonl"))
     if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("["):
         return json_document_records(text, errors)
-    return list(jsonl_objects(text, errors))
+    return jsonl_objects(text, errors)
 
 
 class _Reader:
@@ -237,15 +244,11 @@ class _Reader:
             ):  # fmt: skip
                 created = None if tstamp is None else self.timestamp(tstamp, number, "tstamp")
                 if tstamp is None or created is not None:
-                    return Vote(
-                        line=number,
-                        prompt_id=question,
-                        grader=judge,
-                        models=(model_a, model_b),
-                        verdict=verdict,
-                        created_at=created,
-                        language=language if type(language) is str else None,
-                    )
+                    return Vote(  # positional: a million calls
+                        number, question, judge, (model_a, model_b), verdict,
+                        None, None, None, "", None, created, None, None,
+                        language if type(language) is str else None,
+                    )  # fmt: skip
                 return None
         return self._arena_checked(number, obj)
 
@@ -530,20 +533,15 @@ class _Writer:
         }
         # Texts the file gives for a response: new ones to create, stored ones to compare.
         given: dict[tuple[int, int], tuple[str, Vote]] = {}
+        found: set[tuple] = set()  # (prompt id, models) of votes whose responses are stored
         for vote in votes:
+            if vote.texts is None:
+                if (vote.prompt_id, vote.models) not in found:
+                    self._require_stored(vote, prompts, models, responses, found)
+                continue
             prompt_pk = prompts[vote.prompt_id]
             for i, model in enumerate(vote.models):
-                key = (prompt_pk, models[model])
-                if vote.texts is None:
-                    if key not in responses:
-                        self.errors.add(
-                            vote.line,
-                            "model",
-                            f"no response of '{model}' to prompt '{vote.prompt_id}' in study "
-                            f"'{self.study.slug}'",
-                        )
-                    continue
-                first = given.setdefault(key, (vote.texts[i], vote))
+                first = given.setdefault((prompt_pk, models[model]), (vote.texts[i], vote))
                 if first[0] != vote.texts[i]:
                     self._differs(vote, model)
         stored_texts = {}
@@ -570,6 +568,23 @@ class _Writer:
                 ).values_list("pk", "prompt_id", "model_id")
             )
         return responses, len(new)
+
+    def _require_stored(self, vote: Vote, prompts, models, responses, found: set) -> None:
+        """An error for each response the vote names that the study lacks; if none,
+        remember its prompt and models as found (a million battles name a few thousand)."""
+        prompt_pk = prompts[vote.prompt_id]
+        missing = False
+        for model in vote.models:
+            if (prompt_pk, models[model]) not in responses:
+                missing = True
+                self.errors.add(
+                    vote.line,
+                    "model",
+                    f"no response of '{model}' to prompt '{vote.prompt_id}' in study "
+                    f"'{self.study.slug}'",
+                )
+        if not missing:
+            found.add((vote.prompt_id, vote.models))
 
     def _differs(self, vote: Vote, model: str) -> None:
         self.errors.add(
@@ -617,13 +632,47 @@ class _Writer:
         return found
 
     def _judgments(self, votes, prompts, models, responses, graders) -> tuple[int, int]:
-        study = self.study
         tasks = self._tasks()
+        wanted, new_tasks, humans, unchanged = self._match(
+            votes, prompts, models, responses, graders, tasks
+        )
+        self.errors.raise_if_any()
+        task_pks = self._write_tasks(new_tasks, humans, tasks)
+        # In task order, the indexes of judgments and ratings grow at one end.
+        wanted = [
+            (task_pks.get(task, task), grader_pk, verdict, vote, sides)
+            for task, grader_pk, verdict, vote, sides in wanted
+        ]
+        wanted.sort(key=itemgetter(0, 1))
         before = Judgment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        stored = {
+        with indexes_built_after(Judgment, len(wanted)):
+            self._write_judgments(wanted)
+        pks = new_pks(Judgment, before, len(wanted))
+        if pks is None:
+            found = {
+                (task_id, grader_id): pk
+                for pk, task_id, grader_id in Judgment.objects.filter(pk__gt=before).values_list(
+                    "pk", "task_id", "grader_id"
+                )
+            }
+            pks = [found[(task, grader_pk)] for task, grader_pk, _, _, _ in wanted]
+        with indexes_built_after(Rating, sum(len(item[4]) for item in wanted)):
+            insert_rows(
+                Rating, ["judgment", "response", "label", "tags"], self._ratings(wanted, pks)
+            )
+        return len(wanted), unchanged
+
+    def _match(self, votes, prompts, models, responses, graders, tasks):
+        """The votes to write as (task, grader pk, verdict, vote, response pks), in file
+        order, after checking them against the stored judgments and each other; the new
+        tasks they need ({number below 0 standing for the task: (task key, prompt pk)}),
+        how many human votes each task gets, and how many votes are already there.
+
+        A task is its pk, or for a new one a number below 0 until it is written."""
+        known = {  # (task, grader pk) -> verdict, stored or earlier in the file
             (task_id, grader_id): verdict
             for task_id, grader_id, verdict in Judgment.objects.filter(
-                task__study=study
+                task__study=self.study
             ).values_list("task_id", "grader_id", "verdict")
         }
         names = {pk: name for name, pk in models.items()}
@@ -633,32 +682,26 @@ class _Writer:
             for (prompt_pk, model_pk), pk in responses.items()
             if prompt_pk in external
         }
-        swapped = {verdicts.A: verdicts.B, verdicts.B: verdicts.A}
-        pair, single = Task.Kind.PAIR.value, Task.Kind.SINGLE.value
-        new_tasks: dict[tuple, int] = {}  # task key -> prompt pk
-        wanted: list[tuple] = []  # (vote, task key, grader pk, verdict, response pks)
-        seen: dict[tuple, str] = {}
+        task_of = dict(tasks)  # task key -> task
+        new_tasks: dict[int, tuple] = {}
+        sides_of: dict[tuple, tuple] = {}  # (prompt id, models) -> (task, swapped, pks)
+        wanted: list[tuple] = []
         humans: Counter = Counter()
         unchanged = 0
         for vote in votes:
+            where = (vote.prompt_id, vote.models)
+            found = sides_of.get(where)
+            if found is None:
+                key, prompt_pk, swap, sides = self._task_key(vote, response_of)
+                task = task_of.get(key)
+                if task is None:
+                    task = task_of[key] = -1 - len(new_tasks)
+                    new_tasks[task] = (key, prompt_pk)
+                found = sides_of[where] = (task, swap, sides)
+            task, swap, sides = found
+            verdict = SWAPPED.get(vote.verdict, vote.verdict) if swap else vote.verdict
             grader_pk, human = graders[vote.grader]
-            if len(vote.models) == 2:
-                prompt_pk, first = response_of[(vote.prompt_id, vote.models[0])]
-                second = response_of[(vote.prompt_id, vote.models[1])][1]
-                sides = (first, second)
-                if first < second:
-                    key, verdict = (pair, first, second), vote.verdict
-                else:
-                    key = (pair, second, first)
-                    verdict = swapped.get(vote.verdict, vote.verdict)
-            else:
-                prompt_pk, first = response_of[(vote.prompt_id, vote.models[0])]
-                sides = (first,)
-                key, verdict = (single, first, None), NO_VERDICT
-            task_pk = tasks.get(key)
-            earlier = stored.get((task_pk, grader_pk)) if task_pk else None
-            if earlier is None:
-                earlier = seen.get((key, grader_pk))
+            earlier = known.get((task, grader_pk))
             if earlier is not None:
                 if earlier != verdict:
                     self.errors.add(
@@ -669,61 +712,65 @@ class _Writer:
                     )
                 unchanged += 1
                 continue
-            seen[(key, grader_pk)] = verdict
-            if task_pk is None and key not in new_tasks:
-                new_tasks[key] = prompt_pk
+            known[(task, grader_pk)] = verdict
             if human:
-                humans[key] += 1
-            wanted.append((vote, key, grader_pk, verdict, sides))
-        self.errors.raise_if_any()
-        del seen, stored
+                humans[task] += 1
+            wanted.append((task, grader_pk, verdict, vote, sides))
+        return wanted, new_tasks, humans, unchanged
 
-        # Tasks: new ones outside the queue; a human's vote takes a slot, a judge's none.
+    @staticmethod
+    def _task_key(vote: Vote, response_of) -> tuple[tuple, int, bool, tuple]:
+        """(task key, prompt pk, whether the file's sides are the task's swapped, the
+        responses in the file's order) of a vote."""
+        if len(vote.models) == 1:
+            prompt_pk, first = response_of[(vote.prompt_id, vote.models[0])]
+            return (SINGLE, first, None), prompt_pk, False, (first,)
+        prompt_pk, first = response_of[(vote.prompt_id, vote.models[0])]
+        second = response_of[(vote.prompt_id, vote.models[1])][1]
+        if first < second:
+            return (PAIR, first, second), prompt_pk, False, (first, second)
+        return (PAIR, second, first), prompt_pk, True, (first, second)
+
+    def _write_tasks(self, new_tasks, humans, tasks) -> dict[int, int]:
+        """Write the new tasks, outside the queue, and the slots human votes take in
+        queued ones (a model judge's take none); the pk of each new task."""
+        study = self.study
         order_key = order_keys()
-        insert_rows(
-            Task,
-            ["study", "kind", "prompt", "response_a", "response_b", "is_gold", "gold_answer",
-             "slots_taken", "order_key", "in_queue", "created_at"],
-            (
-                (study.pk, key[0], prompt_pk, key[1], key[2], False, "", humans[key],
-                 order_key(), False, self.now)
-                for key, prompt_pk in new_tasks.items()
-            ),
-        )  # fmt: skip
+        with indexes_built_after(Task, len(new_tasks)):
+            insert_rows(
+                Task,
+                ["study", "kind", "prompt", "response_a", "response_b", "is_gold",
+                 "gold_answer", "slots_taken", "order_key", "in_queue", "created_at"],
+                (
+                    (study.pk, key[0], prompt_pk, key[1], key[2], False, "", humans[task],
+                     order_key(), False, self.now)
+                    for task, (key, prompt_pk) in new_tasks.items()
+                ),
+            )  # fmt: skip
+        task_pks = {}
         if new_tasks:
-            tasks = self._tasks()
-        # In task order, the indexes of judgments and ratings grow at one end.
-        wanted.sort(key=lambda item: (tasks[item[1]], item[2]))
+            stored = self._tasks()
+            task_pks = {task: stored[key] for task, (key, _) in new_tasks.items()}
         table = connection.ops.quote_name(Task._meta.db_table)
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"UPDATE {table} SET slots_taken = slots_taken + %s WHERE id = %s",
-                [(n, tasks[key]) for key, n in humans.items() if key not in new_tasks],
+                [(n, task) for task, n in humans.items() if task > 0],
             )
+        return task_pks
 
-        when = datetime_adapter()
+    def _write_judgments(self, wanted) -> None:
+        when, now, imported = datetime_adapter(), self.now, Judgment.Source.IMPORTED.value
         insert_rows(
             Judgment,
             ["task", "grader", "verdict", "comment", "seconds", "source", "created_at",
              "updated_at"],
             (
-                (tasks[key], grader_pk, verdict, vote.comment, vote.seconds,
-                 Judgment.Source.IMPORTED.value,
-                 self.now if vote.created_at is None else when(vote.created_at), self.now)
-                for vote, key, grader_pk, verdict, _ in wanted
+                (task, grader_pk, verdict, vote.comment, vote.seconds, imported,
+                 now if vote.created_at is None else when(vote.created_at), now)
+                for task, grader_pk, verdict, vote, _ in wanted
             ),
         )  # fmt: skip
-        pks = new_pks(Judgment, before, len(wanted))
-        if pks is None:
-            found = {
-                (task_id, grader_id): pk
-                for pk, task_id, grader_id in Judgment.objects.filter(pk__gt=before).values_list(
-                    "pk", "task_id", "grader_id"
-                )
-            }
-            pks = [found[(tasks[key], grader_pk)] for _, key, grader_pk, _, _ in wanted]
-        insert_rows(Rating, ["judgment", "response", "label", "tags"], self._ratings(wanted, pks))
-        return len(wanted), unchanged
 
     def _tasks(self) -> dict[tuple, int]:
         return {
@@ -738,7 +785,7 @@ class _Writer:
         count every judged response)."""
         no_tags = self.json_value([])
         json_value = self.json_value
-        for (vote, _, _, _, sides), judgment in zip(wanted, judgment_pks, strict=True):
+        for (_, _, _, vote, sides), judgment in zip(wanted, judgment_pks, strict=True):
             if vote.ratings is None:  # arena battles: no labels, no tags
                 for response in sides:
                     yield judgment, response, "", no_tags

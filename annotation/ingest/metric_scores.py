@@ -118,9 +118,27 @@ def _error(index: int, field: str, message: str) -> dict:
 
 
 RESERVED = {"prompt_id", "model", "metric", "value"}
+# Fields of an lm-evaluation-harness sample that are not metrics.
+LM_EVAL_FIELDS = frozenset(
+    {
+        "doc_id",
+        "doc",
+        "target",
+        "arguments",
+        "resps",
+        "filtered_resps",
+        "doc_hash",
+        "prompt_hash",
+        "target_hash",
+        "filter",
+        "metrics",
+    }
+)
+
+Row = tuple[int, object, object, object, object]  # line, prompt_id, model, metric, value
 
 
-def import_scores(  # noqa: C901 (to be split)
+def import_scores(
     path: str,
     study: Study,
     fmt: str,
@@ -142,102 +160,24 @@ def import_scores(  # noqa: C901 (to be split)
         errors.add(None, None, "lm-eval logs need --model: the model whose responses were scored")
     errors.raise_if_any()
     text = read_text(path, errors)
-
-    rows: list[tuple[int, str, str, str, object]] = []  # line, prompt_id, model, metric, value
     if fmt == "csv":
-        header, records = csv_records(text, errors)
-        for name in ("prompt_id", "model"):
-            if name not in header:
-                errors.add(1, name, "missing column")
-        errors.raise_if_any()
-        long = "metric" in header and "value" in header
-        for line, record in records:
-            if not any(cell.strip() for cell in record.values()):
-                continue
-            if long:
-                rows.append(
-                    (line, record["prompt_id"], record["model"], record["metric"], record["value"])
-                )
-            else:
-                for name in header:
-                    if name not in RESERVED and (record.get(name) or "").strip():
-                        rows.append(
-                            (line, record["prompt_id"], record["model"], name, record[name])
-                        )
-    elif fmt in ("jsonl", "lm-eval"):
-        for line, obj in jsonl_objects(text, errors):
-            if fmt == "jsonl":
-                if "metric" in obj and "value" in obj:
-                    rows.append(
-                        (line, obj.get("prompt_id"), obj.get("model"), obj["metric"], obj["value"])
-                    )
-                else:
-                    for name, value in obj.items():
-                        if name not in RESERVED:
-                            rows.append((line, obj.get("prompt_id"), obj.get("model"), name, value))
-            else:
-                doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
-                key = doc.get(id_field) if id_field else obj.get("doc_id")
-                if key is None:
-                    errors.add(line, f"doc.{id_field}" if id_field else "doc_id", "is missing")
-                    continue
-                for name, value in obj.items():
-                    if name in (
-                        "doc_id",
-                        "doc",
-                        "target",
-                        "arguments",
-                        "resps",
-                        "filtered_resps",
-                        "doc_hash",
-                        "prompt_hash",
-                        "target_hash",
-                        "filter",
-                        "metrics",
-                    ):
-                        continue
-                    if isinstance(value, int | float) and not isinstance(value, bool):
-                        rows.append((line, str(key), model, name, value))
-                    elif isinstance(value, bool):
-                        rows.append((line, str(key), model, name, float(value)))
+        rows = _csv_rows(text, errors)
+    elif fmt == "jsonl":
+        rows = _jsonl_rows(text, errors)
+    elif fmt == "lm-eval":
+        rows = _lm_eval_rows(text, errors, model, id_field)
     else:
         errors.add(None, None, f"unknown format '{fmt}': csv, jsonl or lm-eval")
         errors.raise_if_any()
 
+    source = f"imported from {os.path.basename(path)}"
     scores: list[dict] = []
     lines: list[int] = []
-    for line, prompt_id, model_name, metric, value in rows:
-        if (
-            not isinstance(prompt_id, str | int)
-            or isinstance(prompt_id, bool)
-            or str(prompt_id).strip() == ""
-        ):
-            errors.add(line, "prompt_id", "is missing")
-            continue
-        if not isinstance(model_name, str) or not model_name.strip():
-            errors.add(line, "model", "is missing")
-            continue
-        if not isinstance(metric, str) or not metric.strip() or len(prefix + metric) > 100:
-            errors.add(line, "metric", "must be a name of at most 100 characters")
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            errors.add(line, metric, f"not a number: {value!r}")
-            continue
-        if not math.isfinite(number):
-            errors.add(line, metric, f"not a finite number: {value!r}")
-            continue
-        scores.append(
-            {
-                "prompt_id": str(prompt_id),
-                "model": model_name,
-                "metric": prefix + metric,
-                "value": number,
-                "source": f"imported from {os.path.basename(path)}",
-            }
-        )
-        lines.append(line)
+    for row in rows:
+        score = _score(row, prefix, source, errors)
+        if score is not None:
+            scores.append(score)
+            lines.append(row[0])
     if not scores and not errors:
         errors.add(None, None, "the file holds no scores")
     errors.raise_if_any()
@@ -252,3 +192,97 @@ def import_scores(  # noqa: C901 (to be split)
             )
         errors.raise_if_any()
     return summary["created"] + summary["updated"]
+
+
+def _csv_rows(text: str, errors: ErrorList) -> list[Row]:
+    """Long rows (metric and value columns) or wide ones (a column per metric)."""
+    header, records = csv_records(text, errors)
+    for name in ("prompt_id", "model"):
+        if name not in header:
+            errors.add(1, name, "missing column")
+    errors.raise_if_any()
+    long = "metric" in header and "value" in header
+    rows: list[Row] = []
+    for line, record in records:
+        if not any(cell.strip() for cell in record.values()):
+            continue
+        if long:
+            rows.append(
+                (line, record["prompt_id"], record["model"], record["metric"], record["value"])
+            )
+            continue
+        rows.extend(
+            (line, record["prompt_id"], record["model"], name, record[name])
+            for name in header
+            if name not in RESERVED and (record.get(name) or "").strip()
+        )
+    return rows
+
+
+def _jsonl_rows(text: str, errors: ErrorList) -> list[Row]:
+    """Long lines (metric and value fields) or wide ones (a field per metric)."""
+    rows: list[Row] = []
+    for line, obj in jsonl_objects(text, errors):
+        if "metric" in obj and "value" in obj:
+            rows.append((line, obj.get("prompt_id"), obj.get("model"), obj["metric"], obj["value"]))
+            continue
+        rows.extend(
+            (line, obj.get("prompt_id"), obj.get("model"), name, value)
+            for name, value in obj.items()
+            if name not in RESERVED
+        )
+    return rows
+
+
+def _lm_eval_rows(
+    text: str, errors: ErrorList, model: str | None, id_field: str | None
+) -> list[Row]:
+    """Each sample's numeric fields (true/false as 1/0), as scores of `model`."""
+    rows: list[Row] = []
+    for line, obj in jsonl_objects(text, errors):
+        doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
+        key = doc.get(id_field) if id_field else obj.get("doc_id")
+        if key is None:
+            errors.add(line, f"doc.{id_field}" if id_field else "doc_id", "is missing")
+            continue
+        for name, value in obj.items():
+            if name in LM_EVAL_FIELDS:
+                continue
+            if isinstance(value, bool):
+                rows.append((line, str(key), model, name, float(value)))
+            elif isinstance(value, int | float):
+                rows.append((line, str(key), model, name, value))
+    return rows
+
+
+def _score(row: Row, prefix: str, source: str, errors: ErrorList) -> dict | None:
+    """A row as a score for upsert_metric_scores, or None after recording what is wrong."""
+    line, prompt_id, model_name, metric, value = row
+    if (
+        not isinstance(prompt_id, str | int)
+        or isinstance(prompt_id, bool)
+        or str(prompt_id).strip() == ""
+    ):
+        errors.add(line, "prompt_id", "is missing")
+        return None
+    if not isinstance(model_name, str) or not model_name.strip():
+        errors.add(line, "model", "is missing")
+        return None
+    if not isinstance(metric, str) or not metric.strip() or len(prefix + metric) > 100:
+        errors.add(line, "metric", "must be a name of at most 100 characters")
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        errors.add(line, metric, f"not a number: {value!r}")
+        return None
+    if not math.isfinite(number):
+        errors.add(line, metric, f"not a finite number: {value!r}")
+        return None
+    return {
+        "prompt_id": str(prompt_id),
+        "model": model_name,
+        "metric": prefix + metric,
+        "value": number,
+        "source": source,
+    }

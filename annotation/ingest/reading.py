@@ -115,9 +115,28 @@ def text_lines(text: str) -> Iterator[tuple[int, str]]:
 def jsonl_objects(text: str, errors: ErrorList) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line that is a clean JSON object; every
     other line is recorded in `errors`."""
-    for number, line in text_lines(text):
+    limit, loads, dumps = max_json_depth(), orjson.loads, orjson.dumps
+    for number, line in enumerate(text.split("\n"), start=1):  # as text_lines splits
+        if line.endswith("\r"):
+            line = line[:-1]
         if not line.strip():
             continue
+        # The usual line, checked inline (a million lines pass here): what parse_json
+        # would accept at once. Anything else goes through parse_json, which says why.
+        # A flat object (one bracket) with as many ':' as keys repeats none; otherwise
+        # its ':' are counted again in the re-serialised value (`_maybe_repeated`).
+        try:
+            obj = loads(line)
+        except orjson.JSONDecodeError:
+            obj = None
+        if type(obj) is dict and "\\u00" not in line:
+            brackets = line.count("{") + line.count("[")
+            colons = line.count(":")
+            if brackets <= limit and (
+                (brackets == 1 and colons == len(obj)) or colons == dumps(obj).count(b":")
+            ):
+                yield number, obj
+                continue
         obj = parse_json(line, number, errors)
         if obj is None:
             continue

@@ -43,6 +43,7 @@ from annotation.ingest.writing import (
     bulk_writes,
     db_now,
     gc_paused,
+    indexes_built_after,
     insert_rows,
     json_adapter,
     new_pks,
@@ -472,39 +473,91 @@ def _import(
     return summary
 
 
-def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList) -> ImportSummary:  # noqa: C901 (to be split)
-    # 1. What is stored: models, prompts, and the responses and tasks of the file's prompts.
-    models = dict(LanguageModel.objects.filter(study=study).values_list("name", "pk"))
-    stored_prompts = {
-        ext: (pk, (text, messages, reference, metadata or {}))
-        for pk, ext, text, messages, reference, metadata in Prompt.objects.filter(
-            study=study
-        ).values_list("pk", "external_id", "text", "messages", "reference", "metadata")
-    }
-    stored_pks = [stored_prompts[r.id][0] for r in records if r.id in stored_prompts]
-    model_names = {pk: name for name, pk in models.items()}
-    stored_responses: dict[tuple[int, str], tuple[int, str, dict]] = {}
-    for chunk in chunks(stored_pks):
-        for pk, prompt_id, model_id, text, metadata in Response.objects.filter(
-            prompt_id__in=chunk
-        ).values_list("pk", "prompt_id", "model_id", "text", "metadata"):
-            stored_responses[(prompt_id, model_names[model_id])] = (pk, text, metadata or {})
+def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList) -> ImportSummary:
+    """Check `records` against what `study` stores, then write what is new: models,
+    prompts, responses (with their HTML) and the tasks of the study's design."""
+    stored = _Stored.read(study, records)
+    new_prompts, new_outputs = _new_rows(study, records, stored, errors)
+    errors.raise_if_any()
+    designs, off_queue = _designs(
+        study, records, stored.prompts, stored.responses, stored.model_names
+    )
+    _check_task_limit(study, designs, errors)
+    errors.raise_if_any()
 
-    # 2. Check the file against it; nothing is written before every record agrees.
+    models = dict(stored.models)
+    new_model_names = sorted({o.model for _, o in new_outputs} - models.keys())
+    if new_model_names:
+        LanguageModel.objects.bulk_create(
+            [LanguageModel(study=study, name=name) for name in new_model_names]
+        )
+        models = dict(LanguageModel.objects.filter(study=study).values_list("name", "pk"))
+    prompt_pk = _write_prompts(study, new_prompts, stored)
+    response_pk = _write_responses(new_outputs, stored, models, prompt_pk, designs)
+    tasks_created = _write_tasks(study, designs, off_queue, prompt_pk, models, response_pk)
+    if new_prompts or new_outputs or tasks_created:
+        study.results_changed()
+    return ImportSummary(
+        study=study,
+        created_study=False,
+        prompts_in_file=len(records),
+        prompts_created=len(new_prompts),
+        models_created=len(new_model_names),
+        responses_created=len(new_outputs),
+        tasks_created=tasks_created,
+        queue_size=study.queue_size(),
+    )
+
+
+@dataclass
+class _Stored:
+    """What a study stores that an import compares with: its models (name -> pk), its
+    prompts (external id -> (pk, content)), and the responses of the file's prompts
+    ((prompt pk, model name) -> (pk, text, metadata))."""
+
+    models: dict[str, int]
+    model_names: dict[int, str]
+    prompts: dict[str, tuple[int, tuple]]
+    responses: dict[tuple[int, str], tuple[int, str, dict]]
+
+    @classmethod
+    def read(cls, study: Study, records: list[PromptRecord]) -> _Stored:
+        models = dict(LanguageModel.objects.filter(study=study).values_list("name", "pk"))
+        prompts = {
+            ext: (pk, (text, messages, reference, metadata or {}))
+            for pk, ext, text, messages, reference, metadata in Prompt.objects.filter(
+                study=study
+            ).values_list("pk", "external_id", "text", "messages", "reference", "metadata")
+        }
+        model_names = {pk: name for name, pk in models.items()}
+        responses = {}
+        stored_pks = [prompts[r.id][0] for r in records if r.id in prompts]
+        for chunk in chunks(stored_pks):
+            for pk, prompt_id, model_id, text, metadata in Response.objects.filter(
+                prompt_id__in=chunk
+            ).values_list("pk", "prompt_id", "model_id", "text", "metadata"):
+                responses[(prompt_id, model_names[model_id])] = (pk, text, metadata or {})
+        return cls(models, model_names, prompts, responses)
+
+
+def _new_rows(
+    study: Study, records: list[PromptRecord], stored: _Stored, errors: ErrorList
+) -> tuple[list[PromptRecord], list[tuple[PromptRecord, OutputRecord]]]:
+    """The prompts and outputs of the file that are not stored yet; a record that
+    contradicts a stored prompt or output is an error."""
     new_prompts: list[PromptRecord] = []
     new_outputs: list[tuple[PromptRecord, OutputRecord]] = []
     for record in records:
-        stored = stored_prompts.get(record.id)
-        if stored is None:
+        found = stored.prompts.get(record.id)
+        if found is None:
             new_prompts.append(record)
             new_outputs.extend((record, output) for output in record.outputs.values())
-            continue
-        if stored[1] != record.content():
+        elif found[1] != record.content():
             name = next(
                 name
                 for name, a, b in zip(
                     ("prompt", "prompt", "reference", "metadata"),
-                    stored[1],
+                    found[1],
                     record.content(),
                     strict=True,
                 )
@@ -515,22 +568,28 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
                 name,
                 f"id '{record.id}' is already stored in study '{study.slug}' with a different {name}",
             )
-            continue
-        for model, output in record.outputs.items():
-            known = stored_responses.get((stored[0], model))
-            if known is None:
-                new_outputs.append((record, output))
-            elif (known[1], known[2]) != (output.text, output.metadata):
-                what = "text" if known[1] != output.text else "metadata"
-                errors.add(
-                    record.line,
-                    f"outputs.{model}",
-                    f"the output of '{model}' for id '{record.id}' is already stored with a different {what}",
-                )
-    errors.raise_if_any()
+        else:
+            new_outputs.extend(_new_outputs(record, found[0], stored, errors))
+    return new_prompts, new_outputs
 
-    # 3. The design: how many tasks the queue gains, refused above the limit before any write.
-    designs, off_queue = _designs(study, records, stored_prompts, stored_responses, model_names)
+
+def _new_outputs(record: PromptRecord, prompt_pk: int, stored: _Stored, errors: ErrorList):
+    """The outputs of a stored prompt's record that are not stored yet."""
+    for model, output in record.outputs.items():
+        known = stored.responses.get((prompt_pk, model))
+        if known is None:
+            yield record, output
+        elif (known[1], known[2]) != (output.text, output.metadata):
+            what = "text" if known[1] != output.text else "metadata"
+            errors.add(
+                record.line,
+                f"outputs.{model}",
+                f"the output of '{model}' for id '{record.id}' is already stored with a different {what}",
+            )
+
+
+def _check_task_limit(study: Study, designs, errors: ErrorList) -> None:
+    """How many tasks the queue gains, refused above the limit before any write."""
     adding = task_design.tasks_to_add(
         designs,
         pairs=study.asks_pairs,
@@ -545,15 +604,10 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
             f"{max_import_tasks():,} (MAX_IMPORT_TASKS); sample pairs with "
             "--pairs-per-prompt, split the file, or raise the limit",
         )
-    errors.raise_if_any()
 
-    # 4. Write: models, prompts, responses (with their HTML), then tasks.
-    new_model_names = sorted({o.model for _, o in new_outputs} - models.keys())
-    if new_model_names:
-        LanguageModel.objects.bulk_create(
-            [LanguageModel(study=study, name=name) for name in new_model_names]
-        )
-        models = dict(LanguageModel.objects.filter(study=study).values_list("name", "pk"))
+
+def _write_prompts(study: Study, new_prompts: list[PromptRecord], stored: _Stored) -> dict:
+    """Insert the new prompts (with their HTML); the pk of every prompt by external id."""
     json_value = json_adapter()
     last_prompt = _last_pk(Prompt)
     insert_rows(
@@ -574,12 +628,20 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
             for r in new_prompts
         ),
     )
-    prompt_pk = {ext: pk for ext, (pk, _) in stored_prompts.items()}
+    prompt_pk = {ext: pk for ext, (pk, _) in stored.prompts.items()}
     pks = new_pks(Prompt, last_prompt, len(new_prompts))
     if pks is not None:
         prompt_pk.update(zip((r.id for r in new_prompts), pks, strict=True))
     elif new_prompts:
         prompt_pk = dict(Prompt.objects.filter(study=study).values_list("external_id", "pk"))
+    return prompt_pk
+
+
+def _write_responses(new_outputs, stored: _Stored, models, prompt_pk, designs) -> dict:
+    """Insert the new responses (with their HTML); the pk of each response of the file's
+    prompts by (prompt pk, model pk): stored ones are known, new ones are read back
+    unless SQLite's consecutive keys give them."""
+    json_value = json_adapter()
     last_response = _last_pk(Response)
     insert_rows(
         Response,
@@ -595,11 +657,9 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
             for r, o in new_outputs
         ),
     )
-    # Each response of the file's prompts by (prompt, model): stored ones are known, new ones
-    # are read back unless SQLite's consecutive keys give them.
     response_pk = {
         (prompt_id, models[model]): pk
-        for (prompt_id, model), (pk, _, _) in stored_responses.items()
+        for (prompt_id, model), (pk, _, _) in stored.responses.items()
     }
     pks = new_pks(Response, last_response, len(new_outputs))
     if pks is not None:
@@ -607,27 +667,15 @@ def _write_records(study: Study, records: list[PromptRecord], errors: ErrorList)
             ((prompt_pk[r.id], models[o.model]), pk)
             for (r, o), pk in zip(new_outputs, pks, strict=True)
         )
-    else:
-        for chunk in chunks([prompt_pk[d.key] for d in designs]):
-            response_pk.update(
-                ((prompt_id, model_id), pk)
-                for pk, prompt_id, model_id in Response.objects.filter(
-                    prompt_id__in=chunk
-                ).values_list("pk", "prompt_id", "model_id")
+        return response_pk
+    for chunk in chunks([prompt_pk[d.key] for d in designs]):
+        response_pk.update(
+            ((prompt_id, model_id), pk)
+            for pk, prompt_id, model_id in Response.objects.filter(prompt_id__in=chunk).values_list(
+                "pk", "prompt_id", "model_id"
             )
-    tasks_created = _write_tasks(study, designs, off_queue, prompt_pk, models, response_pk)
-    if new_prompts or new_outputs or tasks_created:
-        study.results_changed()
-    return ImportSummary(
-        study=study,
-        created_study=False,
-        prompts_in_file=len(records),
-        prompts_created=len(new_prompts),
-        models_created=len(new_model_names),
-        responses_created=len(new_outputs),
-        tasks_created=tasks_created,
-        queue_size=study.queue_size(),
-    )
+        )
+    return response_pk
 
 
 def _designs(study, records, stored_prompts, stored_responses, model_names):
@@ -687,12 +735,13 @@ def _write_tasks(study, designs, off_queue, prompt_pk, models, response_pk) -> i
             ppk = prompt_pk[design.key]
             a, b = response_pk[(ppk, models[first])], response_pk[(ppk, models[second])]
             add(design, pair, (first, second), *((a, b) if a < b else (b, a)))
-    insert_rows(
-        Task,
-        ["study", "kind", "prompt", "response_a", "response_b", "is_gold", "gold_answer",
-         "slots_taken", "order_key", "in_queue", "created_at"],
-        rows,
-    )  # fmt: skip
+    with indexes_built_after(Task, len(rows)):
+        insert_rows(
+            Task,
+            ["study", "kind", "prompt", "response_a", "response_b", "is_gold", "gold_answer",
+             "slots_taken", "order_key", "in_queue", "created_at"],
+            rows,
+        )  # fmt: skip
     for chunk in chunks(into_queue):
         update_rows(Task, "in_queue", True, chunk)
     return len(rows) + len(into_queue)

@@ -227,6 +227,18 @@ BAD = [
         "field 'grader': is missing",
     ),
     ("jsonl", "{not json", "malformed JSON"),
+    (
+        "arena",
+        '{"question_id": "q0", "model_a": "alpha-model", "model_b": "beta-model", '
+        '"winner": "tie", "winner": "model_a"}',
+        "the key 'winner' appears twice",
+    ),
+    (
+        "arena",
+        '{"question_id": "q0", "model_a": "alpha-model", "model_b": "beta-model", '
+        '"winner": "tie", "judge": "a:b", "judge": "c"}',
+        "the key 'judge' appears twice",
+    ),
 ]
 
 
@@ -392,3 +404,52 @@ def test_the_design_takes_a_judged_pair_into_the_queue_instead_of_doubling_it(db
     assert Task.objects.count() == 3 and Task.objects.filter(in_queue=True).count() == 3
     judged.refresh_from_db()
     assert judged.in_queue and judged.judgments.count() == 1
+
+
+def indexes(table: str) -> list[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s",
+                [table],
+            )
+        else:
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table]
+            )
+        return sorted(cursor.fetchall())
+
+
+def test_a_large_import_leaves_the_indexes_as_they_were(pair_study, write_jsonl, monkeypatch):
+    # Every import counts as large here: on SQLite the non-unique indexes of the tasks,
+    # judgments and ratings are dropped for the inserts and built again.
+    monkeypatch.setattr("annotation.ingest.writing.MIN_ROWS_TO_REBUILD_INDEXES", 1)
+    tables = [model._meta.db_table for model in (Task, Judgment, Rating)]
+    before = {table: indexes(table) for table in tables}
+    assert all(before.values())
+    run(write_jsonl(battles(300), name="many.jsonl"), "arena")
+    assert {table: indexes(table) for table in tables} == before
+    assert Judgment.objects.count() == 300 and Rating.objects.count() == 600
+    assert Judgment.objects.filter(grader__username="u7").get().ratings.count() == 2
+    assert Rating.objects.filter(response__model__name="alpha-model").count() == 200
+
+
+def test_an_error_while_the_indexes_are_down_restores_them(pair_study):
+    from django.db import transaction
+
+    from annotation.ingest.writing import indexes_built_after
+
+    table = Judgment._meta.db_table
+    before = indexes(table)
+    with transaction.atomic():
+        with (
+            pytest.raises(RuntimeError, match="failed write"),
+            indexes_built_after(Judgment, 1_000_000),
+        ):
+            if connection.vendor == "sqlite":  # only the unique ones are left meanwhile
+                assert [name for name, _ in indexes(table)] == [
+                    name for name, sql in before if sql is None or "UNIQUE" in sql
+                ]
+            raise RuntimeError("a failed write")
+        # Caught inside the caller's transaction: the indexes are back all the same.
+        assert indexes(table) == before

@@ -87,6 +87,35 @@ def test_it_changes_nothing_when_rerun(write_jsonl):
     assert (counts(), list(Task.objects.values_list("pk", "response_a", "response_b"))) == before
 
 
+def test_a_large_import_leaves_the_task_indexes_as_they_were(write_jsonl, monkeypatch):
+    from django.db import connection
+
+    # Every import counts as large here: on SQLite the task table's non-unique indexes are
+    # dropped for the inserts and built again; the unique ones check the rows meanwhile.
+    monkeypatch.setattr("annotation.ingest.writing.MIN_ROWS_TO_REBUILD_INDEXES", 1)
+    table = Task._meta.db_table
+
+    def indexes():
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s",
+                    [table],
+                )
+            else:
+                cursor.execute(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table]
+                )
+            return sorted(cursor.fetchall())
+
+    before = indexes()
+    run(write_jsonl(GOOD))
+    assert indexes() == before
+    assert Task.objects.filter(study__slug="s-import", in_queue=True).count() == 6
+    run(write_jsonl(GOOD))  # the unique pair index still sees the stored tasks
+    assert counts() == (1, 3, 2, 6, 6)
+
+
 def test_it_adds_only_what_is_new(write_jsonl):
     run(write_jsonl(GOOD[:1]))
     run(write_jsonl(GOOD))
