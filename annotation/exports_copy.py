@@ -28,6 +28,10 @@ comes out the same:
 - The header is written by the Python path's code (COPY's HEADER would cut column names
   at 63 bytes and quote them by SQL's rules).
 
+While the COPY runs it holds the connection (psycopg's lock), as any COPY does: the chunks
+must be read to the end or the generator closed, as Django's StreamingHttpResponse does when
+a download ends or the client goes away (the COPY is then cancelled).
+
 `available` says where this holds: PostgreSQL 12 or later (shortest float text), psycopg 3,
 extra_float_digits >= 1, UTF-8 client encoding, standard-conforming strings.
 """
@@ -40,6 +44,7 @@ import struct
 from collections.abc import Iterator
 
 from django.db import connection as default_connection
+from django.db import transaction
 
 from annotation import counting, exports
 from annotation.models import Judgment, Rating, Study, Task
@@ -78,12 +83,30 @@ def _neutral(column: str) -> str:
     )
 
 
-def _tags(column: str) -> str:
-    """SQL for the ';'-joined tags of a rating's JSON array (NULL for none)."""
+# Tags of up to this many are read by index, without a subquery per rating.
+FEW_TAGS = 4
+
+
+def _first_space_to_t(text: str) -> str:
+    """SQL for Python's `text.replace(" ", "T", 1)` (regexp_replace costs several times
+    more)."""
     return (
-        "(SELECT string_agg(tag, ';' ORDER BY n) FROM jsonb_array_elements_text("
-        f"CASE WHEN jsonb_typeof({column}) = 'array' THEN {column} END"
-        ") WITH ORDINALITY AS tags(tag, n))"
+        f"CASE WHEN strpos({text}, ' ') = 0 THEN {text} ELSE "
+        f"overlay({text} placing 'T' from strpos({text}, ' ') for 1) END"
+    )
+
+
+def _tags(column: str) -> str:
+    """SQL for the ';'-joined tags of a rating's JSON array of strings (NULL for none).
+    `concat_ws` skips what is past the end of the array (NULL); a list of more tags is
+    joined by a subquery."""
+    by_index = ", ".join(f"{column} ->> {i}" for i in range(FEW_TAGS))
+    return (
+        f"CASE WHEN {column} IS NULL OR jsonb_typeof({column}) <> 'array' "
+        f"OR {column} = '[]'::jsonb THEN NULL "
+        f"WHEN jsonb_array_length({column}) <= {FEW_TAGS} THEN concat_ws(';', {by_index}) "
+        "ELSE (SELECT string_agg(tag, ';' ORDER BY n) FROM "
+        f"jsonb_array_elements_text({column}) WITH ORDINALITY AS tags(tag, n)) END"
     )
 
 
@@ -108,7 +131,7 @@ SELECT d.id,
             ELSE %(marker)s || encode(float8send(d.seconds), 'hex') END,
        NULLIF(d.source, ''){meta}
 FROM (
-    SELECT j.id, regexp_replace(CAST(j.created_at AS TEXT), ' ', 'T') AS created, j.task_id,
+    SELECT j.id, {created} AS created, j.task_id,
            t.kind, t.prompt_id, t.response_a_id, t.response_b_id, j.verdict, j.grader_id,
            j.comment, j.seconds, j.source, ra.label AS label_a, rb.label AS label_b,
            {tags_a_text} AS tags_a, {tags_b_text} AS tags_b
@@ -172,6 +195,7 @@ def copy_query(
     for k in range(n_meta):
         params[f"meta_{k}"] = [_text(cells[1][k]) for cells in found.prompts.values()]
     sql = COPY_SQL.format(
+        created=_first_space_to_t("CAST(j.created_at AS TEXT)"),
         winner=winner,
         label_a=_neutral("d.label_a"),
         label_b=_neutral("d.label_b"),
@@ -195,7 +219,16 @@ def iter_csv(study: Study, *, connection=default_connection) -> Iterator[bytes]:
     """The CSV export of `study` in chunks of bytes, written by the server."""
     columns, sql, params = copy_query(study)
     yield exports.csv_header(columns)
-    with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        # The per-row expressions make the planner's estimate large enough for JIT with
+        # inlining and optimisation, whose compiling cost more than it saved: 14.1 s
+        # against 7.0 s for 200,000 rows (PostgreSQL 15).
+        cursor.execute("SET LOCAL jit = off")
+        yield from _rows(cursor, sql, params)
+
+
+def _rows(cursor, sql: str, params: dict) -> Iterator[bytes]:
+    with cursor.cursor.copy(sql, params) as copy:
         rows: list = []
         for row in copy:
             rows.append(row)

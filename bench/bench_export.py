@@ -346,7 +346,7 @@ def raw_connection(url: str):
     else:
         import psycopg
 
-        connection = psycopg.connect(url, autocommit=True)
+        connection = psycopg.connect(url)  # a transaction: the floor's cursor is server-side
         cursor = connection.cursor()
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]

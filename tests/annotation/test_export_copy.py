@@ -157,7 +157,7 @@ def hostile(db):
         if n % 7 == 0:
             continue  # no ratings at all
         for k, response in enumerate(task.responses):
-            tags = [next(tag_texts) for _ in range((n + k) % 4)]
+            tags = [next(tag_texts) for _ in range((n + k) % 7)]  # past FEW_TAGS too
             label = next(labels) if (n + k) % 6 else ""
             Rating.objects.create(judgment=judgment, response=response, label=label, tags=tags)
     return study
@@ -272,3 +272,16 @@ def test_importing_the_exports_loads_no_dataframe_library():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@postgresql_only
+def test_a_download_dropped_halfway_leaves_the_connection_usable(hostile, monkeypatch):
+    monkeypatch.setattr(exports_copy, "ROWS_PER_CHUNK", 10)
+    chunks = exports.iter_csv(hostile, server=True)
+    try:
+        assert next(chunks).startswith(b"judgment_id,")
+        assert len(next(chunks).split(b"\r\n")) > 10  # ten rows (some hold a CRLF)
+    finally:
+        chunks.close()  # what Django does when the client goes away
+    assert Judgment.objects.filter(task__study=hostile).count() > 100
+    assert b"".join(exports.iter_csv(hostile, server=True)) == python_csv(hostile)
