@@ -17,14 +17,16 @@ model names, metadata, usernames) is neutralised where cells are written
 (`spreadsheet_text`, `_xlsx_cells`). Machine formats (jsonl, parquet,
 preferences, arena) keep the exact text.
 
-Rows stream from the database in keyset-paginated batches, so memory stays flat
-however many judgments a study holds.
+Rows stream from the database through a chunked cursor and are written as they come, so
+memory stays flat however many judgments a study holds; on PostgreSQL the CSV export is
+written by the server (`COPY (SELECT ...) TO STDOUT`, `annotation.exports_copy`), byte for
+byte the same file. Importing this module loads no pandas, pyarrow, scipy or openpyxl (the
+web app and `manage.py export` import it): the formats that need them import them inside.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from collections import Counter
@@ -34,13 +36,9 @@ from typing import IO
 
 import orjson
 from django.db import connection
-from pandas.api.types import is_numeric_dtype
 
 from annotation import counting
-from annotation.model_card import model_card
 from annotation.models import Judgment, Prompt, Rating, Response, Study, Task, User
-from scoring import outcomes
-from scoring.verdicts import ARENA_WINNER, A, B
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores", "card")
 CONTENT_TYPES = {
@@ -115,7 +113,15 @@ LEFT JOIN {rating} rb ON rb.judgment_id = j.id AND rb.response_id = t.response_b
 WHERE t.id = j.task_id AND t.study_id = %s AND {selected}
 ORDER BY j.id
 """
-ROWS_PER_CHUNK = 5_000
+ROWS_PER_CHUNK = 1_000  # small batches: fewer rows alive at once, fewer GC passes
+
+
+def verdict_vocabulary() -> tuple[dict[str, str], str, str]:
+    """`scoring.verdicts`' ARENA_WINNER, A and B, imported when an export runs rather than
+    with this module: `scoring.verdicts` imports numpy and pandas at its top."""
+    from scoring.verdicts import ARENA_WINNER, A, B
+
+    return ARENA_WINNER, A, B
 
 
 def _tags(value) -> tuple[str, ...]:
@@ -130,7 +136,17 @@ def _tag_text(value) -> str:
 
 
 def _spreadsheet_tags(value) -> str:
+    if not value or value == "[]":
+        return ""
     return spreadsheet_text(";".join(_tags(value)))
+
+
+def _spreadsheet_label(value) -> str:
+    return spreadsheet_text(value) if value else ""
+
+
+def _label(value) -> str:
+    return value or ""
 
 
 def _same(value):
@@ -168,46 +184,72 @@ def _columns(study: Study) -> list[str]:
     return JUDGMENT_COLUMNS + [f"meta_{key}" for key in _metadata(study)[1]]
 
 
+@dataclass
+class Lookups:
+    """What a judgment row takes from other tables, read once before the judgments: per
+    prompt its id and its metadata values in column order, per response its model's
+    name, per user its name and kind. With `as_text` (CSV), metadata objects are JSON and
+    every text a spreadsheet could run is neutralised (`spreadsheet_text`)."""
+
+    columns: list[str]
+    slug: str
+    prompts: dict[int, tuple]  # pk -> (prompt id, (metadata values...))
+    models: dict[int, str]  # response pk -> model name
+    grader_names: dict[int, str]
+    grader_kinds: dict[int, str]
+
+
+def lookups(study: Study, *, as_text: bool) -> Lookups:
+    prompts, meta_keys = _metadata(study)
+    cell = spreadsheet_text if as_text else _same
+    users = User.objects.values_list("pk", "username", "kind")
+    # One object per distinct value: a million-judgment study has 100,000 responses of a
+    # handful of models and prompts whose metadata repeats a few values.
+    shared: dict = {}
+
+    def meta_cells(meta: dict) -> tuple:
+        values = (cell(_meta_text(meta.get(k))) if as_text else meta.get(k) for k in meta_keys)
+        return tuple(shared.setdefault(v, v) if v.__class__ is str else v for v in values)
+
+    model_cells: dict[int, str] = {}
+    return Lookups(
+        columns=JUDGMENT_COLUMNS + [f"meta_{key}" for key in meta_keys],
+        slug=cell(study.slug),
+        prompts={pk: (cell(ext), meta_cells(meta)) for pk, (ext, meta) in prompts.items()},
+        models={
+            pk: model_cells.get(model) or model_cells.setdefault(model, cell(name))
+            for pk, model, name in Response.objects.filter(prompt__study=study)
+            .values_list("pk", "model_id", "model__name")
+            .iterator(chunk_size=BATCH)
+        },
+        grader_names={pk: cell(name) for pk, name, _ in users},
+        grader_kinds={pk: kind for pk, _, kind in users},
+    )
+
+
 def judgment_rows(
     study: Study, *, as_text: bool = False, selection: counting.Selection = counting.EVERY_GRADER
-) -> Iterator[tuple[list[str], list[tuple]]]:
+) -> Iterator[tuple[list[str], Iterator[tuple]]]:
     """The study's judgments in id order, in chunks: (columns, rows). By default every
     grader's judgments on regular tasks, each row naming its grader's kind (see
     `annotation.counting`).
 
-    Each row is a tuple in the order of `columns`: tags as lists, or with `as_text` as
+    Each row is a tuple in the order of `columns`: tags as tuples, or with `as_text` as
     ';'-joined text and metadata objects as JSON, and every text a spreadsheet could run
     as a formula neutralised (`spreadsheet_text`: ready for CSV). One SQL pass joins
     each judgment to its task and its two ratings; prompt ids, model names and graders
-    come from lookup tables loaded first, so the export streams at database speed with
-    flat memory.
+    come from lookup tables loaded first (`lookups`), so the export streams at database
+    speed with flat memory. Kind, verdict, winner, source and the timestamp come from
+    fixed vocabularies and are never neutralised.
     """
-    prompts, meta_keys = _metadata(study)
-    columns = JUDGMENT_COLUMNS + [f"meta_{key}" for key in meta_keys]
-    # For CSV, lookups are neutralised once here and free text per row below; kind,
-    # verdict, winner, source and the timestamp come from fixed vocabularies.
-    cell = spreadsheet_text if as_text else _same
-    tag_value = _spreadsheet_tags if as_text else _tags
-    # Per prompt, once: its id and its metadata values in column order.
-    prompt_cells = {
-        pk: (
-            cell(ext),
-            tuple(cell(_meta_text(meta.get(k))) if as_text else meta.get(k) for k in meta_keys),
-        )
-        for pk, (ext, meta) in prompts.items()
-    }
-    models = {
-        pk: cell(name)
-        for pk, name in Response.objects.filter(prompt__study=study)
-        .values_list("pk", "model__name")
-        .iterator(chunk_size=BATCH)
-    }
-    graders = {
-        pk: (cell(name), kind)
-        for pk, name, kind in User.objects.values_list("pk", "username", "kind")
-    }
-    winners = ARENA_WINNER
-    slug = cell(study.slug)
+    found = lookups(study, as_text=as_text)
+    columns, slug, prompts, models = found.columns, found.slug, found.prompts, found.models
+    names, kinds = found.grader_names, found.grader_kinds
+    text = spreadsheet_text if as_text else _same
+    label = _spreadsheet_label if as_text else _label
+    tags = _spreadsheet_tags if as_text else _tags
+    winners, a, b = verdict_vocabulary()
+    iso = _iso
     selected, params = selection.sql_condition(judgment="j", task="t")
     sql = JUDGMENT_SQL.format(
         judgment=Judgment._meta.db_table,
@@ -218,38 +260,35 @@ def judgment_rows(
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [study.pk, *params])
         while batch := cursor.fetchmany(ROWS_PER_CHUNK):
-            out = []
-            for jid, created, task_id, kind, ppk, ra, rb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch:  # fmt: skip
-                ma = models[ra]
-                mb = models[rb] if rb else ""
-                grader, grader_kind = graders[gid]
-                prompt_id, meta = prompt_cells[ppk]
-                out.append(
+            yield (
+                columns,
+                (
                     (
                         jid,
-                        _iso(created),
+                        iso(created),
                         slug,
-                        prompt_id,
+                        (prompt := prompts[ppk])[0],
                         task_id,
                         kind,
-                        ma,
-                        mb,
+                        ma := models[ra],
+                        mb := models[rb] if rb else "",
                         verdict,
                         winners.get(verdict, ""),
-                        ma if verdict == A else mb if verdict == B else "",
-                        grader,
-                        grader_kind,
-                        cell(la or ""),
-                        cell(lb or ""),
-                        tag_value(ta),
-                        tag_value(tb),
-                        cell(comment),
+                        ma if verdict == a else mb if verdict == b else "",
+                        names[gid],
+                        kinds[gid],
+                        label(la),
+                        label(lb),
+                        tags(ta),
+                        tags(tb),
+                        text(comment),
                         seconds,
                         source,
                     )
-                    + meta  # fmt: skip
-                )
-            yield columns, out
+                    + prompt[1]
+                    for jid, created, task_id, kind, ppk, ra, rb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch  # fmt: skip
+                ),
+            )
 
 
 def judgment_records(study: Study) -> Iterator[dict]:
@@ -265,7 +304,10 @@ def judgment_records(study: Study) -> Iterator[dict]:
 # Injection"): `=HYPERLINK(...)` in a grader's comment would be a live link in Excel.
 FORMULA_TRIGGERS = frozenset("=+-@\t\r")
 # ...but text that is just a number, such as "-0.5", is read as that number and runs nothing.
-PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only (Python's \d would also take "-٣"); annotation.exports_copy writes the
+# same pattern for PostgreSQL.
+PLAIN_NUMBER_PATTERN = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+PLAIN_NUMBER = re.compile(PLAIN_NUMBER_PATTERN)
 
 
 def spreadsheet_text(value):
@@ -300,35 +342,72 @@ def _csv_cell(value):
     return _meta_text(value)
 
 
-def iter_csv(study: Study) -> Iterator[bytes]:
+class _Pieces(list):
+    """A `csv.writer` target that keeps each written line, to be sent a batch at a time."""
+
+    write = list.append
+
+
+def csv_header(columns: list[str]) -> bytes:
+    pieces = _Pieces()
+    csv.writer(pieces, lineterminator=CSV_LINE_END).writerow(_spreadsheet_row(columns))
+    return "".join(pieces).encode("utf-8")
+
+
+def iter_csv(study: Study, *, server: bool | None = None) -> Iterator[bytes]:
     """CSV in chunks of bytes (tags joined with ';', metadata objects as JSON), with
-    formula-like text neutralised (`spreadsheet_text`)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator=CSV_LINE_END)
-    writer.writerow(_spreadsheet_row(_columns(study)))
-    for _, rows in judgment_rows(study, as_text=True):
+    formula-like text neutralised (`spreadsheet_text`).
+
+    On PostgreSQL the server writes it (`COPY ... TO STDOUT`, `annotation.exports_copy`)
+    when it can write exactly these bytes; `server` forces one path or the other.
+    """
+    from annotation import exports_copy
+
+    if server is None:
+        server = exports_copy.available(connection)
+    if server:
+        return exports_copy.iter_csv(study)
+    return _iter_csv_python(study)
+
+
+def _iter_csv_python(study: Study) -> Iterator[bytes]:
+    pieces = _Pieces()
+    writer = csv.writer(pieces, lineterminator=CSV_LINE_END)
+    header = True
+    for columns, rows in judgment_rows(study, as_text=True):
+        if header:
+            writer.writerow(_spreadsheet_row(columns))
+            header = False
         writer.writerows(rows)
-        yield buffer.getvalue().encode("utf-8")
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
+        yield "".join(pieces).encode("utf-8")
+        pieces.clear()
+    if header:  # no judgments: the header alone
+        yield csv_header(_columns(study))
 
 
+# Lines are copied into one buffer as they are made rather than kept and joined: orjson
+# returns each line in an allocation of several kilobytes, so holding a batch of 5,000
+# lines at once took ~40 MB where the lines themselves take 3.
 def _iter_jsonl(records: Iterator[dict]) -> Iterator[bytes]:
-    lines = []
-    for record in records:
-        lines.append(orjson.dumps(record))
-        if len(lines) == 2000:
-            yield b"\n".join(lines) + b"\n"
-            lines = []
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    lines = bytearray()
+    for n, record in enumerate(records, 1):
+        lines += dumps(record, option=newline)
+        if n % 2000 == 0:
+            yield bytes(lines)
+            lines.clear()
     if lines:
-        yield b"\n".join(lines) + b"\n"
+        yield bytes(lines)
 
 
 def iter_jsonl(study: Study) -> Iterator[bytes]:
     dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    lines = bytearray()
     for columns, rows in judgment_rows(study):
-        yield b"".join(dumps(dict(zip(columns, row)), option=newline) for row in rows)  # noqa: B905
+        for row in rows:
+            lines += dumps(dict(zip(columns, row)), option=newline)  # noqa: B905
+        yield bytes(lines)
+        lines.clear()
 
 
 def write_parquet(study: Study, out: IO[bytes]) -> int:
@@ -475,9 +554,12 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
     `drop_ties`, else all votes). `unanimous` keeps tasks whose every counted vote
     agrees; `min_agreement` drops tasks below that share.
     """
+    from scoring import outcomes
+
     filters = filters or PreferenceFilters()
     if not 0 <= filters.min_agreement <= 1:
         raise ExportError("min_agreement must be between 0 and 1")
+    _, a, _ = verdict_vocabulary()
     last = 0
     base = counting.counted_pair_verdicts(study)
     task_ids_query = Task.objects.filter(study=study, is_gold=False, kind=Task.Kind.PAIR).order_by(
@@ -523,7 +605,7 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
             if agreement < filters.min_agreement:
                 continue
             _, prompt_pk, ra, rb = tasks[task_id]
-            chosen, rejected = (ra, rb) if side == A else (rb, ra)
+            chosen, rejected = (ra, rb) if side == a else (rb, ra)
             ext, text, messages, meta = prompts[prompt_pk]
             chosen_text, chosen_model, _ = responses[chosen]
             rejected_text, rejected_model, _ = responses[rejected]
@@ -550,6 +632,7 @@ def preference_records(study: Study, filters: PreferenceFilters | None = None) -
 
 def arena_records(study: Study) -> Iterator[dict]:
     """Each pairwise judgment as an arena battle record."""
+    winners, _, _ = verdict_vocabulary()
     last = 0
     base = counting.counted_pair_verdicts(study).order_by("pk")
     prompt_info: dict[int, tuple] = {}
@@ -579,7 +662,7 @@ def arena_records(study: Study) -> Iterator[dict]:
                 "question_id": ext,
                 "model_a": ma,
                 "model_b": mb,
-                "winner": ARENA_WINNER[verdict],
+                "winner": winners[verdict],
                 "judge": grader,
                 "turn": turn,
                 "language": language,
@@ -589,6 +672,8 @@ def arena_records(study: Study) -> Iterator[dict]:
 
 def iter_scores_csv(study: Study) -> Iterator[bytes]:
     """The scores table as CSV, formula-like text neutralised (metric names included)."""
+    from pandas.api.types import is_numeric_dtype
+
     from annotation.results import response_scores
 
     frame = response_scores(study)
@@ -615,6 +700,8 @@ def stream(study: Study, fmt: str, *, filters: PreferenceFilters | None = None) 
     if fmt == "scores":
         return iter_scores_csv(study)
     if fmt == "card":
+        from annotation.model_card import model_card
+
         return iter([model_card(study).encode("utf-8")])
     raise ExportError(f"unknown text export format '{fmt}'")
 
