@@ -35,6 +35,7 @@ from annotation.models import (
     User,
 )
 from annotation.results.version import data_version
+from scoring.style import FEATURES, style_counts
 from scoring.verdicts import ARENA_WINNER
 
 BATTLE_COLUMNS = [
@@ -50,6 +51,8 @@ BATTLE_COLUMNS = [
     "seconds",
 ]
 RATING_COLUMNS = ["judgment_id", "response_id", "prompt_pk", "model", "grader", "label", "tags"]
+SIDE_COLUMNS = ["item", "grader", "a_on_left"]
+STYLE_COLUMNS = ["response_id", *FEATURES]
 # Columns of the battle and rating tables that are not prompt metadata.
 NOT_METADATA = frozenset(BATTLE_COLUMNS) | {
     "judgment_id",
@@ -84,6 +87,10 @@ class StudyData:
     - ``quality``: each grader's quality row: grader, gold_seen, gold_accuracy,
       median_seconds, tie_share.
     - counts: ``tasks`` (regular), ``slots_taken`` on them, ``counted_judgments``.
+    - ``sides``: the screen side of every judgment handed out here (humans and model
+      judges; imported judgments have none): item (the task), grader, a_on_left.
+    - ``styles``: each response's length and Markdown counts (`scoring.style.style_counts`
+      of its text): response_id, length, headers, lists, bold.
     """
 
     study_id: int
@@ -107,6 +114,8 @@ class StudyData:
     tasks: int = 0
     slots_taken: int = 0
     counted_judgments: int = 0
+    sides: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SIDE_COLUMNS))
+    styles: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STYLE_COLUMNS))
 
     @property
     def metrics(self) -> list[str]:
@@ -241,6 +250,8 @@ def _load(study: Study, version: str) -> StudyData:
         tasks=tasks["n"],
         slots_taken=tasks["slots"] or 0,
         counted_judgments=len(counted),
+        sides=_sides(study),
+        styles=_styles(study),
     )
 
 
@@ -372,3 +383,26 @@ def _quality(study: Study) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["grader", "gold_seen", "gold_accuracy", "median_seconds", "tie_share"]
     )
+
+
+def _sides(study: Study) -> pd.DataFrame:
+    """Which response each grader saw on the left, for judgments handed out here."""
+    rows = list(
+        EVERY_GRADER.judgments(study)
+        .filter(assignment__isnull=False)
+        .order_by("pk")
+        .values_list("task_id", "grader__username", "assignment__a_on_left")
+    )
+    return pd.DataFrame(rows, columns=SIDE_COLUMNS)
+
+
+def _styles(study: Study) -> pd.DataFrame:
+    """Length and Markdown counts of each response's text, for style control."""
+    rows = [
+        (pk, *style_counts(text).values())
+        for pk, text in Response.objects.filter(prompt__study=study)
+        .order_by("pk")
+        .values_list("pk", "text")
+        .iterator(chunk_size=5000)
+    ]
+    return pd.DataFrame(rows, columns=STYLE_COLUMNS)
