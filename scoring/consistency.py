@@ -302,16 +302,17 @@ def _cycles(graders, prompts, first, second, verdicts):
     cycle_rows = []
     candidates = groups.index[(groups["rows"] >= 3) & (groups["models"] >= 3)]
     by_group = frame[frame["group"].isin(candidates)].groupby("group", sort=True)
-    for key, group in by_group:
-        info, cycle = _one_group(group)
-        groups.loc[key, ["cyclic", "triads", "circular"]] = (
+    for at, members in by_group:
+        index = int(at)  # type: ignore[call-overload]
+        info, cycle = _one_group(members)
+        groups.loc[index, ["cyclic", "triads", "circular"]] = (
             info["cyclic"],
             info["triads"],
             info["circular"],
         )
         if cycle is not None:
             cycle_rows.append(
-                {"grader": groups.at[key, "g"], "prompt": groups.at[key, "p"], **cycle}
+                {"grader": groups["g"].iat[index], "prompt": groups["p"].iat[index], **cycle}
             )
     return cycle_rows, groups[columns].reset_index(drop=True)
 
