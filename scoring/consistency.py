@@ -303,7 +303,7 @@ def _cycles(graders, prompts, first, second, verdicts):
     candidates = groups.index[(groups["rows"] >= 3) & (groups["models"] >= 3)]
     by_group = frame[frame["group"].isin(candidates)].groupby("group", sort=True)
     for at, members in by_group:
-        index = int(at)  # type: ignore[call-overload]
+        index = int(at)  # type: ignore[arg-type]
         info, cycle = _one_group(members)
         groups.loc[index, ["cyclic", "triads", "circular"]] = (
             info["cyclic"],
