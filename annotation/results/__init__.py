@@ -79,6 +79,11 @@ __all__ = [
     "response_scores",
     "slice_results",
     "watermark",
+    "davidson",
+    "style_control",
+    "position_bias",
+    "rating_consistency",
+    "tag_effects",
 ]
 
 
@@ -141,6 +146,32 @@ def correlations(
 def progress(study: Study) -> ProgressPayload:
     """Slots filled, per grader, per model and per slice."""
     return _current(study, "progress", DEFAULTS["progress"][0], {})
+
+
+def davidson(study: Study) -> dict:
+    """Davidson (1970) ratings with the tie parameter (`results.ties`)."""
+    fn, params = DEFAULTS["davidson"]
+    return _current(study, "davidson", fn, params)
+
+
+def style_control(study: Study) -> dict:
+    """Ratings controlled for length and Markdown, with the style coefficients."""
+    return _current(study, "style", DEFAULTS["style"][0], {})
+
+
+def position_bias(study: Study) -> dict:
+    """Left-side share per grader and model judge, and swap consistency."""
+    return _current(study, "position", DEFAULTS["position"][0], {})
+
+
+def rating_consistency(study: Study) -> dict:
+    """Verdicts that contradict the grader's own ratings, and preference cycles."""
+    return _current(study, "consistency", DEFAULTS["consistency"][0], {})
+
+
+def tag_effects(study: Study) -> dict:
+    """Which tags predict losing a battle, per study and per slice."""
+    return _current(study, "tag_effects", DEFAULTS["tag_effects"][0], {})
 
 
 def check_compare(study: Study, model_a: str, model_b: str, *, measure: str = "good_rate") -> None:
