@@ -22,9 +22,9 @@ from collections.abc import Callable
 import pandas as pd
 
 from annotation.models import Study
+from annotation.results import background, snapshot
 from annotation.results import compare as _compare
 from annotation.results import correlations as _correlations
-from annotation.results import snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP
 from annotation.results.correlations import SCORE_COLUMNS
 from annotation.results.errors import ResultsError
@@ -170,8 +170,13 @@ def rating_consistency(study: Study) -> dict:
 
 
 def tag_effects(study: Study) -> dict:
-    """Which tags predict losing a battle, per study and per slice."""
-    return _current(study, "tag_effects", DEFAULTS["tag_effects"][0], {})
+    """Which tags predict losing a battle, per study and per slice: computed here if the
+    stored one is older (commands, the model card); pages use `background.slow_result`."""
+    version = data_version(study)
+    row = stored(study, "tag_effects")
+    if row is not None and row.version == version:
+        return row.payload
+    return background.compute(study, "tag_effects")
 
 
 def check_compare(study: Study, model_a: str, model_b: str, *, measure: str = "good_rate") -> None:

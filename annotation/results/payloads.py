@@ -358,4 +358,3 @@ class DashboardPayload(TypedDict):
     style: NotRequired[StylePayload]
     position: NotRequired[PositionPayload]
     consistency: NotRequired[ConsistencyPayload]
-    tag_effects: NotRequired[TagEffectsPayload]

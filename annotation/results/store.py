@@ -51,7 +51,6 @@ from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
 from annotation.results.position import position_bias
 from annotation.results.progress import progress
 from annotation.results.slices import DEFAULT_THRESHOLD, slice_results
-from annotation.results.tag_effects import tag_effects_result
 from annotation.results.ties import davidson_leaderboard, style_control
 from annotation.results.version import data_version, watermark
 
@@ -67,7 +66,6 @@ DEFAULTS: dict[str, tuple[Callable, dict]] = {
     "style": (style_control, {}),
     "position": (position_bias, {}),
     "consistency": (rating_consistency, {}),
-    "tag_effects": (tag_effects_result, {}),
 }
 DASHBOARD = "dashboard"
 # Not a result: the key under which a refresh records how long reading the snapshot took.

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from annotation import results
 from annotation.counting import COUNTED, EVERY_GRADER
-from annotation.models import Assignment, Judgment, Rating, Response, Study
+from annotation.models import Assignment, Rating, Response, Study
 from annotation.results import snapshot
 from annotation.results.consistency import rating_consistency as consistency_result
 from annotation.results.position import MIN_DECISIVE, position_bias
@@ -278,11 +278,32 @@ def test_the_refresh_stores_them_and_the_dashboard_payload_leaves_the_ids_out():
     study = build_demo_study()
     results.refresh(study, force=True)
     latest, _ = results.latest(study)
-    for name in ("davidson", "style", "position", "consistency", "tag_effects"):
+    for name in ("davidson", "style", "position", "consistency"):
         assert name in latest
+    assert "tag_effects" not in latest  # the background worker's
     assert "flagged" not in latest["consistency"]
     full, _ = results.latest_result(study, "consistency")
     assert "flagged" in full
     assert results.davidson(study)["tie_parameter"] == latest["davidson"]["tie_parameter"]
     assert not math.isnan(latest["davidson"]["tie_parameter"])
     assert np.isfinite([c["coefficient"] for c in latest["style"]["coefficients"]]).all()
+
+
+def test_tag_effects_are_queued_once_per_version_and_computed_by_the_job():
+    from django_tasks_db.models import DBTaskResult
+
+    from annotation.results import background
+
+    study = build_mixed_study()
+    version = results.refresh(study) and results.latest(study)[1].version
+    jobs = DBTaskResult.objects.filter(task_path__endswith="compute_slow")
+    with_commit = pytest.importorskip("django.test").TestCase.captureOnCommitCallbacks
+    with with_commit(execute=True):
+        payload, status = background.slow_result(study, "tag_effects", version)
+    assert (payload, status) == (None, "computing") and jobs.count() == 1
+    with with_commit(execute=True):
+        background.slow_result(study, "tag_effects", version)
+    assert jobs.count() == 1  # one job per data version
+    assert background.compute_slow.call(study.pk, "tag_effects") == "computed"
+    payload, status = background.slow_result(study, "tag_effects", version)
+    assert status == "current" and payload == results.tag_effects(study)
