@@ -35,6 +35,8 @@ from annotation.access import (
 )
 from annotation.forms import GradeForm, MetricJobForm, sign_shown_at
 from annotation.rendering import render_markdown
+from annotation.results import background
+from annotation.results.consistency import grader_columns
 from scoring import slices as slices_stats
 from scoring.metrics import MetricError, metric_names
 
@@ -301,6 +303,7 @@ def dashboard(request, slug):
         )
     # The last computed results: never computed here during grading (annotation.results).
     latest, freshness = results.latest(study)
+    tags, tags_status = background.slow_result(study, "tag_effects", freshness.version)
     context = {
         "study": study,
         "models": models,
@@ -318,6 +321,14 @@ def dashboard(request, slug):
         "slices": latest["slices"],
         "slice_rules": {"min_n": slices_stats.DEFAULT_MIN_N, "alpha": slices_stats.DEFAULT_ALPHA},
         "correlations": latest["correlations"],
+        # Issue 13's results; absent from results stored before they existed.
+        "davidson": latest.get("davidson"),
+        "style": latest.get("style"),
+        "position": latest.get("position"),
+        "consistency": latest.get("consistency"),
+        "by_grader": grader_columns(latest.get("position"), latest.get("consistency")),
+        "tag_effects": tags,
+        "tag_effects_status": tags_status,
         "compare": compare,
         "export_formats": exports.FORMATS,
         "jobs": _jobs(study),

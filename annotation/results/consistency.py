@@ -116,3 +116,15 @@ def rating_consistency(data: StudyData) -> ConsistencyPayload:
         "confidence": CONFIDENCE,
         "notes": notes,
     }
+
+
+def grader_columns(position: dict | None, consistency: dict | None) -> dict[str, dict]:
+    """Per grader, what the dashboard's grader table adds: the position-bias row (left share
+    with interval, flag, `enough`) and the consistency row (contradiction and cycle rates,
+    `enough_rated`, `enough_prompts`), from the two payloads."""
+    out: dict[str, dict] = {}
+    for row in (position or {}).get("graders", []):
+        out.setdefault(row["grader"], {})["position"] = row
+    for row in (consistency or {}).get("graders", []):
+        out.setdefault(row["grader"], {})["consistency"] = row
+    return out
