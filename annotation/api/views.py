@@ -31,7 +31,7 @@ from annotation.ingest.metric_scores import MetricScoreError, upsert_metric_scor
 from annotation.ingest.study_files import import_records
 from annotation.middleware import CONTENT_SECURITY_POLICY
 from annotation.models import Judgment, MetricScore, Prompt, Response, Study
-from annotation.results import payloads
+from annotation.results import background, payloads
 from annotation.studies import SlugTaken, StudyError, create_study
 
 SLUG_REGEX = "[-a-zA-Z0-9_]+"
@@ -351,6 +351,54 @@ class ResultsViewSet(StudyScoped):
     @action(detail=False)
     def progress(self, request, slug):
         return self._result("progress", {})
+
+    @extend_schema(responses=schema_of(payloads.DavidsonPayload))
+    @action(detail=False)
+    def davidson(self, request, slug):
+        """Davidson (1970) ratings with the tie parameter and its interval."""
+        return self._result("davidson", {})
+
+    @extend_schema(responses=schema_of(payloads.StylePayload))
+    @action(detail=False)
+    def style(self, request, slug):
+        """Ratings controlled for length and Markdown, with the style coefficients."""
+        return self._result("style", {})
+
+    @extend_schema(responses=schema_of(payloads.PositionPayload))
+    @action(detail=False)
+    def position(self, request, slug):
+        """Left-side share per grader and model judge; swap consistency of re-served tasks."""
+        return self._result("position", {})
+
+    @extend_schema(responses=schema_of(payloads.ConsistencyPayload))
+    @action(detail=False)
+    def consistency(self, request, slug):
+        """Verdicts that contradict the grader's ratings, and preference cycles, per grader."""
+        return self._result("consistency", {})
+
+    @extend_schema(
+        responses={
+            200: resolve_type_hint(payloads.TagEffectsPayload),
+            202: OpenApiResponse(
+                s.ComputingSerializer, description="being computed in the background"
+            ),
+        }
+    )
+    @action(detail=False, url_path="tag-effects")
+    def tag_effects(self, request, slug):
+        """Which tags predict losing a battle, per study and per slice. Computed by the
+        background worker: 202 until the first computation is done; afterwards the last
+        computed one (Results-Status: recomputing while a newer one is computed)."""
+        version = results.latest(self.study)[1].version
+        payload, state = background.slow_result(self.study, "tag_effects", version)
+        if payload is None:
+            return APIResponse(
+                {"status": "computing", "detail": "tag effects are being computed; retry later"},
+                status=status.HTTP_202_ACCEPTED,
+            )
+        response = APIResponse(payload)
+        response["Results-Status"] = "current" if state == background.CURRENT else "recomputing"
+        return response
 
     @extend_schema(parameters=[s.CompareQuery], responses=schema_of(payloads.ComparePayload))
     @action(detail=False)
