@@ -349,7 +349,7 @@ class BootstrapQuery(serializers.Serializer):
 class ComputingSerializer(serializers.Serializer):
     """A result that the background worker is still computing."""
 
-    status = serializers.ChoiceField(choices=["computing"])
+    status = serializers.CharField(help_text='always "computing"')
     detail = serializers.CharField()
 
 

@@ -173,9 +173,10 @@ def test_position_bias_per_grader_and_judge_against_the_scoring_function():
     for column in ("decisive", "left", "left_share", "ci_lower", "p_holm", "flagged"):
         assert got.loc[want.index, column].tolist() == pytest.approx(want[column].tolist())
     assert got.loc["human00", "left_share"] == 1.0 and got.loc["human00", "flagged"]
-    assert payload["without_side"] == EVERY_GRADER.judgments(study).filter(
-        grader__username="coin-judge"
-    ).count()
+    assert (
+        payload["without_side"]
+        == EVERY_GRADER.judgments(study).filter(grader__username="coin-judge").count()
+    )
     assert payload["swap"] == {
         "repeats": 0,
         "graders": [],
