@@ -40,6 +40,9 @@ def judgment_table(data: StudyData) -> pd.DataFrame:
             "response_b_id": battles["response_b_id"].to_numpy(),
         }
     )
+    if not len(labels):  # no rating at all (an empty table's keys have no integer type)
+        table["rating_a"] = table["rating_b"] = ""
+        return table.drop(columns=["response_a_id", "response_b_id"])
     for side in ("a", "b"):
         rated = labels.rename(
             columns={"response_id": f"response_{side}_id", "label": f"rating_{side}"}

@@ -23,6 +23,9 @@ MIN_DECISIVE = 10
 def _table(data: StudyData) -> tuple[pd.DataFrame, int]:
     """Every vote with a recorded screen side (verdict, a_on_left, grader, grader_kind), and
     how many votes had none."""
+    if not len(data.votes) or not len(data.sides):
+        empty = pd.DataFrame(columns=["grader", "grader_kind", "verdict", "a_on_left"])
+        return empty, int(len(data.votes))
     votes = data.votes.merge(data.sides, on=["item", "grader"], how="left")
     known = votes["a_on_left"].notna()
     table = pd.DataFrame(

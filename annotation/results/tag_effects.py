@@ -24,6 +24,9 @@ def battle_tags(data: StudyData) -> pd.DataFrame:
     battles = data.battles
     tags = data.ratings[["judgment_id", "response_id", "tags"]]
     table = battles.rename(columns={"winner": "verdict"})
+    if not len(tags):  # no rating at all (an empty table's keys have no integer type)
+        table["tags_a"] = table["tags_b"] = [[] for _ in range(len(table))]
+        return table
     for side in ("a", "b"):
         given = tags.rename(columns={"response_id": f"response_{side}_id", "tags": f"tags_{side}"})
         table = table.merge(given, on=["judgment_id", f"response_{side}_id"], how="left")

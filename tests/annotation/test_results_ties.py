@@ -308,3 +308,17 @@ def test_tag_effects_are_queued_once_per_version_and_computed_by_the_job():
     assert background.compute_slow.call(study.pk, "tag_effects") == "computed"
     payload, status = background.slow_result(study, "tag_effects", version)
     assert status == "current" and payload == results.tag_effects(study)
+
+
+def test_verdicts_without_any_rating_or_side():
+    study = build_mixed_study()
+    Rating.objects.filter(judgment__task__study=study).delete()
+    data = snapshot.load(study)
+    assert not len(data.ratings) and len(data.battles)
+    payload = consistency_result(data)
+    assert payload["totals"]["rated"] == 0
+    assert all(not g["enough_rated"] for g in payload["graders"])
+    assert tag_effects_result(data)["notes"] == [
+        "no grader has tagged a response in a pairwise verdict yet"
+    ]
+    assert position_bias(data)["graders"] == []
