@@ -388,11 +388,19 @@ def matching_judgments(
 
 def flagged_judgments(study: Study, kind: str) -> list[int]:
     """The judgment ids `annotation.results.consistency` flagged as `kind` in the study's
-    last computed results (computed now if there are none)."""
-    from annotation import results  # the results package imports this app's models
+    last computed results (none while the background worker has not computed them)."""
+    from annotation.results.store import stored  # the results package imports this app
 
-    payload, _ = results.latest_result(study, "consistency")
-    return list(payload.get("flagged", {}).get(kind, []))
+    row = stored(study, "consistency")
+    return list((row.payload if row else {}).get("flagged", {}).get(kind, []))
+
+
+def flags_computed_at(study: Study):
+    """When the consistency flags the filter reads were computed (None: not yet)."""
+    from annotation.results.store import stored
+
+    row = stored(study, "consistency")
+    return row.computed_at if row else None
 
 
 def _ids_in(ids: list[int]) -> RawSQL:

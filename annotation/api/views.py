@@ -288,6 +288,14 @@ def schema_of(payload_type) -> dict:
     return {200: resolve_type_hint(payload_type)}
 
 
+def slow_schema(payload_type) -> dict:
+    """The responses of a result the background worker computes (annotation.results.background)."""
+    return {
+        200: resolve_type_hint(payload_type),
+        202: OpenApiResponse(s.ComputingSerializer, description="being computed in the background"),
+    }
+
+
 RESULT_HEADERS = [
     OpenApiParameter(
         "Results-Computed-At",
@@ -358,47 +366,44 @@ class ResultsViewSet(StudyScoped):
         """Davidson (1970) ratings with the tie parameter and its interval."""
         return self._result("davidson", {})
 
-    @extend_schema(responses=schema_of(payloads.StylePayload))
-    @action(detail=False)
-    def style(self, request, slug):
-        """Ratings controlled for length and Markdown, with the style coefficients."""
-        return self._result("style", {})
-
-    @extend_schema(responses=schema_of(payloads.PositionPayload))
-    @action(detail=False)
-    def position(self, request, slug):
-        """Left-side share per grader and model judge; swap consistency of re-served tasks."""
-        return self._result("position", {})
-
-    @extend_schema(responses=schema_of(payloads.ConsistencyPayload))
-    @action(detail=False)
-    def consistency(self, request, slug):
-        """Verdicts that contradict the grader's ratings, and preference cycles, per grader."""
-        return self._result("consistency", {})
-
-    @extend_schema(
-        responses={
-            200: resolve_type_hint(payloads.TagEffectsPayload),
-            202: OpenApiResponse(
-                s.ComputingSerializer, description="being computed in the background"
-            ),
-        }
-    )
-    @action(detail=False, url_path="tag-effects")
-    def tag_effects(self, request, slug):
-        """Which tags predict losing a battle, per study and per slice. Computed by the
-        background worker: 202 until the first computation is done; afterwards the last
-        computed one (Results-Status: recomputing while a newer one is computed)."""
+    def _slow(self, name: str) -> APIResponse:
+        """A result the background worker computes: 202 until its first computation is
+        done, then the last computed one (Results-Status: recomputing while a newer one is
+        computed)."""
         version = results.latest(self.study)[1].version
-        payload, state = background.slow_result(self.study, "tag_effects", version)
+        payload, state = background.slow_result(self.study, name, version)
         if payload is None:
             return APIResponse(
-                {"status": "computing", "detail": "tag effects are being computed; retry later"},
+                {"status": "computing", "detail": "being computed in the background; retry later"},
                 status=status.HTTP_202_ACCEPTED,
             )
         response = APIResponse(payload)
         response["Results-Status"] = "current" if state == background.CURRENT else "recomputing"
         return response
+
+    @extend_schema(responses=slow_schema(payloads.StylePayload))
+    @action(detail=False)
+    def style(self, request, slug):
+        """Ratings controlled for length and Markdown, with the style coefficients."""
+        return self._slow("style")
+
+    @extend_schema(responses=slow_schema(payloads.PositionPayload))
+    @action(detail=False)
+    def position(self, request, slug):
+        """Left-side share per grader and model judge; swap consistency of re-served tasks."""
+        return self._slow("position")
+
+    @extend_schema(responses=slow_schema(payloads.ConsistencyPayload))
+    @action(detail=False)
+    def consistency(self, request, slug):
+        """Verdicts that contradict the grader's ratings, and preference cycles, per grader."""
+        return self._slow("consistency")
+
+    @extend_schema(responses=slow_schema(payloads.TagEffectsPayload))
+    @action(detail=False, url_path="tag-effects")
+    def tag_effects(self, request, slug):
+        """Which tags predict losing a battle, per study and per slice."""
+        return self._slow("tag_effects")
 
     @extend_schema(parameters=[s.CompareQuery], responses=schema_of(payloads.ComparePayload))
     @action(detail=False)

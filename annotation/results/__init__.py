@@ -155,28 +155,24 @@ def davidson(study: Study) -> dict:
 
 
 def style_control(study: Study) -> dict:
-    """Ratings controlled for length and Markdown, with the style coefficients."""
-    return _current(study, "style", DEFAULTS["style"][0], {})
+    """Ratings controlled for length and Markdown, with the style coefficients (computed
+    here if the stored ones are older; pages use `background.slow_results`)."""
+    return background.current(study, "style")
 
 
 def position_bias(study: Study) -> dict:
     """Left-side share per grader and model judge, and swap consistency."""
-    return _current(study, "position", DEFAULTS["position"][0], {})
+    return background.current(study, "position")
 
 
 def rating_consistency(study: Study) -> dict:
     """Verdicts that contradict the grader's own ratings, and preference cycles."""
-    return _current(study, "consistency", DEFAULTS["consistency"][0], {})
+    return background.current(study, "consistency")
 
 
 def tag_effects(study: Study) -> dict:
-    """Which tags predict losing a battle, per study and per slice: computed here if the
-    stored one is older (commands, the model card); pages use `background.slow_result`."""
-    version = data_version(study)
-    row = stored(study, "tag_effects")
-    if row is not None and row.version == version:
-        return row.payload
-    return background.compute(study, "tag_effects")
+    """Which tags predict losing a battle, per study and per slice."""
+    return background.current(study, "tag_effects")
 
 
 def check_compare(study: Study, model_a: str, model_b: str, *, measure: str = "good_rate") -> None:

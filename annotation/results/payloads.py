@@ -355,6 +355,3 @@ class DashboardPayload(TypedDict):
     slices: SlicesPayload
     correlations: CorrelationsPayload
     davidson: NotRequired[DavidsonPayload]
-    style: NotRequired[StylePayload]
-    position: NotRequired[PositionPayload]
-    consistency: NotRequired[ConsistencyPayload]

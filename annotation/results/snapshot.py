@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 from django.db.models import Count, F, Sum, TextField
@@ -87,10 +87,11 @@ class StudyData:
     - ``quality``: each grader's quality row: grader, gold_seen, gold_accuracy,
       median_seconds, tie_share.
     - counts: ``tasks`` (regular), ``slots_taken`` on them, ``counted_judgments``.
-    - ``sides``: the screen side of every judgment handed out here (humans and model
-      judges; imported judgments have none): item (the task), grader, a_on_left.
-    - ``styles``: each response's length and Markdown counts (`scoring.style.style_counts`
-      of its text): response_id, length, headers, lists, bold.
+    - ``sides`` and ``styles``, empty unless read by `with_extras` (the background results):
+      the screen side of every judgment handed out here (humans and model judges; imported
+      judgments have none): item (the task), grader, a_on_left; and each response's length
+      and Markdown counts (`scoring.style.style_counts` of its text): response_id, length,
+      headers, lists, bold.
     """
 
     study_id: int
@@ -250,8 +251,6 @@ def _load(study: Study, version: str) -> StudyData:
         tasks=tasks["n"],
         slots_taken=tasks["slots"] or 0,
         counted_judgments=len(counted),
-        sides=_sides(study),
-        styles=_styles(study),
     )
 
 
@@ -383,6 +382,13 @@ def _quality(study: Study) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["grader", "gold_seen", "gold_accuracy", "median_seconds", "tie_share"]
     )
+
+
+def with_extras(data: StudyData) -> StudyData:
+    """The snapshot with the tables only the background results read (`sides`, `styles`):
+    reading 40,000 response texts costs a second, which the dashboard's refresh does not pay."""
+    study = Study.objects.get(pk=data.study_id)
+    return replace(data, sides=_sides(study), styles=_styles(study))
 
 
 def _sides(study: Study) -> pd.DataFrame:

@@ -45,13 +45,11 @@ from django_tasks_db.models import DBTaskResult
 from annotation.models import ResultCache, ResultsRefresh, Study
 from annotation.results import snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, judges
-from annotation.results.consistency import rating_consistency
 from annotation.results.correlations import correlations
 from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
-from annotation.results.position import position_bias
 from annotation.results.progress import progress
 from annotation.results.slices import DEFAULT_THRESHOLD, slice_results
-from annotation.results.ties import davidson_leaderboard, style_control
+from annotation.results.ties import davidson_leaderboard
 from annotation.results.version import data_version, watermark
 
 # The results computed together in one refresh, with the parameters pages and the API use.
@@ -63,9 +61,6 @@ DEFAULTS: dict[str, tuple[Callable, dict]] = {
     "correlations": (correlations, {"bootstrap": RESULT_BOOTSTRAP, "seed": 0}),
     "progress": (progress, {}),
     "davidson": (davidson_leaderboard, {"bootstrap": DEFAULT_BOOTSTRAP, "seed": 0}),
-    "style": (style_control, {}),
-    "position": (position_bias, {}),
-    "consistency": (rating_consistency, {}),
 }
 DASHBOARD = "dashboard"
 # Not a result: the key under which a refresh records how long reading the snapshot took.
@@ -151,8 +146,6 @@ def dashboard_payload(results: dict[str, dict]) -> dict:
             for m in payload["correlations"]["metrics"]
         ]
     }
-    # The flagged judgment ids are for the judgment browser, not the page.
-    payload["consistency"] = {k: v for k, v in payload["consistency"].items() if k != "flagged"}
     return payload
 
 

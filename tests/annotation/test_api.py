@@ -93,9 +93,9 @@ MATRIX = [
     ("GET", f"{S1}/results/slices/", None, 401, 404, 404, 403, 200, 200),
     ("GET", f"{S1}/results/progress/", None, 401, 404, 404, 403, 200, 200),
     ("GET", f"{S1}/results/davidson/", None, 401, 404, 404, 403, 200, 200),
-    ("GET", f"{S1}/results/style/", None, 401, 404, 404, 403, 200, 200),
-    ("GET", f"{S1}/results/position/", None, 401, 404, 404, 403, 200, 200),
-    ("GET", f"{S1}/results/consistency/", None, 401, 404, 404, 403, 200, 200),
+    ("GET", f"{S1}/results/style/", None, 401, 404, 404, 403, 202, 202),
+    ("GET", f"{S1}/results/position/", None, 401, 404, 404, 403, 202, 202),
+    ("GET", f"{S1}/results/consistency/", None, 401, 404, 404, 403, 202, 202),
     ("GET", f"{S1}/results/tag-effects/", None, 401, 404, 404, 403, 202, 202),
     (
         "GET",

@@ -41,6 +41,13 @@ def test_it_shows_the_new_sections_with_intervals_and_flags(client, demo, rita):
     for anchor in ('id="ties"', 'id="style"', 'id="position"', 'id="consistency"',
                    'id="tag-effects"'):  # fmt: skip
         assert anchor in html
+    # Everything but Davidson is the background worker's: computing, never in this request.
+    assert html.count('class="warning computing"') == 4
+    assert page.context["tag_effects"] is None and page.context["consistency"] is None
+    assert background.compute_slow.call(demo.pk) == "computed"
+    page = client.get(reverse("dashboard", args=[demo.slug]))
+    html = page.content.decode()
+    assert 'class="warning computing"' not in html
     davidson = page.context["davidson"]
     assert f"Tie parameter ν = <strong>{davidson['tie_parameter']:.3f}</strong>" in html
     assert 'id="style-coefficients"' in html
@@ -54,16 +61,13 @@ def test_it_shows_the_new_sections_with_intervals_and_flags(client, demo, rita):
         html.index('id="judges-table"') : html.index("</table>", html.index('id="judges-table"'))
     ]
     assert "no side recorded" in judges
-    # Tag effects are the worker's: computing, never computed in this request.
-    assert 'id="tag-effects-computing"' in html
-    assert page.context["tag_effects"] is None
     assert 'id="swap-none"' in html and "no re-served tasks yet" in html
 
 
 def test_tag_effects_appear_once_the_job_has_run(client, demo, rita):
     client.force_login(rita)
     client.get(reverse("dashboard", args=[demo.slug]))
-    assert background.compute_slow.call(demo.pk, "tag_effects") == "computed"
+    background.compute(demo)
     html = client.get(reverse("dashboard", args=[demo.slug])).content.decode()
     assert 'id="tag-effects-computing"' not in html
     assert 'id="tag-effects-table"' in html or "too few battles to say" in html
@@ -81,6 +85,7 @@ def test_thin_data_say_too_few_instead_of_a_number(client, pair_study):
         handout.record_vote(
             assignment.pk, grader, Vote(verdict="left", ratings={"left": "good", "right": "poor"})
         )
+    background.compute(pair_study)
     client.force_login(rita)
     html = client.get(reverse("dashboard", args=[pair_study.slug])).content.decode()
     row = html[html.index(">gus<") :]
@@ -94,6 +99,7 @@ def test_model_output_and_names_are_escaped(client, demo, rita):
         name="<script>alert(1)</script>"
     )
     demo.results_changed()
+    background.compute(demo)
     client.force_login(rita)
     html = client.get(reverse("dashboard", args=[demo.slug])).content.decode()
     assert "<script>alert(1)</script>" not in html
@@ -101,6 +107,10 @@ def test_model_output_and_names_are_escaped(client, demo, rita):
 
 
 def test_the_browser_filters_contradictions_and_cycles(client, demo, rita):
+    client.force_login(rita)
+    pending = client.get(reverse("judgments", args=[demo.slug]), {"consistency": "cycle"})
+    assert "still being computed in the background" in pending.content.decode()
+    background.compute(demo)
     flagged = rating_consistency(snapshot.load(demo))["flagged"]
     assert flagged["contradiction"] and flagged["cycle"]
     for kind in ("contradiction", "cycle", "tie_unequal"):
@@ -129,6 +139,10 @@ def test_the_api_serves_them_and_tag_effects_once_computed(demo, rita):
     davidson = api.get(f"{base}/davidson/")
     assert davidson.status_code == 200 and davidson.json()["tie_parameter"] > 0
     assert davidson["Results-Status"] == "current"
+    first = api.get(f"{base}/tag-effects/")
+    assert first.status_code == 202 and first.json()["status"] == "computing"
+    assert api.get(f"{base}/position/").status_code == 202
+    background.compute_slow.call(demo.pk)
     position = api.get(f"{base}/position/").json()
     assert {g["grader"] for g in position["graders"]} >= {
         "human00",
@@ -138,9 +152,6 @@ def test_the_api_serves_them_and_tag_effects_once_computed(demo, rita):
     assert set(consistency["flagged"]) == {"contradiction", "tie_unequal", "cycle"}
     style = api.get(f"{base}/style/").json()
     assert [c["feature"] for c in style["coefficients"]] == ["length", "headers", "lists", "bold"]
-    first = api.get(f"{base}/tag-effects/")
-    assert first.status_code == 202 and first.json()["status"] == "computing"
-    background.compute_slow.call(demo.pk, "tag_effects")
     done = api.get(f"{base}/tag-effects/")
     assert done.status_code == 200 and done["Results-Status"] == "current"
     assert "study" in done.json()

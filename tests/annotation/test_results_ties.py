@@ -92,7 +92,7 @@ def _battles(study: Study) -> pd.DataFrame:
 
 def test_davidson_is_the_scoring_fit_of_the_counted_verdicts():
     study = build_demo_study()
-    data = snapshot.load(study)
+    data = snapshot.with_extras(snapshot.load(study))
     payload = davidson_leaderboard(data, bootstrap=200, seed=3)
     battles = _battles(study)
     expected = davidson.davidson_leaderboard(
@@ -111,7 +111,7 @@ def test_davidson_is_the_scoring_fit_of_the_counted_verdicts():
 
 def test_style_control_reads_the_response_texts_and_clusters_by_task():
     study = build_demo_study()
-    data = snapshot.load(study)
+    data = snapshot.with_extras(snapshot.load(study))
     payload = style_control(data)
     battles = _battles(study)
     texts = pd.DataFrame(
@@ -147,7 +147,7 @@ def test_style_control_reads_the_response_texts_and_clusters_by_task():
 
 def test_style_control_says_when_there_are_too_few_verdicts():
     study = build_mixed_study()
-    data = snapshot.load(study)
+    data = snapshot.with_extras(snapshot.load(study))
     payload = style_control(data)
     assert payload["coefficients"] == [] and payload["rows"] == []
     assert "too few for style control" in payload["notes"][0]
@@ -156,7 +156,7 @@ def test_style_control_says_when_there_are_too_few_verdicts():
 def test_position_bias_per_grader_and_judge_against_the_scoring_function():
     study = build_demo_study()
     _with_sides(study)
-    payload = position_bias(snapshot.load(study))
+    payload = position_bias(snapshot.with_extras(snapshot.load(study)))
     rows = (
         EVERY_GRADER.judgments(study)
         .filter(task__kind="pair", assignment__isnull=False)
@@ -198,7 +198,7 @@ def test_swap_consistency_when_repeats_are_given():
             "repeat_a_on_left": [False, False, True, True],
         }
     )
-    payload = position_bias(snapshot.load(study), repeats=repeats)
+    payload = position_bias(snapshot.with_extras(snapshot.load(study)), repeats=repeats)
     expected = position.swap_consistency(repeats)
     assert payload["swap"]["repeats"] == 4 and payload["swap"]["note"] == ""
     assert payload["swap"]["graders"] == expected.graders.to_dict(orient="records")
@@ -206,7 +206,7 @@ def test_swap_consistency_when_repeats_are_given():
 
 def test_consistency_flags_the_judgments_scoring_flags():
     study = build_demo_study()
-    payload = consistency_result(snapshot.load(study))
+    payload = consistency_result(snapshot.with_extras(snapshot.load(study)))
     battles = _battles(study)
     expected = consistency.rating_consistency(battles, scale=["poor", "acceptable", "good"])
     got = pd.DataFrame(payload["graders"]).set_index("grader")
@@ -233,7 +233,7 @@ def test_a_contradiction_written_by_hand_is_flagged():
     Rating.objects.filter(judgment=judgment).delete()
     Rating.objects.create(judgment=judgment, response_id=task.response_a_id, label="bad")
     Rating.objects.create(judgment=judgment, response_id=task.response_b_id, label="great")
-    payload = consistency_result(snapshot.load(study))
+    payload = consistency_result(snapshot.with_extras(snapshot.load(study)))
     assert judgment.pk in payload["flagged"]["contradiction"]
     row = next(g for g in payload["graders"] if g["grader"] == judgment.grader.username)
     assert row["contradictions"] >= 1
@@ -242,7 +242,7 @@ def test_a_contradiction_written_by_hand_is_flagged():
 
 def test_tag_effects_per_study_and_per_slice():
     study = build_demo_study()
-    payload = tag_effects_result(snapshot.load(study))
+    payload = tag_effects_result(snapshot.with_extras(snapshot.load(study)))
     battles = _battles(study)
     prompts = dict(study.prompts.values_list("external_id", "metadata"))
     battles["source"] = [prompts[p].get("source") for p in battles["prompt"]]
@@ -268,52 +268,51 @@ def test_tag_effects_per_study_and_per_slice():
 def test_tag_effects_without_tags_says_so():
     study = build_mixed_study()
     Rating.objects.filter(judgment__task__study=study).update(tags=[])
-    payload = tag_effects_result(snapshot.load(study))
+    payload = tag_effects_result(snapshot.with_extras(snapshot.load(study)))
     assert payload["study"] == [] and "no grader has tagged" in payload["notes"][0]
     assert Study.objects.filter(pk=study.pk).update(tags=[]) == 1
     study.refresh_from_db()
-    assert tag_effects_result(snapshot.load(study))["notes"] == ["the study has no tags"]
+    assert tag_effects_result(snapshot.with_extras(snapshot.load(study)))["notes"] == [
+        "the study has no tags"
+    ]
 
 
-def test_the_refresh_stores_them_and_the_dashboard_payload_leaves_the_ids_out():
-    study = build_demo_study()
-    results.refresh(study, force=True)
-    latest, _ = results.latest(study)
-    for name in ("davidson", "style", "position", "consistency"):
-        assert name in latest
-    assert "tag_effects" not in latest  # the background worker's
-    assert "flagged" not in latest["consistency"]
-    full, _ = results.latest_result(study, "consistency")
-    assert "flagged" in full
-    assert results.davidson(study)["tie_parameter"] == latest["davidson"]["tie_parameter"]
-    assert not math.isnan(latest["davidson"]["tie_parameter"])
-    assert np.isfinite([c["coefficient"] for c in latest["style"]["coefficients"]]).all()
-
-
-def test_tag_effects_are_queued_once_per_version_and_computed_by_the_job():
+def test_the_refresh_computes_davidson_and_the_worker_the_rest():
+    from django.test import TestCase
     from django_tasks_db.models import DBTaskResult
 
     from annotation.results import background
 
-    study = build_mixed_study()
-    version = results.refresh(study) and results.latest(study)[1].version
+    study = build_demo_study()
+    _with_sides(study)
+    results.refresh(study, force=True)
+    latest, freshness = results.latest(study)
+    assert "davidson" in latest
+    for name in background.SLOW:
+        assert name not in latest
+    assert results.davidson(study)["tie_parameter"] == latest["davidson"]["tie_parameter"]
+    assert not math.isnan(latest["davidson"]["tie_parameter"])
     jobs = DBTaskResult.objects.filter(task_path__endswith="compute_slow")
-    with_commit = pytest.importorskip("django.test").TestCase.captureOnCommitCallbacks
-    with with_commit(execute=True):
-        payload, status = background.slow_result(study, "tag_effects", version)
-    assert (payload, status) == (None, "computing") and jobs.count() == 1
-    with with_commit(execute=True):
-        background.slow_result(study, "tag_effects", version)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        payloads, status = background.slow_results(study, freshness.version)
+    assert status == "computing" and set(payloads.values()) == {None} and jobs.count() == 1
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        background.slow_results(study, freshness.version)
     assert jobs.count() == 1  # one job per data version
-    assert background.compute_slow.call(study.pk, "tag_effects") == "computed"
-    payload, status = background.slow_result(study, "tag_effects", version)
-    assert status == "current" and payload == results.tag_effects(study)
+    assert background.compute_slow.call(study.pk) == "computed"
+    assert background.compute_slow.call(study.pk) == "unchanged"
+    payloads, status = background.slow_results(study, freshness.version)
+    assert status == "current"
+    assert payloads["consistency"] == results.rating_consistency(study)
+    assert payloads["tag_effects"] == results.tag_effects(study)
+    assert np.isfinite([c["coefficient"] for c in payloads["style"]["coefficients"]]).all()
+    assert "human00" in {g["grader"] for g in payloads["position"]["graders"]}
 
 
 def test_verdicts_without_any_rating_or_side():
     study = build_mixed_study()
     Rating.objects.filter(judgment__task__study=study).delete()
-    data = snapshot.load(study)
+    data = snapshot.with_extras(snapshot.load(study))
     assert not len(data.ratings) and len(data.battles)
     payload = consistency_result(data)
     assert payload["totals"]["rated"] == 0

@@ -40,7 +40,7 @@ def demo(transactional_db):
     assert page.status_code == 200
     for chart in re.findall(r'<img src="([^"]+\.svg)"', page.content.decode()):
         assert client.get(chart).status_code == 200
-    background.compute(study, "tag_effects")
+    background.compute(study)
     return study
 
 
