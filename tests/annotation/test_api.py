@@ -483,6 +483,11 @@ def test_it_serves_a_valid_openapi_schema(db):
         "/api/studies/{slug}/results/slices/",
         "/api/studies/{slug}/results/progress/",
         "/api/studies/{slug}/results/compare/",
+        "/api/studies/{slug}/results/davidson/",
+        "/api/studies/{slug}/results/style/",
+        "/api/studies/{slug}/results/position/",
+        "/api/studies/{slug}/results/consistency/",
+        "/api/studies/{slug}/results/tag-effects/",
         "/api/studies/{slug}/exports/{fmt}/",
         "/api/auth/token/",
     } == set(schema["paths"])
