@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from django import forms
 from django.db import connection
 from django.db.models import Exists, Lookup, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Length
 
@@ -41,6 +42,13 @@ GRADER_KINDS = [
     ("all", "everyone"),
 ]
 TASK_KINDS = [("regular", "regular tasks"), ("gold", "gold tasks"), ("all", "all tasks")]
+# Flags of `annotation.results.consistency`, as of the last computed results.
+CONSISTENCY = [
+    ("", "—"),
+    ("contradiction", "verdict contradicts own ratings"),
+    ("tie_unequal", "tie with unequal ratings"),
+    ("cycle", "in a preference cycle"),
+]
 VERDICTS = [
     ("", "any verdict"),
     ("decisive", "one answer better"),
@@ -157,6 +165,9 @@ class FilterForm(forms.Form):
     grader = forms.ChoiceField(required=False, label="Grader")
     graders = forms.ChoiceField(required=False, choices=GRADER_KINDS, label="Judgments by")
     disagree = forms.ChoiceField(required=False, label="Graders disagree")
+    consistency = forms.ChoiceField(
+        required=False, choices=CONSISTENCY, label="Grader's own consistency"
+    )
     tasks = forms.ChoiceField(required=False, choices=TASK_KINDS, label="Tasks")
     prompt = forms.CharField(required=False, max_length=200, label="Prompt id")
     prompt_chars_min = forms.IntegerField(required=False, min_value=0, label="Prompt length ≥")
@@ -216,6 +227,7 @@ class FilterForm(forms.Form):
             grader=data.get("grader") or "",
             graders=data.get("graders") or "human",
             disagree=data.get("disagree") or "",
+            consistency=data.get("consistency") or "",
             tasks=data.get("tasks") or "regular",
             prompt=(data.get("prompt") or "").strip(),
             prompt_chars_min=data.get("prompt_chars_min"),
@@ -237,6 +249,7 @@ class Filters:
     grader: str = ""
     graders: str = "human"
     disagree: str = ""
+    consistency: str = ""
     tasks: str = "regular"
     prompt: str = ""
     prompt_chars_min: int | None = None
@@ -362,6 +375,8 @@ def matching_judgments(
         judgments = judgments.filter(
             Q(verdict=A, task__response_a_id__in=w) | Q(verdict=B, task__response_b_id__in=w)
         )
+    if f.consistency:
+        judgments = judgments.filter(pk__in=_ids_in(flagged_judgments(study, f.consistency)))
     if f.tag:
         tagged = Rating.objects.filter(judgment_id=OuterRef("pk"), tags__has_item=f.tag)
         if f.model:
@@ -369,6 +384,31 @@ def matching_judgments(
             tagged = tagged.filter(response__model_id=ids.get(f.model, -1))
         judgments = judgments.filter(Exists(tagged))
     return judgments
+
+
+def flagged_judgments(study: Study, kind: str) -> list[int]:
+    """The judgment ids `annotation.results.consistency` flagged as `kind` in the study's
+    last computed results (none while the background worker has not computed them)."""
+    from annotation.results.store import stored  # the results package imports this app
+
+    row = stored(study, "consistency")
+    return list((row.payload if row else {}).get("flagged", {}).get(kind, []))
+
+
+def flags_computed_at(study: Study):
+    """When the consistency flags the filter reads were computed (None: not yet)."""
+    from annotation.results.store import stored
+
+    row = stored(study, "consistency")
+    return row.computed_at if row else None
+
+
+def _ids_in(ids: list[int]) -> RawSQL:
+    """A subquery of the given ids, passed as one JSON parameter: thousands of ids would
+    overflow the bound-parameter limits of an IN list."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT (jsonb_array_elements_text(%s::jsonb))::bigint", [json.dumps(ids)])
+    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)])
 
 
 def count_judgments(study: Study, f: Filters) -> int:

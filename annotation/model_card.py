@@ -79,6 +79,39 @@ def demographics(study: Study) -> dict[str, Counter]:
     return pooled
 
 
+def _modelling_lines(study: Study) -> list[str]:
+    """Ties, style and position bias in three lines (issue 13): the Davidson tie parameter,
+    the style coefficients whose interval excludes 0, and the graders flagged for a side."""
+    out = []
+    ties = results.davidson(study)
+    if ties["tie_parameter"] is not None:
+        nu = _estimate(
+            ties["tie_parameter"], ties["tie_ci_lower"], ties["tie_ci_upper"], digits=3, missing=""
+        )
+        out.append(
+            f"- **Ties** (Davidson 1970 model): tie parameter {nu} from {ties['n_ties']} ties; "
+            f"equally strong models tie with probability {ties['tie_probability_equal']:.2f}."
+        )
+    style = results.style_control(study)
+    if style["coefficients"]:
+        shown = ", ".join(
+            f"{c['feature']} {c['coefficient']:+.2f} ({c['ci_lower']:.2f} to {c['ci_upper']:.2f})"
+            for c in style["coefficients"]
+        )
+        out.append(f"- **Style** (log-odds per RMS unit, 95% CI): {shown}.")
+    else:
+        out.append(f"- **Style**: not estimated ({'; '.join(style['notes']) or 'no data'}).")
+    position = results.position_bias(study)
+    flagged = [g["grader"] for g in position["graders"] if g["flagged"] and g["enough"]]
+    measured = sum(1 for g in position["graders"] if g["enough"])
+    out.append(
+        f"- **Position bias**: {len(flagged)} of {measured} graders and judges with enough "
+        "decisive votes favour a screen side (exact test, Holm-adjusted)"
+        + (f": {', '.join(flagged)}." if flagged else ".")
+    )
+    return out
+
+
 def model_card(study: Study) -> str:
     human = counting.counted_judgments(study)
     stats = human.aggregate(n=Count("pk"), first=Min("created_at"), last=Max("created_at"))
@@ -156,6 +189,7 @@ def model_card(study: Study) -> str:
             missing="no ratings",
         )
         lines.append(f"| {row['model']} | {rating} | {row.get('battles') or 0} | {grr} |")
+    lines += ["", *_modelling_lines(study)]
     lines += [
         "",
         "### Data sources and licences",

@@ -35,6 +35,8 @@ from annotation.access import (
 )
 from annotation.forms import GradeForm, MetricJobForm, sign_shown_at
 from annotation.rendering import render_markdown
+from annotation.results import background
+from annotation.results.consistency import grader_columns
 from scoring import slices as slices_stats
 from scoring.metrics import MetricError, metric_names
 
@@ -303,6 +305,7 @@ def dashboard(request, slug):
         )
     # The last computed results: never computed here during grading (annotation.results).
     latest, freshness = results.latest(study)
+    slow, slow_status = background.slow_results(study, freshness.version)
     context = {
         "study": study,
         "models": models,
@@ -320,6 +323,14 @@ def dashboard(request, slug):
         "slices": latest["slices"],
         "slice_rules": {"min_n": slices_stats.DEFAULT_MIN_N, "alpha": slices_stats.DEFAULT_ALPHA},
         "correlations": latest["correlations"],
+        # Issue 13's results: Davidson with the others; the rest from the background worker.
+        "davidson": latest.get("davidson"),
+        "style": slow["style"],
+        "position": slow["position"],
+        "consistency": slow["consistency"],
+        "by_grader": grader_columns(slow["position"], slow["consistency"]),
+        "tag_effects": slow["tag_effects"],
+        "slow_status": slow_status,
         "compare": compare,
         "export_formats": exports.FORMATS,
         "jobs": _jobs(study),
@@ -344,6 +355,8 @@ def judgments(request, slug):
     if form.is_valid():
         page = browse.browse(study, form.filters(), form.cleaned_data.get("page") or 1)
     context = {"study": study, "form": form, "page": page, "options": choices}
+    if page and form.cleaned_data.get("consistency"):
+        context["flags_computed_at"] = browse.flags_computed_at(study)
     return render(request, "annotation/judgments.html", context, status=200 if page else 400)
 
 

@@ -33,7 +33,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from scoring.errors import InputError, row_error
-from scoring.position import exact_interval
+from scoring.position import exact_intervals
 from scoring.tables import missing_mask, require_columns, require_table
 from scoring.verdicts import TIES, A, B, to_verdicts
 
@@ -158,27 +158,54 @@ def rating_consistency(
     )
 
     cycle_rows, per_group = _cycles(graders, prompts, first, second, verdicts)
+    per_judgment = (
+        pd.DataFrame(
+            {
+                "grader": graders,
+                "judgments": 1,
+                "rated": rated & decisive,
+                "contradictions": contradiction,
+                "tie_unequal": tie_unequal,
+            }
+        )
+        .groupby("grader", sort=True)
+        .sum()
+    )
+    three = per_group["models"].to_numpy(dtype=float) >= 3
+    per_prompt = (
+        pd.DataFrame(
+            {
+                "grader": per_group["g"].to_numpy(dtype=object),
+                "prompts": three,
+                "cyclic_prompts": per_group["cyclic"].to_numpy(dtype=bool),
+                "triads": per_group["triads"].to_numpy(dtype=np.int64),
+                "circular_triads": per_group["circular"].to_numpy(dtype=np.int64),
+            }
+        )
+        .groupby("grader", sort=True)
+        .sum()
+    )
+    summary = per_judgment.join(per_prompt, how="left").fillna(0).astype(np.int64)
+    lowers, uppers = exact_intervals(
+        summary["contradictions"].to_numpy(), summary["rated"].to_numpy(), confidence
+    )
     rows = []
-    for name in sorted(set(graders)):
-        mine = graders == name
-        n_rated = int((rated & decisive & mine).sum())
-        n_contra = int((contradiction & mine).sum())
-        lower, upper = exact_interval(n_contra, n_rated, confidence)
-        groups = [g for key, g in per_group.items() if key[0] == name]
-        prompts_3 = sum(1 for g in groups if g["models"] >= 3)
-        cyclic = sum(1 for g in groups if g["cyclic"])
-        triads = sum(g["triads"] for g in groups)
-        circular = sum(g["circular"] for g in groups)
+    for name, row, lower, upper in zip(
+        summary.index, summary.to_dict(orient="records"), lowers, uppers, strict=True
+    ):
+        n_rated, n_contra = row["rated"], row["contradictions"]
+        prompts_3, cyclic = row["prompts"], row["cyclic_prompts"]
+        triads, circular = row["triads"], row["circular_triads"]
         rows.append(
             {
-                "grader": name,
-                "judgments": int(mine.sum()),
+                "grader": str(name),
+                "judgments": row["judgments"],
                 "rated": n_rated,
                 "contradictions": n_contra,
                 "contradiction_rate": n_contra / n_rated if n_rated else math.nan,
                 "ci_lower": lower,
                 "ci_upper": upper,
-                "tie_unequal": int((tie_unequal & mine).sum()),
+                "tie_unequal": row["tie_unequal"],
                 "prompts": prompts_3,
                 "cyclic_prompts": cyclic,
                 "cycle_rate": cyclic / prompts_3 if prompts_3 else math.nan,
@@ -222,69 +249,106 @@ def _rating_scores(values: pd.Series, scale: Sequence[str] | None):
         out[~missing] = numbers[~missing]
         return out, ~missing & ~np.isfinite(numbers)
     order = {str(label): rank for rank, label in enumerate(scale)}
-    bad = np.zeros(len(values), dtype=bool)
-    for position, (value, empty) in enumerate(zip(values.tolist(), missing, strict=True)):
-        if empty:
-            continue
-        key = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-        if key in order:
-            out[position] = order[key]
-        else:
-            bad[position] = True
+    # Each distinct label looked up once: 100,000 ratings use a handful of labels.
+    codes, distinct = pd.factorize(pd.Series(values.tolist(), dtype=object), use_na_sentinel=True)
+    ranks = np.array([order.get(_label_key(v), np.nan) for v in distinct], dtype=float)
+    found = ranks[codes] if len(ranks) else np.full(len(values), np.nan)
+    found[codes < 0] = np.nan
+    out[~missing] = found[~missing]
+    bad = ~missing & np.isnan(found)
     return out, bad
 
 
+def _label_key(value) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _cycles(graders, prompts, first, second, verdicts):
-    """Cycles and circular triads per (grader, prompt)."""
+    """Cycles and circular triads per (grader, prompt).
+
+    Returns (cycle rows, per-group table with columns g, p, models, cyclic, triads,
+    circular). Only groups with three or more decisive verdicts over three or more models
+    can hold a cycle or a triad; the others are counted without a Python loop, which keeps
+    100,000 judgments (mostly one or two per grader and prompt) fast."""
     decisive = np.isin(verdicts, [A, B])
     winner = np.where(verdicts == A, first, second)
     loser = np.where(verdicts == A, second, first)
     frame = pd.DataFrame(
         {"g": graders, "p": prompts, "w": winner, "l": loser, "row": np.arange(len(graders))}
     )[decisive]
-    per_group: dict = {}
-    cycle_rows = []
-    for (name, prompt_id), group in frame.groupby(["g", "p"], sort=True):
-        models = np.unique(np.concatenate([group["w"].to_numpy(), group["l"].to_numpy()]))
-        n = len(models)
-        info = {"models": n, "cyclic": False, "triads": 0, "circular": 0}
-        per_group[(name, prompt_id)] = info
-        if n < 3 or len(group) < 3:
-            continue
-        w = np.searchsorted(models, group["w"].to_numpy())
-        lo = np.searchsorted(models, group["l"].to_numpy())
-        beats = np.zeros((n, n), dtype=bool)
-        beats[w, lo] = True
-        for i, j, k in combinations(range(n), 3):
-            edges = [(i, j), (i, k), (j, k)]
-            if all(beats[x, y] or beats[y, x] for x, y in edges):
-                info["triads"] += 1
-                wins = beats[[i, j, k]][:, [i, j, k]].sum(axis=1)
-                if (wins == 1).all():
-                    info["circular"] += 1
-        graph = sparse.csr_matrix(beats)
-        count, labels = connected_components(graph, directed=True, connection="strong")
-        if count == n:
-            continue
-        info["cyclic"] = True
-        component = np.flatnonzero(labels == np.bincount(labels).argmax())
-        cycle = _one_cycle(beats, component)
-        edge_rows = {
-            (wi, li): r
-            for wi, li, r in zip(w.tolist(), lo.tolist(), group["row"].tolist(), strict=True)
+    columns = ["g", "p", "models", "cyclic", "triads", "circular"]
+    if frame.empty:
+        return [], pd.DataFrame(columns=columns)
+    # Integer codes: grouping 100,000 rows by two text columns is most of the cost otherwise.
+    g_codes, g_names = pd.factorize(frame["g"].to_numpy(), sort=True)
+    p_codes, p_names = pd.factorize(frame["p"].to_numpy(), sort=True)
+    m_codes, _ = pd.factorize(np.concatenate([frame["w"].to_numpy(), frame["l"].to_numpy()]))
+    key = g_codes.astype(np.int64) * len(p_names) + p_codes
+    keys, group = np.unique(key, return_inverse=True)
+    frame = frame.assign(group=group)
+    rows = np.bincount(group)
+    ends = np.unique(np.stack([np.concatenate([group, group]), m_codes], axis=1), axis=0)
+    groups = pd.DataFrame(
+        {
+            "g": g_names[keys // len(p_names)],
+            "p": p_names[keys % len(p_names)],
+            "rows": rows,
+            "models": np.bincount(ends[:, 0], minlength=len(keys)),
         }
-        cycle_rows.append(
-            {
-                "grader": name,
-                "prompt": prompt_id,
-                "models": ", ".join(models[np.flatnonzero(np.bincount(labels)[labels] > 1)]),
-                "cycle": " > ".join(models[cycle + [cycle[0]]]),
-                "rows": [
-                    edge_rows[(a, b)] + 1 for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True)
-                ],
-            }
+    )
+    groups["cyclic"] = False
+    groups["triads"] = 0
+    groups["circular"] = 0
+    cycle_rows = []
+    candidates = groups.index[(groups["rows"] >= 3) & (groups["models"] >= 3)]
+    by_group = frame[frame["group"].isin(candidates)].groupby("group", sort=True)
+    for at, members in by_group:
+        index = int(at)  # type: ignore[arg-type]
+        info, cycle = _one_group(members)
+        groups.loc[index, ["cyclic", "triads", "circular"]] = (
+            info["cyclic"],
+            info["triads"],
+            info["circular"],
         )
-    return cycle_rows, per_group
+        if cycle is not None:
+            cycle_rows.append(
+                {"grader": groups["g"].iat[index], "prompt": groups["p"].iat[index], **cycle}
+            )
+    return cycle_rows, groups[columns].reset_index(drop=True)
+
+
+def _one_group(group: pd.DataFrame) -> tuple[dict, dict | None]:
+    """Triads and a cycle among one grader's decisive verdicts on one prompt."""
+    models = np.unique(np.concatenate([group["w"].to_numpy(), group["l"].to_numpy()]))
+    n = len(models)
+    info = {"cyclic": False, "triads": 0, "circular": 0}
+    w = np.searchsorted(models, group["w"].to_numpy())
+    lo = np.searchsorted(models, group["l"].to_numpy())
+    beats = np.zeros((n, n), dtype=bool)
+    beats[w, lo] = True
+    for i, j, k in combinations(range(n), 3):
+        edges = [(i, j), (i, k), (j, k)]
+        if all(beats[x, y] or beats[y, x] for x, y in edges):
+            info["triads"] += 1
+            wins = beats[[i, j, k]][:, [i, j, k]].sum(axis=1)
+            if (wins == 1).all():
+                info["circular"] += 1
+    graph = sparse.csr_matrix(beats)
+    count, labels = connected_components(graph, directed=True, connection="strong")
+    if count == n:
+        return info, None
+    info["cyclic"] = True
+    component = np.flatnonzero(labels == np.bincount(labels).argmax())
+    cycle = _one_cycle(beats, component)
+    edge_rows = {
+        (wi, li): r
+        for wi, li, r in zip(w.tolist(), lo.tolist(), group["row"].tolist(), strict=True)
+    }
+    return info, {
+        "models": ", ".join(models[np.flatnonzero(np.bincount(labels)[labels] > 1)]),
+        "cycle": " > ".join(models[cycle + [cycle[0]]]),
+        "rows": [edge_rows[(a, b)] + 1 for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True)],
+    }
 
 
 def _one_cycle(beats: np.ndarray, component: np.ndarray) -> list[int]:

@@ -35,7 +35,11 @@ the Hessian of the negative log-likelihood and B the sum over battles of the out
 of the per-battle scores (Huber 1967; White 1982). The sandwich is valid for the
 quasi-likelihood of ``ties="half"`` and when the tie model is wrong; it costs one pass over
 the battles, where a bootstrap would refit a million battles a thousand times. Coverage is
-checked by simulation in tests/scoring/test_style.py. Rating intervals are for the centred
+checked by simulation in tests/scoring/test_style.py. When several votes share a unit (the
+graders of one task, the battles of one prompt) they are not independent: ``cluster`` sums
+the scores within each unit before the outer products (the cluster-robust sandwich with the
+G / (G - 1) small-sample factor; Cameron & Miller 2015, "A practitioner's guide to
+cluster-robust inference", J. Human Resources 50). Rating intervals are for the centred
 ratings (or differences from the anchor), and ranks follow the rule of
 `scoring.ratings.leaderboard`.
 """
@@ -50,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 from scoring.errors import ConvergenceError, InputError, RatingWarning, row_error
 from scoring.ratings import RIDGE, encode_battles
@@ -397,11 +401,36 @@ class _Fit:
             hess[-1, -1] += self.ridge
         return hess
 
-    def meat(self, x: np.ndarray) -> np.ndarray:
+    def meat(self, x: np.ndarray, cluster: np.ndarray | None = None) -> np.ndarray:
         s_eta, s_tau, *_ = self.parts(x)
+        if cluster is not None:
+            return self._cluster_meat(s_eta, s_tau, cluster)
         if self.ties == "half":
             return self.assemble(s_eta * s_eta, None, None)
         return self.assemble(s_eta * s_eta, s_eta * s_tau, s_tau * s_tau)
+
+    def _cluster_meat(self, s_eta, s_tau, cluster: np.ndarray) -> np.ndarray:
+        """sum over clusters of G_c G_c^T, G_c the cluster's summed score, times G/(G-1)."""
+        d, n = self.d, self.d.n
+        groups = int(cluster.max()) + 1 if len(cluster) else 0
+        rows = np.concatenate([cluster, cluster])
+        columns = np.concatenate([d.a, d.b])
+        theta = sparse.csr_matrix(
+            (np.concatenate([s_eta, -s_eta]), (rows, columns)), shape=(groups, n)
+        )
+        rest = [d.z * s_eta[:, None]]
+        if self.ties == "davidson":
+            rest.append(s_tau[:, None])
+        per_battle = np.hstack(rest)
+        summed = np.zeros((groups, per_battle.shape[1]))
+        np.add.at(summed, cluster, per_battle)
+        out = np.zeros((self.m, self.m))
+        out[:n, :n] = (theta.T @ theta).toarray()
+        cross = np.asarray(theta.T @ summed)
+        out[:n, n:] = cross
+        out[n:, :n] = cross.T
+        out[n:, n:] = summed.T @ summed
+        return out * (groups / (groups - 1) if groups > 1 else 1.0)
 
 
 def _by_model(d: _Battles, weights: np.ndarray) -> np.ndarray:
@@ -453,6 +482,7 @@ def style_control(
     anchor: tuple[str, float] | None = None,
     ridge: float = RIDGE,
     uncontrolled: bool = True,
+    cluster: Sequence | np.ndarray | pd.Series | None = None,
 ) -> StyleControl:
     """Ratings controlled for style covariates, with the style coefficients.
 
@@ -475,6 +505,9 @@ def style_control(
     uncontrolled
         Also fit the model without the covariates, for ``uncontrolled_rating`` (NaN when
         False; simulations skip it).
+    cluster
+        Optional unit of each battle (e.g. the task several graders judged, or the prompt),
+        aligned with `battles`: the covariance is then cluster-robust (module docstring).
 
     Returns a `StyleControl`. Raises `InputError` for a bad battle table (naming the row),
     a feature table of another length, or a value that is not a finite number.
@@ -518,7 +551,7 @@ def style_control(
         ties_used = ties
     fit = _Fit(data, ties_used, ridge)
     x = _maximise(fit, _start(fit))
-    covariance = _sandwich(fit, x)
+    covariance = _sandwich(fit, x, _cluster_codes(cluster, len(battles)))
     z_crit = stats.norm.ppf(0.5 + confidence / 2)
     n, k = data.n, fit.k
     theta = x[:n]
@@ -633,14 +666,26 @@ def _start(fit: _Fit) -> np.ndarray:
     return x
 
 
-def _sandwich(fit: _Fit, x: np.ndarray) -> np.ndarray:
+def _cluster_codes(cluster, battles: int) -> np.ndarray | None:
+    if cluster is None:
+        return None
+    values = pd.Series(np.asarray(cluster, dtype=object))
+    if len(values) != battles:
+        raise InputError(f"the cluster column has {len(values)} values for {battles} battles")
+    missing = missing_mask(values)
+    if missing.any():
+        raise row_error(int(np.argmax(missing)), "cluster is empty")
+    return pd.factorize(values)[0].astype(np.intp)
+
+
+def _sandwich(fit: _Fit, x: np.ndarray, cluster: np.ndarray | None = None) -> np.ndarray:
     """H^-1 B H^-1 with the ratings' free direction (all theta up by the same amount) fixed
     by adding it to H: the centred contrasts the caller takes do not depend on it."""
     n = fit.d.n
     hess = fit.hessian(x)
     hess[:n, :n] += 1.0 / n
     bread = np.linalg.inv(hess)
-    return bread @ fit.meat(x) @ bread
+    return bread @ fit.meat(x, cluster) @ bread
 
 
 def _per_model(encoded, data: _Battles) -> pd.DataFrame:

@@ -395,8 +395,14 @@ class _Firth:
     ) -> tuple[float, float, float]:
         """Profile penalised-likelihood interval for coefficient t, and the p-value of 0."""
 
+        # Each constrained fit starts from the one fitted nearest to it: root finding
+        # evaluates points ever closer together, so most fits take a step or two.
+        fits: dict[float, np.ndarray] = {float(beta[t]): beta}
+
         def deviance(b: float) -> float:
-            fitted = self.maximise(beta, fixed=t, value=b)
+            start = fits[min(fits, key=lambda known: abs(known - b))]
+            fitted = self.maximise(start, fixed=t, value=b)
+            fits[float(b)] = fitted
             return 2 * (best - self.penalised(fitted))
 
         p_value = float(stats.chi2.sf(max(deviance(0.0), 0.0), 1))

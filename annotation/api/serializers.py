@@ -346,6 +346,13 @@ class BootstrapQuery(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, required=False)
 
 
+class ComputingSerializer(serializers.Serializer):
+    """A result that the background worker is still computing."""
+
+    status = serializers.CharField(help_text='always "computing"')
+    detail = serializers.CharField()
+
+
 class SlicesQuery(serializers.Serializer):
     threshold = serializers.FloatField(
         min_value=0,

@@ -31,7 +31,7 @@ from annotation.ingest.metric_scores import MetricScoreError, upsert_metric_scor
 from annotation.ingest.study_files import import_records
 from annotation.middleware import CONTENT_SECURITY_POLICY
 from annotation.models import Judgment, MetricScore, Prompt, Response, Study
-from annotation.results import payloads
+from annotation.results import background, payloads
 from annotation.results.position import SwapConsistencyPayload
 from annotation.studies import SlugTaken, StudyError, create_study
 
@@ -289,6 +289,14 @@ def schema_of(payload_type) -> dict:
     return {200: resolve_type_hint(payload_type)}
 
 
+def slow_schema(payload_type) -> dict:
+    """The responses of a result the background worker computes (annotation.results.background)."""
+    return {
+        200: resolve_type_hint(payload_type),
+        202: OpenApiResponse(s.ComputingSerializer, description="being computed in the background"),
+    }
+
+
 RESULT_HEADERS = [
     OpenApiParameter(
         "Results-Computed-At",
@@ -366,6 +374,51 @@ class ResultsViewSet(StudyScoped):
         """The study's pair schedule (uniform or adaptive), its stopping rule, whether it
         stopped serving and why, and the last computation's pair priorities."""
         return APIResponse(schedule.state(self.study))
+
+    @extend_schema(responses=schema_of(payloads.DavidsonPayload))
+    @action(detail=False)
+    def davidson(self, request, slug):
+        """Davidson (1970) ratings with the tie parameter and its interval."""
+        return self._result("davidson", {})
+
+    def _slow(self, name: str) -> APIResponse:
+        """A result the background worker computes: 202 until its first computation is
+        done, then the last computed one (Results-Status: recomputing while a newer one is
+        computed)."""
+        version = results.latest(self.study)[1].version
+        payload, state = background.slow_result(self.study, name, version)
+        if payload is None:
+            return APIResponse(
+                {"status": "computing", "detail": "being computed in the background; retry later"},
+                status=status.HTTP_202_ACCEPTED,
+            )
+        response = APIResponse(payload)
+        response["Results-Status"] = "current" if state == background.CURRENT else "recomputing"
+        return response
+
+    @extend_schema(responses=slow_schema(payloads.StylePayload))
+    @action(detail=False)
+    def style(self, request, slug):
+        """Ratings controlled for length and Markdown, with the style coefficients."""
+        return self._slow("style")
+
+    @extend_schema(responses=slow_schema(payloads.PositionPayload))
+    @action(detail=False)
+    def position(self, request, slug):
+        """Left-side share per grader and model judge; swap consistency of re-served tasks."""
+        return self._slow("position")
+
+    @extend_schema(responses=slow_schema(payloads.ConsistencyPayload))
+    @action(detail=False)
+    def consistency(self, request, slug):
+        """Verdicts that contradict the grader's ratings, and preference cycles, per grader."""
+        return self._slow("consistency")
+
+    @extend_schema(responses=slow_schema(payloads.TagEffectsPayload))
+    @action(detail=False, url_path="tag-effects")
+    def tag_effects(self, request, slug):
+        """Which tags predict losing a battle, per study and per slice."""
+        return self._slow("tag_effects")
 
     @extend_schema(parameters=[s.CompareQuery], responses=schema_of(payloads.ComparePayload))
     @action(detail=False)

@@ -22,10 +22,10 @@ from collections.abc import Callable
 import pandas as pd
 
 from annotation.models import Study
+from annotation.results import background, snapshot
 from annotation.results import compare as _compare
 from annotation.results import correlations as _correlations
 from annotation.results import position as _position
-from annotation.results import snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP
 from annotation.results.correlations import SCORE_COLUMNS
 from annotation.results.errors import ResultsError
@@ -81,6 +81,11 @@ __all__ = [
     "slice_results",
     "swap_consistency",
     "watermark",
+    "davidson",
+    "style_control",
+    "position_bias",
+    "rating_consistency",
+    "tag_effects",
 ]
 
 
@@ -149,6 +154,33 @@ def swap_consistency(study: Study) -> _position.SwapConsistencyPayload:
 def progress(study: Study) -> ProgressPayload:
     """Slots filled, per grader, per model and per slice."""
     return _current(study, "progress", DEFAULTS["progress"][0], {})
+
+
+def davidson(study: Study) -> dict:
+    """Davidson (1970) ratings with the tie parameter (`results.ties`)."""
+    fn, params = DEFAULTS["davidson"]
+    return _current(study, "davidson", fn, params)
+
+
+def style_control(study: Study) -> dict:
+    """Ratings controlled for length and Markdown, with the style coefficients (computed
+    here if the stored ones are older; pages use `background.slow_results`)."""
+    return background.current(study, "style")
+
+
+def position_bias(study: Study) -> dict:
+    """Left-side share per grader and model judge, and swap consistency."""
+    return background.current(study, "position")
+
+
+def rating_consistency(study: Study) -> dict:
+    """Verdicts that contradict the grader's own ratings, and preference cycles."""
+    return background.current(study, "consistency")
+
+
+def tag_effects(study: Study) -> dict:
+    """Which tags predict losing a battle, per study and per slice."""
+    return background.current(study, "tag_effects")
 
 
 def check_compare(study: Study, model_a: str, model_b: str, *, measure: str = "good_rate") -> None:

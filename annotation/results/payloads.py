@@ -238,6 +238,115 @@ class ProgressPayload(TypedDict):
     slices: list[SliceProgress]
 
 
+# --- ties, style, position bias, consistency, tags (issue 13) ---------------------------------
+
+
+class DavidsonPayload(TypedDict):
+    """Davidson (1970) ratings: `rows` have the plain leaderboard's columns
+    (`scoring.davidson.davidson_leaderboard`); nu is the tie parameter (two equal models tie
+    with probability nu / (2 + nu)) with its bootstrap interval; None without verdicts."""
+
+    rows: list[dict]
+    n_battles: int
+    n_ties: int
+    tie_parameter: float | None
+    tie_ci_lower: float | None
+    tie_ci_upper: float | None
+    tie_probability_equal: float | None
+    bootstrap: int
+    confidence: float
+    notes: list[str]
+
+
+class StylePayload(TypedDict):
+    """Style control (`scoring.style.style_control`): controlled ratings (`rows`: model,
+    rating, ci_lower, ci_upper, se, uncontrolled_rating, battles, ...) and one coefficient
+    per style feature (feature, coefficient, se, ci_lower, ci_upper, z, p_value,
+    rating_points, scale); empty below `min_battles` verdicts (a note says so)."""
+
+    rows: list[dict]
+    coefficients: list[dict]
+    n_battles: int
+    min_battles: int
+    features: list[str]
+    dropped_features: list[str]
+    confidence: float
+    interval: str
+    notes: list[str]
+
+
+class SwapPayload(TypedDict):
+    repeats: int
+    graders: list[dict]
+    pooled: list[dict]
+    note: str
+
+
+class PositionPayload(TypedDict):
+    """Left-side share of decisive votes per grader and model judge
+    (`scoring.position.position_bias`: grader, kind, judgments, decisive, left, left_share,
+    ci_lower, ci_upper, p_value, p_holm, flagged, and `enough`: at least `min_decisive`
+    decisive votes), pooled per kind, and the swap consistency of re-served tasks."""
+
+    graders: list[dict]
+    pooled: list[dict]
+    without_side: int
+    min_decisive: int
+    confidence: float
+    alpha: float
+    swap: SwapPayload
+    notes: list[str]
+
+
+class ConsistencyTotals(TypedDict):
+    rated: int
+    contradictions: int
+    tie_unequal: int
+    prompts: int
+    cyclic: int
+
+
+class ConsistencyFlagged(TypedDict):
+    contradiction: list[int]
+    tie_unequal: list[int]
+    cycle: list[int]
+
+
+class ConsistencyPayload(TypedDict):
+    """Per human grader (`scoring.consistency.rating_consistency` rows, with `enough_rated`
+    and `enough_prompts`), totals, a few example cycles, and the judgment ids flagged
+    (contradiction, tie with unequal ratings, in a cycle) for the judgment browser."""
+
+    graders: list[dict]
+    totals: ConsistencyTotals
+    cycles: list[dict]
+    flagged: ConsistencyFlagged
+    min_rated: int
+    min_prompts: int
+    confidence: float
+    notes: list[str]
+
+
+class TagSlice(TypedDict):
+    column: str
+    rows: list[dict]
+    notes: list[str]
+
+
+class TagEffectsPayload(TypedDict):
+    """Log-odds of losing per tag (`scoring.tag_effects.tag_effects` rows: tag, battles,
+    on_loser, on_winner, coefficient, odds_ratio, ci_lower, ci_upper, or_lower, or_upper,
+    p_value, separated, `enough`; per slice also `slice`), for the study and per metadata
+    column."""
+
+    study: list[dict]
+    slices: list[TagSlice]
+    min_battles: int
+    confidence: float
+    interval: str
+    notes: list[str]
+
+
 # --- what the dashboard reads ---------------------------------------------------------------
 
 
@@ -251,3 +360,4 @@ class DashboardPayload(TypedDict):
     judges: JudgesPayload
     slices: SlicesPayload
     correlations: CorrelationsPayload
+    davidson: NotRequired[DavidsonPayload]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -38,6 +38,7 @@ from annotation.models import (
     User,
 )
 from annotation.results.version import data_version
+from scoring.style import FEATURES, style_counts
 from scoring.verdicts import ARENA_WINNER
 
 BATTLE_COLUMNS = [
@@ -62,6 +63,8 @@ REPEAT_COLUMNS = [
     "repeat_a_on_left",
 ]
 RATING_COLUMNS = ["judgment_id", "response_id", "prompt_pk", "model", "grader", "label", "tags"]
+SIDE_COLUMNS = ["item", "grader", "a_on_left"]
+STYLE_COLUMNS = ["response_id", *FEATURES]
 # Columns of the battle and rating tables that are not prompt metadata.
 NOT_METADATA = frozenset(BATTLE_COLUMNS) | {
     "judgment_id",
@@ -100,6 +103,11 @@ class StudyData:
       a_on_left of the first judgment, repeat_verdict and repeat_a_on_left of the second
       (`scoring.position.swap_consistency`'s input). Every grader kind; never a vote.
     - counts: ``tasks`` (regular), ``slots_taken`` on them, ``counted_judgments``.
+    - ``sides`` and ``styles``, empty unless read by `with_extras` (the background results):
+      the screen side of every judgment handed out here (humans and model judges; imported
+      judgments have none): item (the task), grader, a_on_left; and each response's length
+      and Markdown counts (`scoring.style.style_counts` of its text): response_id, length,
+      headers, lists, bold.
     """
 
     study_id: int
@@ -124,6 +132,8 @@ class StudyData:
     tasks: int = 0
     slots_taken: int = 0
     counted_judgments: int = 0
+    sides: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SIDE_COLUMNS))
+    styles: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STYLE_COLUMNS))
 
     @cached_property
     def metrics(self) -> list[str]:
@@ -427,3 +437,33 @@ def _quality(study: Study) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["grader", "gold_seen", "gold_accuracy", "median_seconds", "tie_share"]
     )
+
+
+def with_extras(data: StudyData) -> StudyData:
+    """The snapshot with the tables only the background results read (`sides`, `styles`):
+    reading 40,000 response texts costs a second, which the dashboard's refresh does not pay."""
+    study = Study.objects.get(pk=data.study_id)
+    return replace(data, sides=_sides(study), styles=_styles(study))
+
+
+def _sides(study: Study) -> pd.DataFrame:
+    """Which response each grader saw on the left, for judgments handed out here."""
+    rows = list(
+        EVERY_GRADER.judgments(study)
+        .filter(assignment__isnull=False)
+        .order_by("pk")
+        .values_list("task_id", "grader__username", "assignment__a_on_left")
+    )
+    return pd.DataFrame(rows, columns=SIDE_COLUMNS)
+
+
+def _styles(study: Study) -> pd.DataFrame:
+    """Length and Markdown counts of each response's text, for style control."""
+    rows = [
+        (pk, *style_counts(text).values())
+        for pk, text in Response.objects.filter(prompt__study=study)
+        .order_by("pk")
+        .values_list("pk", "text")
+        .iterator(chunk_size=5000)
+    ]
+    return pd.DataFrame(rows, columns=STYLE_COLUMNS)

@@ -51,6 +51,7 @@ from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
 from annotation.results.payloads import JsonRows
 from annotation.results.progress import progress
 from annotation.results.slices import DEFAULT_THRESHOLD, slice_results
+from annotation.results.ties import davidson_leaderboard
 from annotation.results.version import data_version, watermark
 
 # The results computed together in one refresh, with the parameters pages and the API use.
@@ -61,6 +62,7 @@ DEFAULTS: dict[str, tuple[Callable, dict]] = {
     "slices": (slice_results, {"threshold": DEFAULT_THRESHOLD}),
     "correlations": (correlations, {"bootstrap": RESULT_BOOTSTRAP, "seed": 0}),
     "progress": (progress, {}),
+    "davidson": (davidson_leaderboard, {"bootstrap": DEFAULT_BOOTSTRAP, "seed": 0}),
 }
 DASHBOARD = "dashboard"
 # Not a result: the key under which a refresh records how long reading the snapshot took.

@@ -25,3 +25,11 @@ def num(value, digits=2):
     if value in (None, ""):
         return "–"
     return f"{float(value):.{int(digits)}f}"
+
+
+@register.filter
+def subtract(value, other):
+    """value - other; None when either is missing."""
+    if value in (None, "") or other in (None, ""):
+        return None
+    return float(value) - float(other)

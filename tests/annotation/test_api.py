@@ -92,6 +92,11 @@ MATRIX = [
     ("GET", f"{S1}/results/correlations/?bootstrap=0", None, 401, 404, 404, 403, 200, 200),
     ("GET", f"{S1}/results/slices/", None, 401, 404, 404, 403, 200, 200),
     ("GET", f"{S1}/results/progress/", None, 401, 404, 404, 403, 200, 200),
+    ("GET", f"{S1}/results/davidson/", None, 401, 404, 404, 403, 200, 200),
+    ("GET", f"{S1}/results/style/", None, 401, 404, 404, 403, 202, 202),
+    ("GET", f"{S1}/results/position/", None, 401, 404, 404, 403, 202, 202),
+    ("GET", f"{S1}/results/consistency/", None, 401, 404, 404, 403, 202, 202),
+    ("GET", f"{S1}/results/tag-effects/", None, 401, 404, 404, 403, 202, 202),
     (
         "GET",
         f"{S1}/results/compare/?model_a=alpha&model_b=beta&measure=win_rate",
@@ -480,6 +485,11 @@ def test_it_serves_a_valid_openapi_schema(db):
         "/api/studies/{slug}/results/compare/",
         "/api/studies/{slug}/results/swap-consistency/",
         "/api/studies/{slug}/results/schedule/",
+        "/api/studies/{slug}/results/davidson/",
+        "/api/studies/{slug}/results/style/",
+        "/api/studies/{slug}/results/position/",
+        "/api/studies/{slug}/results/consistency/",
+        "/api/studies/{slug}/results/tag-effects/",
         "/api/studies/{slug}/exports/{fmt}/",
         "/api/auth/token/",
     } == set(schema["paths"])

@@ -108,3 +108,19 @@ def test_a_scale_without_good_labels_and_a_study_without_a_scale(pair_study):
     Study.objects.filter(pk=pair_study.pk).update(rating_scale=[], good_labels=[])
     pair_study.refresh_from_db()
     assert "- **Rating scale**: none (pairwise verdicts only)" in model_card(pair_study)
+
+
+def test_it_states_ties_style_and_position_bias(db):
+    from annotation.model_card import model_card
+    from annotation.results import position_bias
+    from tests.annotation.results_study import build_demo_study
+    from tests.annotation.test_results_ties import _with_sides
+
+    study = build_demo_study()
+    _with_sides(study)
+    card = model_card(study)
+    assert "- **Ties** (Davidson 1970 model): tie parameter " in card
+    assert "- **Style** (log-odds per RMS unit, 95% CI): length " in card
+    flagged = [g["grader"] for g in position_bias(study)["graders"] if g["flagged"]]
+    assert "human00" in flagged
+    assert "favour a screen side (exact test, Holm-adjusted): " in card and "human00" in card

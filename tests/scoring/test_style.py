@@ -270,6 +270,59 @@ def test_it_matches_an_independent_fit_and_sandwich(ties):
     assert board["se"].to_numpy() == pytest.approx(rating_se, rel=2e-3)
 
 
+@pytest.mark.parametrize("ties", ["half", "davidson"])
+def test_the_cluster_robust_sandwich_sums_scores_within_clusters(ties):
+    """The cluster option against finite-difference scores summed per cluster by hand
+    (Cameron & Miller 2015: B = G/(G-1) sum_c s_c s_c^T); one battle per cluster is the
+    plain sandwich times G/(G-1)."""
+    rng = np.random.default_rng(11)
+    battles, features = simulate(rng, 300, BETA, 0.5, THETA)
+    cluster = np.arange(len(battles)) // 3  # three votes per task
+    result = style_control(battles, features, ties=ties, cluster=cluster)
+    plain = style_control(battles, features, ties=ties)
+    z = features.to_numpy() / result.coefficients["scale"].to_numpy()
+    losses, size, n = row_losses(battles, z, ties)
+    fit = minimize(
+        lambda x: losses(x).sum(),
+        np.zeros(size),
+        method="BFGS",
+        options={"gtol": 1e-9, "maxiter": 10_000},
+    )
+    step = 1e-5
+    hessian = np.array(
+        [
+            (
+                approx_fprime(fit.x + step * e, lambda x: losses(x).sum(), 1e-6)
+                - approx_fprime(fit.x - step * e, lambda x: losses(x).sum(), 1e-6)
+            )
+            / (2 * step)
+            for e in np.eye(size)
+        ]
+    )
+    hessian = (hessian + hessian.T) / 2
+    scores = np.array(
+        [(losses(fit.x + step * e) - losses(fit.x - step * e)) / (2 * step) for e in np.eye(size)]
+    ).T
+    groups = cluster.max() + 1
+    summed = np.zeros((groups, size))
+    np.add.at(summed, cluster, scores)
+    bread = np.linalg.inv(hessian)
+    covariance = bread @ (summed.T @ summed) @ bread * groups / (groups - 1)
+    beta_se = np.sqrt(np.diag(covariance)[n - 1 : n + 1])
+    assert result.coefficients["se"].to_numpy() == pytest.approx(beta_se, rel=2e-3)
+    # The point estimates do not move; singleton clusters give the plain sandwich.
+    assert result.coefficients["coefficient"].to_numpy() == pytest.approx(
+        plain.coefficients["coefficient"].to_numpy()
+    )
+    single = style_control(battles, features, ties=ties, cluster=np.arange(len(battles)))
+    factor = math.sqrt(len(battles) / (len(battles) - 1))
+    assert single.coefficients["se"].to_numpy() == pytest.approx(
+        plain.coefficients["se"].to_numpy() * factor, rel=1e-9
+    )
+    with pytest.raises(InputError, match="cluster"):
+        style_control(battles, features, cluster=cluster[:-1])
+
+
 def test_a_constant_feature_is_left_out_with_a_warning():
     rng = np.random.default_rng(4)
     battles, features = simulate(rng, 300, BETA, 0.0, THETA)
