@@ -17,7 +17,7 @@ from django.utils import timezone
 from annotation import grader_stats, handout, results
 from annotation.handout import Vote
 from annotation.models import Assignment, GraderQuality, Judgment, RepeatJudgment, Study, Task
-from annotation.results import snapshot
+from annotation.results import background, snapshot
 from annotation.results.position import swap_consistency
 from scoring import position
 from tests.conftest import better_side, join, make_user
@@ -225,6 +225,23 @@ def test_swap_consistency_of_the_snapshot_matches_scoring(pair_study):
     # The leaderboard counts 24 first judgments, not 48.
     assert len(data.battles) == 24
     assert results.swap_consistency(study)["repeats"] == 24
+
+
+def test_the_dashboards_position_section_reads_the_reserves(pair_study):
+    """The background job's position result (dashboard and API `results/position/`) takes
+    its swap consistency from the same re-served tasks as `results.swap_consistency`."""
+    study = repeating(pair_study, fraction=1.0, after=0)
+    lefty = make_user("lefty", "grader")
+    join(study, lefty)
+    while (a := handout.next_assignment(lefty, study)) is not None:
+        handout.record_vote(a.pk, lefty, Vote(verdict="left", ratings=RATINGS))
+    swap = background.compute(study)["position"]["swap"]
+    direct = results.swap_consistency(study)
+    assert swap["repeats"] == direct["repeats"] == 12
+    assert swap["note"] == ""
+    pooled = swap["pooled"][0]
+    assert pooled["swapped_consistency"] == direct["pooled"][0]["swapped_consistency"] == 0.0
+    assert pooled["left_flips"] == 12
 
 
 def test_the_api_serves_swap_consistency_to_researchers(pair_study, client):
