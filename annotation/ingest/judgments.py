@@ -76,6 +76,8 @@ NO_VERDICT = ""  # a single-response judgment
 SWAPPED = {verdicts.A: verdicts.B, verdicts.B: verdicts.A}  # a verdict from the other side
 PAIR, SINGLE = Task.Kind.PAIR.value, Task.Kind.SINGLE.value
 USERNAME_LENGTH = User._meta.get_field("username").max_length
+# The tables a judgment import adds rows to, analyzed afterwards (writing.refresh_statistics).
+WRITTEN_BY_JUDGMENT_IMPORT = (Prompt, Response, Task, Judgment, Rating)
 
 
 @dataclass(slots=True)
@@ -438,7 +440,7 @@ def import_judgments(
         if not votes and not errors:
             errors.add(None, None, "the file holds no judgments")
         errors.raise_if_any()
-        with transaction.atomic(), bulk_writes():
+        with transaction.atomic(), bulk_writes(analyze=WRITTEN_BY_JUDGMENT_IMPORT):
             study = Study.objects.select_for_update().get(pk=study.pk)
             summary = _Writer(study, errors, fmt, model_judge).write(votes)
     return summary

@@ -465,7 +465,7 @@ def import_records(
 def _import(
     records: list[PromptRecord], slug: str, options: StudyOptions, errors: ErrorList
 ) -> ImportSummary:
-    with transaction.atomic(), bulk_writes():
+    with transaction.atomic(), bulk_writes(analyze=(Prompt, Response, Task)):
         study, created = get_or_create_study(slug, options, errors)
         errors.raise_if_any()
         summary = _write_records(study, records, errors)

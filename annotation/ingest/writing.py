@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -105,12 +105,14 @@ SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 
 
 @contextmanager
-def bulk_writes() -> Iterator[None]:
+def bulk_writes(analyze: Sequence[type[Model]] = ()) -> Iterator[None]:
     """Settings for one import's bulk writes: the collector paused, and on SQLite a page
-    cache large enough for the study's indexes (restored afterwards)."""
+    cache large enough for the study's indexes (restored afterwards). On PostgreSQL, the
+    tables of `analyze` get fresh planner statistics once the writes succeeded."""
     with gc_paused():
         if connection.vendor != "sqlite":
             yield
+            refresh_statistics(analyze)
             return
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA cache_size")
@@ -164,6 +166,22 @@ def indexes_built_after(model: type[Model], adding: int) -> Iterator[None]:
         with connection.cursor() as cursor:
             for _, sql in indexes:
                 cursor.execute(sql)
+
+
+def refresh_statistics(models: Sequence[type[Model]]) -> None:
+    """On PostgreSQL, ANALYZE the tables of `models` now, in the caller's transaction.
+
+    Right after a bulk import the planner still holds the statistics of the tables before
+    it (or of their dead rows), estimates one row where there are a hundred thousand, and
+    picks nested loops that rescan a table per row: minutes for the results' queries
+    until autovacuum analyzes the tables. ANALYZE inside the transaction counts the
+    transaction's own new rows. SQLite's planner needs no statistics for these queries."""
+    if connection.vendor != "postgresql" or not models:
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {quote(model._meta.db_table)}")
 
 
 @contextmanager

@@ -116,6 +116,29 @@ def test_a_large_import_leaves_the_task_indexes_as_they_were(write_jsonl, monkey
     assert counts() == (1, 3, 2, 6, 6)
 
 
+def test_an_import_leaves_the_planner_statistics_of_what_it_wrote(write_jsonl):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's (SQLite needs none here)")
+    # Without them the planner takes the new tables for empty (or for their dead rows)
+    # and the results' queries rescan a table per row until autovacuum comes by.
+    records = [
+        {"id": f"q{i}", "prompt": f"Question {i}?", "outputs": {"m1": "x", "m2": "y", "m3": "z"}}
+        for i in range(150)
+    ]
+    run(write_jsonl(records))
+
+    def estimated(model):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table]
+            )
+            return cursor.fetchone()[0]
+
+    assert (estimated(Prompt), estimated(Response), estimated(Task)) == (150, 450, 450)
+
+
 def test_it_adds_only_what_is_new(write_jsonl):
     run(write_jsonl(GOOD[:1]))
     run(write_jsonl(GOOD))

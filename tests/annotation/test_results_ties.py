@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from annotation import results
 from annotation.counting import COUNTED, EVERY_GRADER
-from annotation.models import Assignment, Rating, Response, Study
+from annotation.ingest.writing import refresh_statistics
+from annotation.models import Assignment, Judgment, Rating, Response, Study
 from annotation.results import snapshot
 from annotation.results.consistency import rating_consistency as consistency_result
 from annotation.results.position import MIN_DECISIVE, position_bias
@@ -49,6 +50,7 @@ def _with_sides(study: Study, seed: int = 5) -> None:
             expires_at=now,
         )
         judgment.save(update_fields=["assignment"])
+    refresh_statistics((Assignment, Judgment))
 
 
 def _battles(study: Study) -> pd.DataFrame:
