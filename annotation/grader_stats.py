@@ -34,7 +34,7 @@ from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
 from annotation.models import GraderQuality, Judgment, RepeatJudgment, Study, Task, User
-from annotation.progress import grader_progress
+from annotation.progress import Progress, grader_progress
 
 PROGRESS_RECOUNT_SECONDS = 60
 
@@ -299,19 +299,9 @@ def _recompute_medians(study: Study, grader_ids: list[int]) -> None:
 
 
 @dataclass
-class ScreenProgress:
-    done: int
-    remaining: int
+class ScreenProgress(Progress):
     # Whether the grader has an answer of this screen that "change my last answer" opens.
     answered_here: bool
-
-    @property
-    def total(self) -> int:
-        return self.done + self.remaining
-
-    @property
-    def percent(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 100
 
 
 def read_progress(grader: User, study: Study) -> RowProgress:

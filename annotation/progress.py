@@ -11,8 +11,9 @@ from annotation.models import Assignment, Judgment, RepeatJudgment, Study, Task,
 
 
 @dataclass
-class GraderStudyProgress:
-    study: Study
+class Progress:
+    """Tasks done and still to do, as a progress bar shows them."""
+
     done: int
     remaining: int
 
@@ -23,6 +24,11 @@ class GraderStudyProgress:
     @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 100
+
+
+@dataclass
+class GraderStudyProgress(Progress):
+    study: Study
 
 
 def grader_progress(grader: User, studies: list[Study]) -> list[GraderStudyProgress]:
