@@ -727,9 +727,11 @@ class _Writer:
         wanted: list[tuple] = []
         humans: Counter = Counter()
         unchanged = 0
+        # Locals, and each (task, grader) key built once: this loop runs once per vote.
+        sides_get, known_get, append, swapped = sides_of.get, known.get, wanted.append, SWAPPED
         for vote in votes:
             where = (vote.prompt_id, vote.models)
-            found = sides_of.get(where)
+            found = sides_get(where)
             if found is None:
                 key, prompt_pk, swap, sides = self._task_key(vote, response_of)
                 task = task_of.get(key)
@@ -738,9 +740,12 @@ class _Writer:
                     new_tasks[task] = (key, prompt_pk)
                 found = sides_of[where] = (task, swap, sides)
             task, swap, sides = found
-            verdict = SWAPPED.get(vote.verdict, vote.verdict) if swap else vote.verdict
+            verdict = vote.verdict
+            if swap:
+                verdict = swapped.get(verdict, verdict)
             grader_pk, human = graders[vote.grader]
-            earlier = known.get((task, grader_pk))
+            pair = (task, grader_pk)
+            earlier = known_get(pair)
             if earlier is not None:
                 if earlier != verdict:
                     self.errors.add(
@@ -751,10 +756,10 @@ class _Writer:
                     )
                 unchanged += 1
                 continue
-            known[(task, grader_pk)] = verdict
+            known[pair] = verdict
             if human:
                 humans[task] += 1
-            wanted.append((task, grader_pk, verdict, vote, sides))
+            append((task, grader_pk, verdict, vote, sides))
         return wanted, new_tasks, humans, unchanged
 
     @staticmethod
