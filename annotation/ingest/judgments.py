@@ -79,8 +79,6 @@ NO_VERDICT = ""  # a single-response judgment
 SWAPPED = {verdicts.A: verdicts.B, verdicts.B: verdicts.A}  # a verdict from the other side
 PAIR, SINGLE = Task.Kind.PAIR.value, Task.Kind.SINGLE.value
 USERNAME_LENGTH = User._meta.get_field("username").max_length
-LAST_UNIX_TIME = 32503680000  # 3000-01-01: a tstamp must be before it
-fromtimestamp = datetime.fromtimestamp
 
 
 class Vote(NamedTuple):
@@ -135,6 +133,10 @@ def _read_records(path: str, errors: ErrorList) -> Iterable[tuple[int, object]]:
     if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("["):
         return json_document_records(text, errors)
     return jsonl_objects(text, errors)
+
+
+LAST_UNIX_TIME = 32503680000  # 3000-01-01: a tstamp must be before it
+fromtimestamp = datetime.fromtimestamp
 
 
 class _Reader:
