@@ -31,8 +31,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db import connection, transaction
@@ -57,6 +59,7 @@ from annotation.ingest.writing import (
     json_adapter,
     new_pks,
     order_keys,
+    sqlite_datetime,
 )
 from annotation.models import (
     Judgment,
@@ -80,10 +83,12 @@ USERNAME_LENGTH = User._meta.get_field("username").max_length
 WRITTEN_BY_JUDGMENT_IMPORT = (Prompt, Response, Task, Judgment, Rating)
 
 
-@dataclass(slots=True)
-class Vote:
+class Vote(NamedTuple):
     """One judgment of the file, checked. `verdict` is scoring.verdicts' (a / b / tie /
-    both_bad) from the first model's side, or "" for a single response."""
+    both_bad) from the first model's side, or "" for a single response.
+
+    A named tuple: the arena quick path builds a million of them with one C call
+    (`_new_vote`), where a class's __init__ is a Python call setting 14 attributes."""
 
     line: int
     prompt_id: str
@@ -99,6 +104,9 @@ class Vote:
     prompt_text: str | None = None
     prompt_messages: list | None = None
     language: str | None = None
+
+
+_new_vote = partial(tuple.__new__, Vote)  # Vote from a tuple of all 14 fields, in order
 
 
 @dataclass
@@ -129,6 +137,10 @@ def _read_records(path: str, errors: ErrorList) -> Iterable[tuple[int, object]]:
     return jsonl_objects(text, errors)
 
 
+LAST_UNIX_TIME = 32503680000  # 3000-01-01: a tstamp must be before it
+fromtimestamp = datetime.fromtimestamp
+
+
 class _Reader:
     """Checks records one by one; equal strings are kept once (a million battles name the
     same few models, judges and prompts over and over)."""
@@ -138,6 +150,7 @@ class _Reader:
         self.default_judge = default_judge
         self.study = study
         self.strings: dict[str, str] = {}
+        self.winners: dict[str, str] = {}  # winner label -> verdict (scoring.verdicts')
 
     def string(
         self, obj: dict, name: str, number: int, *, required=True, longest=200
@@ -181,7 +194,7 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if math.isfinite(value) and 0 <= value < 32503680000:  # before the year 3000
+            if math.isfinite(value) and 0 <= value < LAST_UNIX_TIME:
                 return datetime.fromtimestamp(float(value), tz=UTC)
         elif isinstance(value, str):
             try:
@@ -228,30 +241,46 @@ class _Reader:
         return turns
 
     def arena(self, number: int, obj) -> Vote | None:
-        """A battle record, checked: the quick path takes the usual shape (names, winner,
-        turn, unix time, no conversations); anything else goes through every check."""
+        """A battle record, checked: the quick path takes the usual shape (names seen or
+        clean, a known winner, turn 1, unix time, no conversations) with a few dict
+        lookups and one tuple; anything else goes through every check."""
         if type(obj) is dict and "conversation_a" not in obj and "conversation_b" not in obj:
-            get = obj.get
-            model_a, model_b = self.known(get("model_a")), self.known(get("model_b"))
-            question = self.known(get("question_id"))
-            judge = get("judge")
-            judge = self.default_judge if judge is None else self.known(judge)
-            verdict = verdicts.parse_verdict(get("winner"))
+            get, seen = obj.get, self.strings.get
+            model_a, model_b, question = get("model_a"), get("model_b"), get("question_id")
+            judge, winner = get("judge"), get("winner")
+            # A string already in `strings` is a clean name (`known` and `string` keep only
+            # those); anything else takes the slow check.
+            model_a = (type(model_a) is str and seen(model_a)) or self.known(model_a)
+            model_b = (type(model_b) is str and seen(model_b)) or self.known(model_b)
+            question = (type(question) is str and seen(question)) or self.known(question)
+            if judge is None:
+                judge = self.default_judge
+            else:
+                judge = (type(judge) is str and seen(judge)) or self.known(judge)
+            verdict = type(winner) is str and self.winners.get(winner)
+            if not verdict:
+                verdict = verdicts.parse_verdict(winner)
+                if verdict is not None:
+                    self.winners[winner] = verdict
             turn, tstamp, language = get("turn"), get("tstamp"), get("language")
             if (
                 model_a and model_b and question and judge and verdict
                 and model_a != model_b
                 and (turn is None or turn == 1)
-                and (tstamp is None or type(tstamp) is int or type(tstamp) is float)
             ):  # fmt: skip
-                created = None if tstamp is None else self.timestamp(tstamp, number, "tstamp")
-                if tstamp is None or created is not None:
-                    return Vote(  # positional: a million calls
-                        number, question, judge, (model_a, model_b), verdict,
-                        None, None, None, "", None, created, None, None,
-                        language if type(language) is str else None,
-                    )  # fmt: skip
-                return None
+                if tstamp is None:
+                    created = None
+                elif (
+                    (type(tstamp) is int or type(tstamp) is float) and 0 <= tstamp < LAST_UNIX_TIME
+                ):  # the checks of `timestamp` (a NaN fails the comparison)
+                    created = fromtimestamp(tstamp, UTC)
+                else:
+                    return self._arena_checked(number, obj)
+                return _new_vote(
+                    (number, question, judge, (model_a, model_b), verdict,
+                     None, None, None, "", None, created, None, None,
+                     language if type(language) is str else None)
+                )  # fmt: skip
         return self._arena_checked(number, obj)
 
     def _arena_checked(self, number: int, obj) -> Vote | None:
@@ -625,12 +654,20 @@ class _Writer:
 
     @staticmethod
     def _known_graders(names: list[str]) -> dict[str, tuple[int, bool]]:
+        """(pk, is human) of the accounts named `names`, in plain SQL: Django's `__in`
+        lookup prepares each of 20,000 names one by one (seconds)."""
         found = {}
-        for chunk in chunks(names):
-            for pk, username, kind in User.objects.filter(username__in=chunk).values_list(
-                "pk", "username", "kind"
-            ):
-                found[username] = (pk, kind == User.Kind.HUMAN)
+        human = User.Kind.HUMAN.value
+        quote = connection.ops.quote_name
+        table = quote(User._meta.db_table)
+        with connection.cursor() as cursor:
+            for chunk in chunks(names, 900):  # under SQLite's old 999-parameter limit
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(
+                    f"SELECT id, username, kind FROM {table} WHERE username IN ({marks})", chunk
+                )
+                for pk, username, kind in cursor.fetchall():
+                    found[username] = (pk, kind == human)
         return found
 
     def _judgments(self, votes, prompts, models, responses, graders) -> tuple[int, int]:
@@ -641,11 +678,15 @@ class _Writer:
         self.errors.raise_if_any()
         task_pks = self._write_tasks(new_tasks, humans, tasks)
         # In task order, the indexes of judgments and ratings grow at one end.
-        wanted = [
-            (task_pks.get(task, task), grader_pk, verdict, vote, sides)
-            for task, grader_pk, verdict, vote, sides in wanted
-        ]
-        wanted.sort(key=itemgetter(0, 1))
+        # Sorted by task alone (stable, on an int): a task's judgments go to one place of
+        # the (task, grader) index whatever their graders' order.
+        if task_pks:
+            get = task_pks.get
+            wanted = [
+                (get(task, task), grader_pk, verdict, vote, sides)
+                for task, grader_pk, verdict, vote, sides in wanted
+            ]
+        wanted.sort(key=itemgetter(0))
         before = Judgment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         with indexes_built_after(Judgment, len(wanted)):
             self._write_judgments(wanted)
@@ -690,9 +731,11 @@ class _Writer:
         wanted: list[tuple] = []
         humans: Counter = Counter()
         unchanged = 0
+        # Locals, and each (task, grader) key built once: this loop runs once per vote.
+        sides_get, known_get, append, swapped = sides_of.get, known.get, wanted.append, SWAPPED
         for vote in votes:
             where = (vote.prompt_id, vote.models)
-            found = sides_of.get(where)
+            found = sides_get(where)
             if found is None:
                 key, prompt_pk, swap, sides = self._task_key(vote, response_of)
                 task = task_of.get(key)
@@ -701,9 +744,12 @@ class _Writer:
                     new_tasks[task] = (key, prompt_pk)
                 found = sides_of[where] = (task, swap, sides)
             task, swap, sides = found
-            verdict = SWAPPED.get(vote.verdict, vote.verdict) if swap else vote.verdict
+            verdict = vote.verdict
+            if swap:
+                verdict = swapped.get(verdict, verdict)
             grader_pk, human = graders[vote.grader]
-            earlier = known.get((task, grader_pk))
+            pair = (task, grader_pk)
+            earlier = known_get(pair)
             if earlier is not None:
                 if earlier != verdict:
                     self.errors.add(
@@ -714,10 +760,10 @@ class _Writer:
                     )
                 unchanged += 1
                 continue
-            known[(task, grader_pk)] = verdict
+            known[pair] = verdict
             if human:
                 humans[task] += 1
-            wanted.append((task, grader_pk, verdict, vote, sides))
+            append((task, grader_pk, verdict, vote, sides))
         return wanted, new_tasks, humans, unchanged
 
     @staticmethod
@@ -763,6 +809,21 @@ class _Writer:
 
     def _write_judgments(self, wanted) -> None:
         when, now, imported = datetime_adapter(), self.now, Judgment.Source.IMPORTED.value
+        if when is sqlite_datetime:  # the same text, without a call per judgment
+            insert_rows(
+                Judgment,
+                ["task", "grader", "verdict", "comment", "seconds", "source", "created_at",
+                 "updated_at"],
+                (
+                    (task, grader_pk, verdict, vote.comment, vote.seconds, imported,
+                     now if (created := vote.created_at) is None
+                     else (created if created.tzinfo is UTC else created.astimezone(UTC))
+                     .isoformat(" ")[:-6],
+                     now)
+                    for task, grader_pk, verdict, vote, _ in wanted
+                ),
+            )  # fmt: skip
+            return
         insert_rows(
             Judgment,
             ["task", "grader", "verdict", "comment", "seconds", "source", "created_at",
@@ -787,8 +848,15 @@ class _Writer:
         count every judged response)."""
         no_tags = self.json_value([])
         json_value = self.json_value
+        if all(item[3].ratings is None for item in wanted):  # arena battles: no labels, no tags
+            yield from (
+                (judgment, response, "", no_tags)
+                for item, judgment in zip(wanted, judgment_pks, strict=True)
+                for response in item[4]
+            )
+            return
         for (_, _, _, vote, sides), judgment in zip(wanted, judgment_pks, strict=True):
-            if vote.ratings is None:  # arena battles: no labels, no tags
+            if vote.ratings is None:
                 for response in sides:
                     yield judgment, response, "", no_tags
                 continue

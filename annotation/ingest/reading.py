@@ -112,11 +112,66 @@ def text_lines(text: str) -> Iterator[tuple[int, str]]:
 # --- JSON -------------------------------------------------------------------------------------
 
 
+# The JSON lines parsed at once by `_flat_block`: about this many characters at a time.
+JSONL_BLOCK_CHARS = 1 << 20
+
+
 def jsonl_objects(text: str, errors: ErrorList) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line that is a clean JSON object; every
-    other line is recorded in `errors`."""
+    other line is recorded in `errors`.
+
+    The text goes by blocks of about JSONL_BLOCK_CHARS: a block of flat objects, one a
+    line (`_flat_block`), is parsed with one orjson call; any other block line by line."""
+    number, start, size = 1, 0, len(text)
+    while start < size:
+        end = text.find("\n", start + JSONL_BLOCK_CHARS)
+        if end < 0:  # the last block, without the file's final newline (a blank line)
+            end = size - 1 if text.endswith("\n") else size
+        block = text[start:end]
+        objects = _flat_block(block)
+        if objects is None:
+            yield from _jsonl_lines(block, number, errors)
+            number += block.count("\n") + 1
+        else:
+            yield from zip(range(number, number + len(objects)), objects, strict=True)
+            number += len(objects)
+        start = end + 1
+
+
+def _flat_block(block: str) -> list[dict] | None:
+    """The objects of `block`'s lines when each line is exactly one flat JSON object that
+    the line-by-line checks would pass at once (no blank line, no CR, no escaped control
+    character, no repeated key); None to check it line by line.
+
+    Every line starts with '{', and the block holds as many brackets as lines: so each
+    line holds exactly one bracket, its own. Parsed as one JSON list (lines joined by
+    ','), as many values as lines means each line is one object. Each member of an
+    object has a ':' in the text (a ':' in a string adds one), and orjson keeps one key of
+    a repeated pair: as many ':' in the block as keys in its objects means no line
+    repeats a key."""
+    lines = block.count("\n") + 1
+    if (
+        max_json_depth() < 1
+        or not block.startswith("{")
+        or block.count("\n{") != lines - 1
+        or block.count("{") + block.count("[") != lines
+        or "\r" in block
+        or "\\u00" in block
+    ):
+        return None
+    try:
+        objects = orjson.loads("[" + block.replace("\n", ",") + "]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(objects) != lines or block.count(":") != sum(map(len, objects)):
+        return None
+    return objects
+
+
+def _jsonl_lines(text: str, first: int, errors: ErrorList) -> Iterator[tuple[int, dict]]:
+    """jsonl_objects of `text`, line by line, its first line numbered `first`."""
     limit, loads, dumps = max_json_depth(), orjson.loads, orjson.dumps
-    for number, line in enumerate(text.split("\n"), start=1):  # as text_lines splits
+    for number, line in enumerate(text.split("\n"), start=first):  # as text_lines splits
         if line.endswith("\r"):
             line = line[:-1]
         if not line.strip():

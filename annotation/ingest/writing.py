@@ -84,11 +84,11 @@ def datetime_adapter():
     """A function giving a value for a DateTimeField column from an aware datetime, as
     Django would pass it to this database (on SQLite: naive UTC text)."""
     if connection.vendor == "sqlite":
-        return _sqlite_datetime
+        return sqlite_datetime
     return connection.ops.adapt_datetimefield_value
 
 
-def _sqlite_datetime(value: datetime) -> str:
+def sqlite_datetime(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(" ")[:-6]  # without "+00:00": what str() of the naive time gives

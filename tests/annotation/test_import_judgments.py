@@ -453,3 +453,64 @@ def test_an_error_while_the_indexes_are_down_restores_them(pair_study):
             raise RuntimeError("a failed write")
         # Caught inside the caller's transaction: the indexes are back all the same.
         assert indexes(table) == before
+
+
+# --- JSON lines parsed by blocks (reading.jsonl_objects) ---------------------------------------
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of about 300 characters: a few battles each, so a short file has many."""
+    from annotation.ingest import reading
+
+    monkeypatch.setattr(reading, "JSONL_BLOCK_CHARS", 300)
+
+
+def test_battles_read_by_blocks_import_like_one_by_one(
+    pair_study, write_jsonl, small_blocks, monkeypatch
+):
+    from annotation.ingest import reading
+
+    records = battles(40)
+    records.insert(17, "")  # a blank line: its block goes line by line
+    path = write_jsonl(records, name="blocks.jsonl")
+    assert "40 judgments (0 already there)" in run(path, "arena")
+    assert Judgment.objects.count() == 40 and Rating.objects.count() == 80
+    # Read line by line (one block, with its blank line), the file says the same: every
+    # battle already there with the same verdict, none new.
+    monkeypatch.setattr(reading, "JSONL_BLOCK_CHARS", 1 << 20)
+    assert "0 judgments (40 already there)" in run(path, "arena")
+    assert Judgment.objects.count() == 40
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (
+            '{"question_id": "q0", "model_a": "alpha-model", "model_b": "beta-model", '
+            '"winner": "tie", "judge": "x", "judge": "y"}',
+            "the key 'judge' appears twice",
+        ),
+        (
+            '{"question_id": "q0", "model_a": "alpha-model", "model_b": "beta-model", '
+            '"winner": "maybe", "judge": "x"}',
+            "field 'winner'",
+        ),
+        (
+            '{"question_id": "q0", "model_a": "alpha-model", "model_b": "beta-model", '
+            '"winner": "tie", "judge": "x", "tstamp": 40000000000}',
+            "field 'tstamp': must be a unix time",
+        ),
+        ('{"question_id": "q0", "model_a": "alpha-model",', "malformed JSON"),
+    ],
+)
+def test_a_bad_line_deep_in_a_block_is_named_by_its_line(
+    pair_study, write_jsonl, small_blocks, bad, message
+):
+    records = battles(30)
+    records[22] = bad
+    before = counts()
+    with pytest.raises(CommandError, match=re.escape(message)) as exc:
+        run(write_jsonl(records, name="bad.jsonl"), "arena")
+    assert "bad.jsonl:23:" in str(exc.value)
+    assert counts() == before and not User.objects.filter(username="u0").exists()
