@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache, partial
+
 import numpy as np
 import pandas as pd
 
 from annotation.results.agreement import RESULT_BOOTSTRAP
+from annotation.results.parallel import Part, Split
 from annotation.results.payloads import CorrelationsPayload, JsonRows
 from annotation.results.snapshot import StudyData
 from scoring import correlation, outcomes
@@ -61,34 +64,85 @@ def correlations(
     """For each automatic metric: its correlation with the human scores at segment level
     (each response) and system level (per model), and its pairwise accuracy on the
     human preferences."""
-    scores = response_scores(data)
-    battles = data.battles
-    out = []
+    return correlations_split(data, bootstrap=bootstrap, seed=seed).compute()
+
+
+def correlations_split(
+    data: StudyData, *, bootstrap: int = RESULT_BOOTSTRAP, seed: int = 0
+) -> Split:
+    """`correlations` as independent parts, which a refresh may run in other processes
+    (`annotation.results.parallel`): per metric, its correlations with each human score
+    (each with its own seed), its pairwise accuracy and its scatter points."""
+
+    @cache
+    def scores() -> pd.DataFrame:  # shared by the parts run in one process
+        return response_scores(data)
+
+    # Weights: seconds of CPU at 100,000 judgments (bench/bench_dashboard.py).
+    parts = []
     for metric in data.metrics:
+        parts += [
+            Part(
+                f"correlations: {metric} with {human}",
+                partial(_correlate, scores, metric, human, bootstrap=bootstrap, seed=seed),
+                0.7,
+            )
+            for human in HUMAN_COLUMNS
+        ]
+        parts.append(Part(f"correlations: {metric} pairs", partial(_pairs, data, metric), 0.1))
+        parts.append(
+            Part(f"correlations: {metric} points", lambda m=metric: _points(scores(), m), 0.3)
+        )
+    return Split(tuple(parts), partial(_combine, data.metrics))
+
+
+def _correlate(scores, metric: str, human: str, *, bootstrap: int, seed: int) -> dict:
+    """One human score's correlation with `metric` at segment and system level."""
+    frame = scores()[["prompt_id", "model", human, metric]].dropna()
+    out = {}
+    for level, by in (("segment", None), ("system", "model")):
+        try:
+            out[level] = correlation.correlate(
+                frame, human=human, metric=metric, by=by, bootstrap=bootstrap, rng=seed
+            ).to_dict()
+        except (InputError, ArithmeticError, ValueError) as exc:
+            out[level] = {"error": str(exc)}
+    return out
+
+
+def _pairs(data: StudyData, metric: str) -> dict | None:
+    """The metric's pairwise accuracy on the human preferences (None without battles)."""
+    battles = data.battles
+    if not len(battles):
+        return None
+    values = data.metric_values(metric)
+    pairs = pd.DataFrame(
+        {
+            "metric_a": battles["response_a_id"].map(values),
+            "metric_b": battles["response_b_id"].map(values),
+            "winner": battles["winner"],
+        }
+    ).dropna(subset=["metric_a", "metric_b"])
+    try:
+        return vars(correlation.pairwise_accuracy(pairs))
+    except (InputError, ArithmeticError, ValueError) as exc:
+        return {"error": str(exc)}
+
+
+def _combine(metrics: list[str], values: list) -> CorrelationsPayload:
+    """The payload from the parts' values (per metric: one per human score, pairs,
+    points)."""
+    out = []
+    step = len(HUMAN_COLUMNS) + 2
+    for i, metric in enumerate(metrics):
+        *by_human, pairwise, points = values[i * step : (i + 1) * step]
         entry = {"metric": metric, "segment": {}, "system": {}}
-        for human in HUMAN_COLUMNS:
-            frame = scores[["prompt_id", "model", human, metric]].dropna()
-            for level, by in (("segment", None), ("system", "model")):
-                try:
-                    entry[level][human] = correlation.correlate(
-                        frame, human=human, metric=metric, by=by, bootstrap=bootstrap, rng=seed
-                    ).to_dict()
-                except (InputError, ArithmeticError, ValueError) as exc:
-                    entry[level][human] = {"error": str(exc)}
-        if len(battles):
-            values = data.metric_values(metric)
-            pairs = pd.DataFrame(
-                {
-                    "metric_a": battles["response_a_id"].map(values),
-                    "metric_b": battles["response_b_id"].map(values),
-                    "winner": battles["winner"],
-                }
-            ).dropna(subset=["metric_a", "metric_b"])
-            try:
-                entry["pairwise_accuracy"] = vars(correlation.pairwise_accuracy(pairs))
-            except (InputError, ArithmeticError, ValueError) as exc:
-                entry["pairwise_accuracy"] = {"error": str(exc)}
-        entry["points"] = _points(scores, metric)
+        for human, levels in zip(HUMAN_COLUMNS, by_human, strict=True):
+            for level, value in levels.items():
+                entry[level][human] = value
+        if pairwise is not None:
+            entry["pairwise_accuracy"] = pairwise
+        entry["points"] = points
         out.append(entry)
     return {"metrics": out}
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -44,9 +45,9 @@ from django_tasks_db.models import DBTaskResult
 
 from annotation import schedule
 from annotation.models import ResultCache, ResultsRefresh, Study
-from annotation.results import snapshot
-from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, judges
-from annotation.results.correlations import correlations
+from annotation.results import parallel, snapshot
+from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, agreement_split, judges
+from annotation.results.correlations import correlations, correlations_split
 from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
 from annotation.results.payloads import JsonRows
 from annotation.results.progress import progress
@@ -162,24 +163,80 @@ def dashboard_payload(results: dict[str, dict]) -> dict:
     return payload
 
 
+# Results a refresh computes in parts (`parallel.Split`), by name, and the rough cost of
+# the others (seconds of CPU at 100,000 judgments), for ordering the parts.
+SPLITS: dict[str, Callable[..., parallel.Split]] = {
+    "agreement": agreement_split,
+    "correlations": correlations_split,
+}
+WEIGHTS = {"leaderboard": 0.5, "judges": 0.3, "slices": 0.9}
+
+
 def compute_defaults(
-    data: snapshot.StudyData, seconds: dict[str, float] | None = None
+    data: snapshot.StudyData,
+    seconds: dict[str, float] | None = None,
+    *,
+    processes: int | None = None,
+    timings: dict[str, parallel.Timing] | None = None,
 ) -> dict[str, dict]:
     """Every default result of one snapshot, JSON-ready, by cache key, plus the dashboard's;
-    how long each took goes into `seconds` (by cache key) if given."""
-    results = {}
+    how long each took goes into `seconds` (by cache key) if given, and how long each part
+    took, where, into `timings` (by part name).
+
+    The results are computed in parts on `processes` processes (by default
+    `parallel.processes()`, the machine's cores; 1: one after another here), costliest
+    first; the values are the same whatever the number."""
+    parts: list[parallel.Part] = []
+    splits: dict[str, tuple[parallel.Split, list[int]]] = {}
+    whole: dict[str, int] = {}  # the part that is the whole result
     for name, (fn, params) in DEFAULTS.items():
+        if name in SPLITS:
+            split = SPLITS[name](data, **params)
+            splits[name] = (split, list(range(len(parts), len(parts) + len(split.parts))))
+            parts.extend(split.parts)
+        else:
+            run = partial(_clean_result, fn, data, params)
+            whole[name] = len(parts)
+            parts.append(parallel.Part(name, run, WEIGHTS.get(name, 0.1)))
+    order = sorted(range(len(parts)), key=lambda i: -parts[i].weight)
+    timings = {} if timings is None else timings
+    values = parallel.run(
+        [parts[i] for i in order],
+        processes=parallel.processes() if processes is None else processes,
+        timings=timings,
+    )
+    value_of = dict(zip(order, values, strict=True))
+    results = {}
+    for name in DEFAULTS:
         started = time.perf_counter()
-        results[default_key(name)] = clean(fn(data, **params))
+        if name in SPLITS:
+            split, indices = splits[name]
+            results[default_key(name)] = clean(split.combine([value_of[j] for j in indices]))
+            took = sum(timings[parts[j].name].wall for j in indices)
+        else:
+            results[default_key(name)] = value_of[whole[name]]
+            took = timings[name].wall
         if seconds is not None:
-            seconds[default_key(name)] = time.perf_counter() - started
+            seconds[default_key(name)] = took + time.perf_counter() - started
     results[DASHBOARD] = dashboard_payload(results)
     return results
 
 
-def refresh(study: Study, *, force: bool = False) -> str:
+def _clean_result(fn: Callable, data: snapshot.StudyData, params: dict) -> dict:
+    return clean(fn(data, **params))
+
+
+def refresh(
+    study: Study,
+    *,
+    force: bool = False,
+    timings: dict[str, parallel.Timing | float] | None = None,
+) -> str:
     """Bring the study's default results up to date; returns "unchanged" when the exact
-    data version had not moved, else "computed" (every default result from one snapshot).
+    data version had not moved, else "computed" (every default result from one snapshot,
+    in parts on `parallel.processes()` processes). `timings`, if given, receives how long
+    each part took (`compute_defaults`) and the seconds of reading the snapshot
+    (under `SNAPSHOT`).
 
     Safe to run concurrently: each run stores complete results of the version it read."""
     mark = watermark(study)  # read first: a vote arriving later moves it again
@@ -193,7 +250,9 @@ def refresh(study: Study, *, force: bool = False) -> str:
     started = time.perf_counter()
     data = snapshot.load(study, version=version)
     seconds = {SNAPSHOT: time.perf_counter() - started}
-    results = compute_defaults(data, seconds)
+    if timings is not None:
+        timings[SNAPSHOT] = seconds[SNAPSHOT]
+    results = compute_defaults(data, seconds, timings=timings)
     seconds[DASHBOARD] = time.perf_counter() - started
     # A scheduled study's pair priorities follow its data too (annotation.schedule).
     schedule.refresh_if_scheduled(study)
