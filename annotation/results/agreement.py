@@ -117,6 +117,7 @@ def agreement_split(data: StudyData, *, bootstrap: int = RESULT_BOOTSTRAP, seed:
                 _question, "verdict", data.verdicts, level="nominal", bootstrap=bootstrap, seed=seed
             ),
             0.45,
+            early=True,
         ),
         Part(
             "agreement: rating",

@@ -89,7 +89,9 @@ def correlations_split(
             )
             for human in HUMAN_COLUMNS
         ]
-        parts.append(Part(f"correlations: {metric} pairs", partial(_pairs, data, metric), 0.1))
+        parts.append(
+            Part(f"correlations: {metric} pairs", partial(_pairs, data, metric), 0.1, early=True)
+        )
         parts.append(
             Part(f"correlations: {metric} points", lambda m=metric: _points(scores(), m), 0.3)
         )

@@ -55,6 +55,9 @@ class Part:
     name: str
     run: Callable[[], Any] = field(repr=False)
     weight: float = 1.0
+    # Reads no rating: may start while the snapshot's ratings are being read
+    # (`snapshot.load`'s `before_ratings`).
+    early: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,16 +95,52 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
+def start_early(parts: Sequence[Part]) -> Batch | None:
+    """One child computing `parts` (the costliest first) while this process goes on (reads
+    the rest of the snapshot); None where forking is not safe. Pass it to `run`."""
+    if not parts or len(parts) > MAX_PARTS or not can_fork():
+        return None
+    return Batch(sorted(parts, key=lambda part: -part.weight), children=1)
+
+
 def run(
-    parts: Sequence[Part], *, processes: int = 1, timings: dict[str, Timing] | None = None
+    parts: Sequence[Part],
+    *,
+    processes: int = 1,
+    timings: dict[str, Timing] | None = None,
+    early: Batch | None = None,
 ) -> list:
     """The values of `parts`, in their order, computed by `processes` processes (this one
     and forked children); serially here when `processes` is 1 or forking is not safe (see
-    the module docstring). How long each part took goes into `timings` (by name)."""
-    workers = min(processes, len(parts))
-    if workers <= 1 or len(parts) > MAX_PARTS or not can_fork():
-        return [_unwrap(_attempt(part, timings)) for part in parts]
-    return _run_forked(parts, workers, timings)
+    the module docstring). How long each part took goes into `timings` (by name).
+
+    `early`: a batch started before (`start_early`) with parts of the same names, maybe
+    computed from a snapshot still being read: their values are taken from it, collected
+    last (it had the head start), and a part that failed there runs again here, with
+    every table read."""
+    taken = {part.name for part in early.parts} if early is not None else set()
+    todo = [i for i, part in enumerate(parts) if part.name not in taken]
+    outcomes: dict[int, tuple[str, Any]] = {}
+    workers = min(processes, len(todo))
+    if workers <= 1 or len(todo) > MAX_PARTS or not can_fork():
+        for i in todo:
+            outcomes[i] = _attempt(parts[i], timings)
+    else:
+        with Batch([parts[i] for i in todo], children=workers - 1) as batch:
+            batch.work(timings)
+            outcomes.update((todo[j], outcome) for j, outcome in batch.collect(timings).items())
+    if early is not None:
+        done = {
+            early.parts[j].name: outcome
+            for j, outcome in early.collect(timings).items()
+            if outcome[0] == "ok"
+        }
+        outcomes.update((i, done[part.name]) for i, part in enumerate(parts) if part.name in done)
+    # A part no child sent back (a child was killed), or that failed early, runs here.
+    for i in range(len(parts)):
+        if i not in outcomes:
+            outcomes[i] = _attempt(parts[i], timings)
+    return [_unwrap(outcomes[i]) for i in range(len(parts))]
 
 
 def _attempt(part: Part, timings: dict[str, Timing] | None) -> tuple[str, Any]:
@@ -124,42 +163,89 @@ def _unwrap(outcome: tuple[str, Any]):
     return value
 
 
-def _run_forked(parts: Sequence[Part], workers: int, timings: dict[str, Timing] | None) -> list:
-    queue_read, queue_write = os.pipe()
-    try:
-        os.write(queue_write, b"".join(i.to_bytes(_RECORD, "little") for i in range(len(parts))))
-    finally:
-        os.close(queue_write)  # a read past the last part gets b"": the queue is empty
-    children: dict[int, int | None] = {}  # pid -> read end of its result pipe, until read
-    outcomes: dict[int, tuple[str, Any]] = {}
-    finished = False
-    try:
-        for _ in range(workers - 1):
-            result_read, result_write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: never returns
-                os.close(result_read)
-                _child(parts, queue_read, result_write, [fd for fd in children.values() if fd])
-            os.close(result_write)
-            children[pid] = result_read
-        outcomes.update(_take_parts(parts, queue_read, timings))
-        for pid, result_read in children.items():
-            children[pid] = None  # closed by _receive, whatever happens there
-            received = _receive(result_read)
-            if received is not None:
-                child_outcomes, child_timings = received
-                outcomes.update(child_outcomes)
-                if timings is not None:
-                    timings.update(child_timings)
-        finished = True
-    finally:
-        os.close(queue_read)
-        _reap(children, kill=not finished)
-    # A part no child sent back (a child was killed) runs here.
-    missing = [i for i in range(len(parts)) if i not in outcomes]
-    for i in missing:
-        outcomes[i] = _attempt(parts[i], timings)
-    return [_unwrap(outcomes[i]) for i in range(len(parts))]
+class Batch:
+    """Parts being computed by `children` forked children, and by this process when it
+    calls `work`. Each process takes the next part from a shared queue (in the order
+    given) until none is left. `collect` waits for the children and gives the outcomes,
+    by part number: ``("ok", value)`` or ``("error", exception)``; a part is missing
+    when the child that took it died. Used as a context manager, leaving the block by an
+    exception kills and reaps the children; otherwise call `collect` or `abandon`."""
+
+    def __init__(self, parts: Sequence[Part], *, children: int):
+        if len(parts) > MAX_PARTS:
+            raise ValueError(f"at most {MAX_PARTS} parts")
+        self.parts = list(parts)
+        self.outcomes: dict[int, tuple[str, Any]] = {}
+        # pid -> read end of its result pipe, until read
+        self.children: dict[int, int | None] = {}
+        self._queue, queue_write = os.pipe()
+        try:
+            records = (i.to_bytes(_RECORD, "little") for i in range(len(self.parts)))
+            os.write(queue_write, b"".join(records))
+        finally:
+            os.close(queue_write)  # a read past the last part gets b"": the queue is empty
+        try:
+            for _ in range(children):
+                result_read, result_write = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # the child: never returns
+                    os.close(result_read)
+                    siblings = [fd for fd in self.children.values() if fd is not None]
+                    _child(self.parts, self._queue, result_write, siblings)
+                os.close(result_write)
+                self.children[pid] = result_read
+        except BaseException:
+            self.abandon()
+            raise
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:
+            self.abandon()
+
+    def work(self, timings: dict[str, Timing] | None = None) -> None:
+        """Take parts from the queue here until none is left."""
+        self.outcomes.update(_take_parts(self.parts, self._queue, timings))
+
+    def collect(self, timings: dict[str, Timing] | None = None) -> dict[int, tuple[str, Any]]:
+        """Wait for every child; the outcomes of the parts run (see the class docstring)."""
+        try:
+            for pid, result_read in self.children.items():
+                if result_read is None:
+                    continue
+                self.children[pid] = None  # closed by _receive, whatever happens there
+                received = _receive(result_read)
+                if received is not None:
+                    outcomes, child_timings = received
+                    self.outcomes.update(outcomes)
+                    if timings is not None:
+                        timings.update(child_timings)
+        except BaseException:
+            self.abandon()
+            raise
+        self._close(kill=False)
+        return self.outcomes
+
+    def abandon(self) -> None:
+        """Kill and reap the children (their values are not wanted)."""
+        self._close(kill=True)
+
+    def _close(self, *, kill: bool) -> None:
+        if self._queue is not None:
+            os.close(self._queue)
+            self._queue = None
+        for pid, fd in self.children.items():
+            if fd is not None:
+                os.close(fd)
+                self.children[pid] = None
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for pid in self.children:
+            os.waitpid(pid, 0)
+        self.children = {}
 
 
 def _take_parts(
@@ -213,16 +299,3 @@ def _receive(fd: int):
         return pickle.loads(data) if data else None
     except Exception:  # cut short: the child was killed while writing
         return None
-
-
-def _reap(children: dict[int, int | None], *, kill: bool) -> None:
-    """Wait for every child, after closing the result pipes not read yet; `kill`: stop
-    them first (this process is raising: their values would be thrown away)."""
-    for pid, fd in children.items():
-        if fd is not None:
-            os.close(fd)
-        if kill:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    for pid in children:
-        os.waitpid(pid, 0)

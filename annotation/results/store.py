@@ -163,32 +163,31 @@ def dashboard_payload(results: dict[str, dict]) -> dict:
     return payload
 
 
-# Results a refresh computes in parts (`parallel.Split`), by name, and the rough cost of
-# the others (seconds of CPU at 100,000 judgments), for ordering the parts.
+# Results a refresh computes in parts (`parallel.Split`), by name; the rough cost of the
+# others (seconds of CPU at 100,000 judgments), for ordering the parts; those that read no
+# rating (they may start while the ratings are read: `snapshot.load`'s `before_ratings`).
 SPLITS: dict[str, Callable[..., parallel.Split]] = {
     "agreement": agreement_split,
     "correlations": correlations_split,
 }
 WEIGHTS = {"leaderboard": 0.5, "judges": 0.3, "slices": 0.9}
+EARLY = frozenset({"judges", "davidson"})
 
 
-def compute_defaults(
-    data: snapshot.StudyData,
-    seconds: dict[str, float] | None = None,
-    *,
-    processes: int | None = None,
-    timings: dict[str, parallel.Timing] | None = None,
-) -> dict[str, dict]:
-    """Every default result of one snapshot, JSON-ready, by cache key, plus the dashboard's;
-    how long each took goes into `seconds` (by cache key) if given, and how long each part
-    took, where, into `timings` (by part name).
+@dataclass(frozen=True)
+class _Plan:
+    """The parts of every default result: the whole results' by name, the splits' with
+    the numbers of their parts."""
 
-    The results are computed in parts on `processes` processes (by default
-    `parallel.processes()`, the machine's cores; 1: one after another here), costliest
-    first; the values are the same whatever the number."""
+    parts: list[parallel.Part]
+    whole: dict[str, int]
+    splits: dict[str, tuple[parallel.Split, list[int]]]
+
+
+def _plan(data: snapshot.StudyData) -> _Plan:
     parts: list[parallel.Part] = []
+    whole: dict[str, int] = {}
     splits: dict[str, tuple[parallel.Split, list[int]]] = {}
-    whole: dict[str, int] = {}  # the part that is the whole result
     for name, (fn, params) in DEFAULTS.items():
         if name in SPLITS:
             split = SPLITS[name](data, **params)
@@ -197,24 +196,51 @@ def compute_defaults(
         else:
             run = partial(_clean_result, fn, data, params)
             whole[name] = len(parts)
-            parts.append(parallel.Part(name, run, WEIGHTS.get(name, 0.1)))
-    order = sorted(range(len(parts)), key=lambda i: -parts[i].weight)
+            parts.append(parallel.Part(name, run, WEIGHTS.get(name, 0.1), early=name in EARLY))
+    return _Plan(parts, whole, splits)
+
+
+def start_early(partial_data: snapshot.StudyData) -> parallel.Batch | None:
+    """A child computing the parts that read no rating from a snapshot whose ratings are
+    still being read (`snapshot.load`'s `before_ratings`); None where forking is unsafe."""
+    return parallel.start_early([part for part in _plan(partial_data).parts if part.early])
+
+
+def compute_defaults(
+    data: snapshot.StudyData,
+    seconds: dict[str, float] | None = None,
+    *,
+    processes: int | None = None,
+    timings: dict[str, parallel.Timing] | None = None,
+    early: parallel.Batch | None = None,
+) -> dict[str, dict]:
+    """Every default result of one snapshot, JSON-ready, by cache key, plus the dashboard's;
+    how long each took goes into `seconds` (by cache key) if given, and how long each part
+    took, where, into `timings` (by part name).
+
+    The results are computed in parts on `processes` processes (by default
+    `parallel.processes()`, the machine's cores; 1: one after another here), costliest
+    first; `early`: the parts `start_early` started. The values are the same whatever the
+    number of processes."""
+    plan = _plan(data)
+    order = sorted(range(len(plan.parts)), key=lambda i: -plan.parts[i].weight)
     timings = {} if timings is None else timings
     values = parallel.run(
-        [parts[i] for i in order],
+        [plan.parts[i] for i in order],
         processes=parallel.processes() if processes is None else processes,
         timings=timings,
+        early=early,
     )
     value_of = dict(zip(order, values, strict=True))
     results = {}
     for name in DEFAULTS:
         started = time.perf_counter()
-        if name in SPLITS:
-            split, indices = splits[name]
+        if name in plan.splits:
+            split, indices = plan.splits[name]
             results[default_key(name)] = clean(split.combine([value_of[j] for j in indices]))
-            took = sum(timings[parts[j].name].wall for j in indices)
+            took = sum(timings[plan.parts[j].name].wall for j in indices)
         else:
-            results[default_key(name)] = value_of[whole[name]]
+            results[default_key(name)] = value_of[plan.whole[name]]
             took = timings[name].wall
         if seconds is not None:
             seconds[default_key(name)] = took + time.perf_counter() - started
@@ -248,11 +274,25 @@ def refresh(
         )
         return "unchanged"
     started = time.perf_counter()
-    data = snapshot.load(study, version=version)
-    seconds = {SNAPSHOT: time.perf_counter() - started}
-    if timings is not None:
-        timings[SNAPSHOT] = seconds[SNAPSHOT]
-    results = compute_defaults(data, seconds, timings=timings)
+    processes = parallel.processes()
+    early: list[parallel.Batch | None] = [None]
+
+    def before_ratings(partial_data: snapshot.StudyData) -> None:
+        early[0] = start_early(partial_data)
+
+    try:
+        data = snapshot.load(
+            study, version=version, before_ratings=before_ratings if processes > 1 else None
+        )
+        seconds = {SNAPSHOT: time.perf_counter() - started}
+        if timings is not None:
+            timings[SNAPSHOT] = seconds[SNAPSHOT]
+        results = compute_defaults(
+            data, seconds, processes=processes, timings=timings, early=early[0]
+        )
+    finally:
+        if early[0] is not None:
+            early[0].abandon()  # nothing left to do after `compute_defaults` collected it
     seconds[DASHBOARD] = time.perf_counter() - started
     # A scheduled study's pair priorities follow its data too (annotation.schedule).
     schedule.refresh_if_scheduled(study)
