@@ -51,7 +51,7 @@ from annotation.results.correlations import correlations, correlations_split
 from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
 from annotation.results.payloads import JsonRows
 from annotation.results.progress import progress
-from annotation.results.slices import DEFAULT_THRESHOLD, slice_results
+from annotation.results.slices import DEFAULT_THRESHOLD, slice_results, slices_split
 from annotation.results.ties import davidson_leaderboard
 from annotation.results.version import data_version, watermark
 
@@ -169,8 +169,9 @@ def dashboard_payload(results: dict[str, dict]) -> dict:
 SPLITS: dict[str, Callable[..., parallel.Split]] = {
     "agreement": agreement_split,
     "correlations": correlations_split,
+    "slices": slices_split,
 }
-WEIGHTS = {"leaderboard": 0.5, "judges": 0.3, "slices": 0.9}
+WEIGHTS = {"leaderboard": 0.5, "judges": 0.3}
 EARLY = frozenset({"judges", "davidson"})
 
 
