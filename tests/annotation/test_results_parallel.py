@@ -32,7 +32,7 @@ def no_process_left():
     assert children() <= before, "a forked process was left behind"
 
 
-def napping(value, seconds=0.05):
+def napping(value, seconds=0.1):
     def run():
         time.sleep(seconds)
         return value
@@ -167,3 +167,83 @@ def test_a_refresh_on_two_processes_stores_what_one_process_stores(settings):
     assert PARENT in pids and len(pids) >= 2
     # The parent's connection still works after the forks.
     assert ResultCache.objects.filter(study=study).count() >= len(store.DEFAULTS)
+
+
+GUNICORN_APP = """
+import json, os, time
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humaneval_site.settings")
+django.setup()
+from annotation.results import parallel
+
+
+def nap(i):
+    def run():
+        time.sleep(0.1)
+        return i
+    return run
+
+
+def app(environ, start_response):
+    timings = {}
+    values = parallel.run([parallel.Part(f"p{i}", nap(i)) for i in range(8)], processes=2, timings=timings)
+    me = os.getpid()
+    left = open(f"/proc/{me}/task/{me}/children").read().split()
+    body = json.dumps({"values": values, "pids": len({t.pid for t in timings.values()}), "left": left})
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body.encode()]
+"""
+
+
+def test_inside_a_gunicorn_sync_worker_the_parts_fork_and_nothing_is_left(tmp_path):
+    """The app's production server: a request computing results forks from the sync worker
+    (one thread), gets every value, and the worker keeps no child; the server then stops
+    cleanly on SIGTERM."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    (tmp_path / "forking_app.py").write_text(GUNICORN_APP)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}", "DEBUG": "1"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "forking_app:app",
+        ],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+                    answer = json.loads(r.read())
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "gunicorn did not answer"
+                time.sleep(0.3)
+        assert answer == {"values": list(range(8)), "pids": 2, "left": []}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
