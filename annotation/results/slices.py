@@ -41,8 +41,9 @@ def slices_split(data: StudyData, *, threshold: float = DEFAULT_THRESHOLD) -> Sp
     )
 
 
-def _with_lengths(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
+def _with_lengths(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`columns` of the frame (those there) and its prompts' length bucket."""
+    frame = frame[[c for c in dict.fromkeys([*columns, "prompt_chars"]) if c in frame]].copy()
     if len(frame):
         frame["prompt_length"] = slices.length_buckets(frame["prompt_chars"]).astype(str)
     return frame
@@ -51,11 +52,12 @@ def _with_lengths(frame: pd.DataFrame) -> pd.DataFrame:
 def _win_rates(data: StudyData, threshold: float, columns: list[str] | None = None) -> dict:
     """The win-rate entry of each column (by default the battles' own slice columns; the
     labels' may add more, `_combine`)."""
-    battles = _with_lengths(data.battles)
-    if not len(battles):
+    if not len(data.battles):
         return {}
     if columns is None:
-        columns = sorted(set(metadata_columns(battles)) | {"prompt_length"})
+        columns = sorted(set(metadata_columns(data.battles)) | {"prompt_length"})
+    read = ["model_a", "model_b", "winner", "prompt_id"]
+    battles = _with_lengths(data.battles, [*columns, *read])
     columns = [c for c in columns if c in battles]
     # Only the columns the rates read: each slice takes its rows of every column.
     sides = outcomes.side_scores(battles, keep=[*columns, "prompt_id"])
@@ -73,7 +75,8 @@ def _win_rates(data: StudyData, threshold: float, columns: list[str] | None = No
 
 
 def _slice_columns(data: StudyData) -> list[str]:
-    battles, labels = _with_lengths(data.battles), _with_lengths(data.labels)
+    """The prompt metadata columns that make slices, and the prompts' length bucket."""
+    battles, labels = data.battles, data.labels
     return sorted(
         set(metadata_columns(battles)) | set(metadata_columns(labels)) | {"prompt_length"}
     )
@@ -81,12 +84,13 @@ def _slice_columns(data: StudyData) -> list[str]:
 
 def _good_results(data: StudyData, threshold: float) -> dict:
     """The Good-Result-Ratio entry of each slice column."""
-    labels = _with_lengths(data.labels)
     good = set(data.good_labels)
-    if not (len(labels) and good):
+    if not (len(data.labels) and good):
         return {}
+    columns = _slice_columns(data)
+    labels = _with_lengths(data.labels, [*columns, "model", "label", "response_id"])
     out = {}
-    for column in _slice_columns(data):
+    for column in columns:
         if column not in labels:
             continue
         result = slices.by_slice(

@@ -190,9 +190,10 @@ def load(
     calling (so that a vote arriving meanwhile makes the snapshot newer, never older, than
     its stamp); by default it is read here first.
 
-    The ratings are read last (about a third of the time): `before_ratings`, if given, is
-    called just before with the snapshot as it will be but for `ratings` and `labels`,
-    which raise on any use (`NotRead`), so that results that read no rating can start
+    The ratings are read last (about a third of the time), with the graders' tables:
+    `before_ratings`, if given, is called just before with the snapshot as it will be but
+    for `ratings`, `labels`, `graders`, `quality` and `repeats`, which raise on any use
+    (`NotRead`), so that results that read none of them can start
     (`annotation.results.parallel.start_early`)."""
     version = version or data_version(study.pk)
     # Hundreds of thousands of row tuples would set off the cyclic garbage collector again
@@ -278,9 +279,9 @@ def _load(
         verdicts=verdicts,
         responses=responses.drop(columns=["prompt_pk"]),
         metric_scores=_metric_scores(study),
-        graders=_graders(study, judgments),
-        quality=_quality(study),
-        repeats=_repeats(study),
+        graders=NotRead("graders"),
+        quality=NotRead("quality"),
+        repeats=NotRead("repeats"),
         tasks=tasks["n"],
         slots_taken=tasks["slots"] or 0,
         counted_judgments=len(counted),
@@ -307,7 +308,14 @@ def _load(
     ratings = _with_prompts(ratings, prompts)
     labels = ratings[ratings["label"] != ""].reset_index(drop=True)
 
-    return replace(data, ratings=ratings, labels=labels)
+    return replace(
+        data,
+        ratings=ratings,
+        labels=labels,
+        graders=_graders(study, judgments),
+        quality=_quality(study),
+        repeats=_repeats(study),
+    )
 
 
 def _prompts(study: Study) -> pd.DataFrame:

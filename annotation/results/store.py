@@ -31,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -193,7 +193,9 @@ def _plan(data: snapshot.StudyData) -> _Plan:
         if name in SPLITS:
             split = SPLITS[name](data, **params)
             splits[name] = (split, list(range(len(parts), len(parts) + len(split.parts))))
-            parts.extend(split.parts)
+            # Each part's value made JSON-clean where it is computed (in parallel): `clean`
+            # is idempotent and works value by value, so the combined result is the same.
+            parts.extend(replace(part, run=partial(_clean_part, part.run)) for part in split.parts)
         else:
             run = partial(_clean_result, fn, data, params)
             whole[name] = len(parts)
@@ -247,6 +249,10 @@ def compute_defaults(
             seconds[default_key(name)] = took + time.perf_counter() - started
     results[DASHBOARD] = dashboard_payload(results)
     return results
+
+
+def _clean_part(run: Callable):
+    return clean(run())
 
 
 def _clean_result(fn: Callable, data: snapshot.StudyData, params: dict) -> dict:
