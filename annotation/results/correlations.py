@@ -31,29 +31,39 @@ def response_scores(data: StudyData) -> pd.DataFrame:
     the study's good labels (both from `scoring.outcomes`); a response without any is
     NaN with a count of 0.
     """
+    return _scores(data, with_ratings=True)
+
+
+def _scores(data: StudyData, *, with_ratings: bool) -> pd.DataFrame:
+    """`response_scores`; without ratings (which it then never reads): only prompt_id,
+    model, the metrics, win_rate and n_battles, the same rows and values."""
     responses = data.responses[["response_id", "prompt_id", "model"]]
     metrics = data.metric_scores
     if len(metrics):
         wide = metrics.pivot(index="response_id", columns="metric", values="value")
         wide.columns = [str(c) for c in wide.columns]
         responses = responses.merge(wide, how="left", left_on="response_id", right_index=True)
-    labels = data.labels
-    if data.good_labels:
-        rated = outcomes.good_rates(labels["label"], labels["response_id"], data.good_labels)
-    else:  # no label counts as good: the good rate is undefined, the ratings still count
-        rated = labels.groupby("response_id").size().to_frame("n_ratings")
-        rated["good_rate"] = float("nan")
     sides = outcomes.side_scores(
         data.battles, first="response_a_id", second="response_b_id", unit="response_id"
     )
     played = outcomes.mean_scores(sides, by="response_id").set_index("response_id")
     played = played.rename(columns={"n": "n_battles"})
-    responses = responses.merge(rated, how="left", left_on="response_id", right_index=True)
+    if with_ratings:
+        labels = data.labels
+        if data.good_labels:
+            rated = outcomes.good_rates(labels["label"], labels["response_id"], data.good_labels)
+        else:  # no label counts as good: the good rate is undefined, the ratings still count
+            rated = labels.groupby("response_id").size().to_frame("n_ratings")
+            rated["good_rate"] = float("nan")
+        # A left merge on unique response ids: the rows stay those of `responses`.
+        responses = responses.merge(rated, how="left", left_on="response_id", right_index=True)
     responses = responses.merge(
         played[["win_rate", "n_battles"]], how="left", left_on="response_id", right_index=True
     )
-    responses["n_ratings"] = responses["n_ratings"].fillna(0).astype("int64")
     responses["n_battles"] = responses["n_battles"].fillna(0).astype("int64")
+    if not with_ratings:
+        return responses[["prompt_id", "model", *data.metrics, "win_rate", "n_battles"]]
+    responses["n_ratings"] = responses["n_ratings"].fillna(0).astype("int64")
     ordered = ["prompt_id", "model", *data.metrics, *HUMAN_COLUMNS, "n_ratings", "n_battles"]
     return responses[ordered]
 
@@ -78,14 +88,26 @@ def correlations_split(
     def scores() -> pd.DataFrame:  # shared by the parts run in one process
         return response_scores(data)
 
+    @cache
+    def win_scores() -> pd.DataFrame:  # reads no rating: the win rate part starts early
+        return _scores(data, with_ratings=False)
+
     # Weights: seconds of CPU at 100,000 judgments (bench/bench_dashboard.py).
     parts = []
     for metric in data.metrics:
         parts += [
             Part(
                 f"correlations: {metric} with {human}",
-                partial(_correlate, scores, metric, human, bootstrap=bootstrap, seed=seed),
+                partial(
+                    _correlate,
+                    win_scores if human == "win_rate" else scores,
+                    metric,
+                    human,
+                    bootstrap=bootstrap,
+                    seed=seed,
+                ),
                 0.7,
+                early=human == "win_rate",
             )
             for human in HUMAN_COLUMNS
         ]
