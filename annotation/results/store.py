@@ -1,6 +1,8 @@
 """Computing, storing and refreshing a study's results, out of the grading path.
 
-Results are computed together, from one snapshot (`snapshot.load`), and stored in the
+Results are computed together, from one snapshot (`snapshot.load`), in parts on the
+machine's cores (`parallel`, `RESULTS_PROCESSES`; the parts that read no rating start
+while the ratings are read), and stored in the
 database (`ResultCache`, one row per result, stamped with the data version), so every app
 process serves the same numbers. Readers pick one of two policies:
 
