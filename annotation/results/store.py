@@ -2,9 +2,8 @@
 
 Results are computed together, from one snapshot (`snapshot.load`), in parts on the
 machine's cores (`parallel`, `RESULTS_PROCESSES`; the parts that read no rating start
-while the ratings are read), and stored in the
-database (`ResultCache`, one row per result, stamped with the data version), so every app
-process serves the same numbers. Readers pick one of two policies:
+while the ratings are read), and stored in the database (`ResultCache`, one row per
+result, stamped with the data version), so every app process serves the same numbers. Readers pick one of two policies:
 
 - **latest** (the dashboard and the API's default results, `latest`): serve the last
   computed results with their age, never computing during active grading. A reader checks
