@@ -8,6 +8,11 @@ works too. Each process takes the next part from a queue in the order given (cos
 first, so the last parts to start are short ones), and a child sends back the values of
 the parts it ran (pickled; results are plain dicts and lists, cheap to send).
 
+`start_early` forks one more child sooner, while the snapshot still reads its ratings
+(`snapshot.load`'s `before_ratings`), for the parts marked `early` (they read no rating;
+the tables not read yet raise on any use, and a part that failed there runs again
+with every table read); `run` takes their values from it last.
+
 Safe where the app runs it (the background worker, gunicorn's sync workers, commands):
 
 - Children never use the database: the parent's connections are inherited, and a
@@ -19,8 +24,9 @@ Safe where the app runs it (the background worker, gunicorn's sync workers, comm
   `RESULTS_PROCESSES = 1`, the parts run one after another here, as they always did.
 - No process is left behind: the parent reaps every child before it returns, and kills
   and reaps them before it raises; a child whose parent died finishes its parts
-  (seconds), finds the pipe closed, and exits. A part that raises raises in the parent (the first in the given order), as it
-  would serially; a part a child did not send back (the child died) runs in the parent.
+  (seconds), finds the pipe closed, and exits.
+- A part that raises raises in the parent (the first in the given order), as it would
+  serially; a part a child did not send back (the child died) runs in the parent.
 
 The values are the same, to the last bit, whatever the number of processes: each part
 computes the same thing from the same snapshot with its own seed.
