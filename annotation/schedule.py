@@ -275,6 +275,16 @@ def _keep(study: Study, summary: dict, votes: int, seconds: float) -> None:
     StudySchedule.objects.update_or_create(study=study, defaults=values)
 
 
+def has_options(study: Study) -> bool:
+    """Whether `study` hands tasks out other than uniformly without end: an adaptive
+    schedule (which may stop on separated intervals), a vote budget or swapped re-serves."""
+    return bool(
+        study.schedule == Study.Schedule.ADAPTIVE
+        or study.vote_budget is not None
+        or study.repeat_fraction
+    )
+
+
 def state(study: Study) -> dict:
     """What researchers are shown: the study's schedule options, whether it stopped and
     why, and the last computation's summary."""

@@ -24,6 +24,7 @@ from annotation import (
     overview,
     progress,
     results,
+    schedule,
 )
 from annotation.access import (
     get_assignment_for_grader,
@@ -334,6 +335,8 @@ def dashboard(request, slug):
         "compare": compare,
         "export_formats": exports.FORMATS,
         "jobs": _jobs(study),
+        # The hand-out's options and state, where the study sets any (annotation.schedule).
+        "handout": schedule.state(study) if schedule.has_options(study) else None,
         "metric_names": metric_names(),
         "charts": CHARTS,
     }

@@ -275,3 +275,25 @@ def test_no_vote_is_lost_or_doubled_while_the_schedule_rewrites_priorities(write
             == per_task.get(task_id, 0)
             + Assignment.objects.filter(task_id=task_id, status="active").count()
         )
+
+
+@pytest.mark.django_db
+def test_the_dashboard_shows_the_hand_out_options_only_where_set(write_jsonl, client):
+    plain = make_study(write_jsonl, "plain")
+    budget = make_study(write_jsonl, "budgeted", vote_budget=2, repeat_fraction=0.1)
+    researcher = make_user("rita", "researcher")
+    grader = make_user("g0", "grader")
+    for study in (plain, budget):
+        join(study, researcher)
+    join(budget, grader)
+    client.force_login(researcher)
+    page = client.get(reverse("dashboard", args=[plain.slug])).content.decode()
+    assert 'id="handout-state"' not in page
+    page = client.get(reverse("dashboard", args=[budget.slug])).content.decode()
+    assert "uniform schedule" in page and "0 of a budget of 2 votes" in page
+    assert "10% of each grader's pairs re-served" in page and "stopped:" not in page
+    vote_for(budget, grader, "m1")
+    vote_for(budget, grader, "m2")
+    schedule.refresh(budget)
+    page = client.get(reverse("dashboard", args=[budget.slug])).content.decode()
+    assert "2 of a budget of 2 votes" in page and "stopped: vote budget reached" in page
