@@ -278,6 +278,9 @@ ASSIGNMENT_TIMEOUT_MINUTES = envint("ASSIGNMENT_TIMEOUT_MINUTES", 30)
 # next request that reads results (annotation.results.store).
 RESULTS_REFRESH_SECONDS = envint("RESULTS_REFRESH_SECONDS", 10)
 RESULTS_WORKER_GRACE_SECONDS = envint("RESULTS_WORKER_GRACE_SECONDS", 30)
+# Processes a refresh computes the results on (forked after reading the study's data);
+# 0: one per core; 1: one after another in the calling process.
+RESULTS_PROCESSES = envint("RESULTS_PROCESSES", 0)
 # A scheduled study (adaptive pairs or a vote budget) recomputes its pair priorities after
 # every this many votes of each grader (annotation.schedule).
 SCHEDULE_EVERY_VOTES = envint("SCHEDULE_EVERY_VOTES", 5)

@@ -4,11 +4,13 @@ the AI judges against the human graders."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache, partial
 
 import numpy as np
 import pandas as pd
 
 from annotation.counting import COUNTED, MODEL_JUDGES
+from annotation.results.parallel import Part, Split
 from annotation.results.payloads import AgreementPayload, JudgesPayload, QuestionAgreement
 from annotation.results.snapshot import StudyData
 from scoring import agreement as agreement_stats
@@ -92,23 +94,51 @@ def agreement(
     data: StudyData, *, bootstrap: int = RESULT_BOOTSTRAP, seed: int = 0
 ) -> AgreementPayload:
     """Agreement per question (verdict, rating, each tag) and per grader."""
-    questions = [
-        _question("verdict", data.verdicts, level="nominal", bootstrap=bootstrap, seed=seed),
-        _question(
-            "rating",
-            rating_table(data),
-            level="ordinal",
-            bootstrap=bootstrap,
-            seed=seed,
-            value_order=list(data.rating_scale),
+    return agreement_split(data, bootstrap=bootstrap, seed=seed).compute()
+
+
+def agreement_split(data: StudyData, *, bootstrap: int = RESULT_BOOTSTRAP, seed: int = 0) -> Split:
+    """`agreement` as independent parts, one per question (each with its own seed), which
+    a refresh may run in other processes (`annotation.results.parallel`)."""
+
+    @cache
+    def latest() -> pd.DataFrame:  # shared by the tag questions run in one process
+        return latest_ratings(data.ratings)
+
+    def tag_question(tag: str) -> QuestionAgreement:
+        table = tag_table(data, tag, latest=latest())
+        return _question(f"tag: {tag}", table, level="nominal", bootstrap=bootstrap, seed=seed)
+
+    # Weights: seconds of CPU at 100,000 judgments (bench/bench_dashboard.py).
+    parts = [
+        Part(
+            "agreement: verdict",
+            partial(
+                _question, "verdict", data.verdicts, level="nominal", bootstrap=bootstrap, seed=seed
+            ),
+            0.45,
+            early=True,
         ),
+        Part(
+            "agreement: rating",
+            lambda: _question(
+                "rating",
+                rating_table(data),
+                level="ordinal",
+                bootstrap=bootstrap,
+                seed=seed,
+                value_order=list(data.rating_scale),
+            ),
+            1.0,
+        ),
+        *(Part(f"agreement: tag {tag}", partial(tag_question, tag), 0.35) for tag in data.tags),
     ]
-    latest = latest_ratings(data.ratings) if data.tags else None
-    for tag in data.tags:
-        table = tag_table(data, tag, latest=latest)
-        questions.append(
-            _question(f"tag: {tag}", table, level="nominal", bootstrap=bootstrap, seed=seed)
-        )
+    return Split(tuple(parts), partial(_with_graders, data))
+
+
+def _with_graders(data: StudyData, questions: list[QuestionAgreement]) -> AgreementPayload:
+    """The payload: the questions, and per grader their agreement with the majority on
+    the verdict, their counts and their quality figures."""
     per_grader = {
         row["grader"]: {
             "grader": row["grader"],

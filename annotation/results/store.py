@@ -1,8 +1,9 @@
 """Computing, storing and refreshing a study's results, out of the grading path.
 
-Results are computed together, from one snapshot (`snapshot.load`), and stored in the
-database (`ResultCache`, one row per result, stamped with the data version), so every app
-process serves the same numbers. Readers pick one of two policies:
+Results are computed together, from one snapshot (`snapshot.load`), in parts on the
+machine's cores (`parallel`, `RESULTS_PROCESSES`; the parts that read no rating start
+while the ratings are read), and stored in the database (`ResultCache`, one row per
+result, stamped with the data version), so every app process serves the same numbers. Readers pick one of two policies:
 
 - **latest** (the dashboard and the API's default results, `latest`): serve the last
   computed results with their age, never computing during active grading. A reader checks
@@ -31,8 +32,9 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -44,13 +46,13 @@ from django_tasks_db.models import DBTaskResult
 
 from annotation import schedule
 from annotation.models import ResultCache, ResultsRefresh, Study
-from annotation.results import snapshot
-from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, judges
-from annotation.results.correlations import correlations
+from annotation.results import parallel, snapshot
+from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, agreement_split, judges
+from annotation.results.correlations import correlations, correlations_split
 from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
 from annotation.results.payloads import JsonRows
 from annotation.results.progress import progress
-from annotation.results.slices import DEFAULT_THRESHOLD, slice_results
+from annotation.results.slices import DEFAULT_THRESHOLD, slice_results, slices_split
 from annotation.results.ties import davidson_leaderboard
 from annotation.results.version import data_version, watermark
 
@@ -162,24 +164,113 @@ def dashboard_payload(results: dict[str, dict]) -> dict:
     return payload
 
 
+# Results a refresh computes in parts (`parallel.Split`), by name; the rough cost of the
+# others (seconds of CPU at 100,000 judgments), for ordering the parts; those that read no
+# rating (they may start while the ratings are read: `snapshot.load`'s `before_ratings`).
+SPLITS: dict[str, Callable[..., parallel.Split]] = {
+    "agreement": agreement_split,
+    "correlations": correlations_split,
+    "slices": slices_split,
+}
+WEIGHTS = {"leaderboard": 0.5, "judges": 0.3}
+EARLY = frozenset({"judges", "davidson"})
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The parts of every default result: the whole results' by name, the splits' with
+    the numbers of their parts."""
+
+    parts: list[parallel.Part]
+    whole: dict[str, int]
+    splits: dict[str, tuple[parallel.Split, list[int]]]
+
+
+def _plan(data: snapshot.StudyData) -> _Plan:
+    parts: list[parallel.Part] = []
+    whole: dict[str, int] = {}
+    splits: dict[str, tuple[parallel.Split, list[int]]] = {}
+    for name, (fn, params) in DEFAULTS.items():
+        if name in SPLITS:
+            split = SPLITS[name](data, **params)
+            splits[name] = (split, list(range(len(parts), len(parts) + len(split.parts))))
+            # Each part's value made JSON-clean where it is computed (in parallel): `clean`
+            # is idempotent and works value by value, so the combined result is the same.
+            parts.extend(replace(part, run=partial(_clean_part, part.run)) for part in split.parts)
+        else:
+            run = partial(_clean_result, fn, data, params)
+            whole[name] = len(parts)
+            parts.append(parallel.Part(name, run, WEIGHTS.get(name, 0.1), early=name in EARLY))
+    return _Plan(parts, whole, splits)
+
+
+def start_early(partial_data: snapshot.StudyData) -> parallel.Batch | None:
+    """A child computing the parts that read no rating from a snapshot whose ratings are
+    still being read (`snapshot.load`'s `before_ratings`); None where forking is unsafe."""
+    return parallel.start_early([part for part in _plan(partial_data).parts if part.early])
+
+
 def compute_defaults(
-    data: snapshot.StudyData, seconds: dict[str, float] | None = None
+    data: snapshot.StudyData,
+    seconds: dict[str, float] | None = None,
+    *,
+    processes: int | None = None,
+    timings: dict[str, parallel.Timing] | None = None,
+    early: parallel.Batch | None = None,
 ) -> dict[str, dict]:
     """Every default result of one snapshot, JSON-ready, by cache key, plus the dashboard's;
-    how long each took goes into `seconds` (by cache key) if given."""
+    how long each took goes into `seconds` (by cache key) if given, and how long each part
+    took, where, into `timings` (by part name).
+
+    The results are computed in parts on `processes` processes (by default
+    `parallel.processes()`, the machine's cores; 1: one after another here), costliest
+    first; `early`: the parts `start_early` started. The values are the same whatever the
+    number of processes."""
+    plan = _plan(data)
+    order = sorted(range(len(plan.parts)), key=lambda i: -plan.parts[i].weight)
+    timings = {} if timings is None else timings
+    values = parallel.run(
+        [plan.parts[i] for i in order],
+        processes=parallel.processes() if processes is None else processes,
+        timings=timings,
+        early=early,
+    )
+    value_of = dict(zip(order, values, strict=True))
     results = {}
-    for name, (fn, params) in DEFAULTS.items():
+    for name in DEFAULTS:
         started = time.perf_counter()
-        results[default_key(name)] = clean(fn(data, **params))
+        if name in plan.splits:
+            split, indices = plan.splits[name]
+            results[default_key(name)] = clean(split.combine([value_of[j] for j in indices]))
+            took = sum(timings[plan.parts[j].name].wall for j in indices)
+        else:
+            results[default_key(name)] = value_of[plan.whole[name]]
+            took = timings[name].wall
         if seconds is not None:
-            seconds[default_key(name)] = time.perf_counter() - started
+            seconds[default_key(name)] = took + time.perf_counter() - started
     results[DASHBOARD] = dashboard_payload(results)
     return results
 
 
-def refresh(study: Study, *, force: bool = False) -> str:
+def _clean_part(run: Callable):
+    return clean(run())
+
+
+def _clean_result(fn: Callable, data: snapshot.StudyData, params: dict) -> dict:
+    return clean(fn(data, **params))
+
+
+def refresh(
+    study: Study,
+    *,
+    force: bool = False,
+    timings: dict[str, parallel.Timing | float] | None = None,
+) -> str:
     """Bring the study's default results up to date; returns "unchanged" when the exact
-    data version had not moved, else "computed" (every default result from one snapshot).
+    data version had not moved, else "computed" (every default result from one snapshot,
+    in parts on `parallel.processes()` processes). `timings`, if given, receives how long
+    each part took (`compute_defaults`) and the seconds of reading the snapshot
+    (under `SNAPSHOT`).
 
     Safe to run concurrently: each run stores complete results of the version it read."""
     mark = watermark(study)  # read first: a vote arriving later moves it again
@@ -191,9 +282,25 @@ def refresh(study: Study, *, force: bool = False) -> str:
         )
         return "unchanged"
     started = time.perf_counter()
-    data = snapshot.load(study, version=version)
-    seconds = {SNAPSHOT: time.perf_counter() - started}
-    results = compute_defaults(data, seconds)
+    processes = parallel.processes()
+    early: list[parallel.Batch | None] = [None]
+
+    def before_ratings(partial_data: snapshot.StudyData) -> None:
+        early[0] = start_early(partial_data)
+
+    try:
+        data = snapshot.load(
+            study, version=version, before_ratings=before_ratings if processes > 1 else None
+        )
+        seconds = {SNAPSHOT: time.perf_counter() - started}
+        if timings is not None:
+            timings[SNAPSHOT] = seconds[SNAPSHOT]
+        results = compute_defaults(
+            data, seconds, processes=processes, timings=timings, early=early[0]
+        )
+    finally:
+        if early[0] is not None:
+            early[0].abandon()  # nothing left to do after `compute_defaults` collected it
     seconds[DASHBOARD] = time.perf_counter() - started
     # A scheduled study's pair priorities follow its data too (annotation.schedule).
     schedule.refresh_if_scheduled(study)
