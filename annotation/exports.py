@@ -385,14 +385,30 @@ def _iter_csv_python(study: Study) -> Iterator[bytes]:
         yield csv_header(_columns(study))
 
 
+def _jsonl_line(record: dict) -> bytes:
+    """One JSON line: orjson's, or where a value is an integer beyond 64 bits (JSON
+    metadata sent through the API may hold one; orjson refuses it) the standard library's,
+    with any other value orjson would write written as orjson writes it."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        text = json.dumps(
+            record,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            default=lambda value: orjson.loads(orjson.dumps(value)),
+        )
+        return (text + "\n").encode("utf-8")
+
+
 # Lines are copied into one buffer as they are made rather than kept and joined: orjson
 # returns each line in an allocation of several kilobytes, so holding a batch of 5,000
 # lines at once took ~40 MB where the lines themselves take 3.
 def _iter_jsonl(records: Iterator[dict]) -> Iterator[bytes]:
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    line = _jsonl_line
     lines = bytearray()
     for n, record in enumerate(records, 1):
-        lines += dumps(record, option=newline)
+        lines += line(record)
         if n % 2000 == 0:
             yield bytes(lines)
             lines.clear()
@@ -401,11 +417,11 @@ def _iter_jsonl(records: Iterator[dict]) -> Iterator[bytes]:
 
 
 def iter_jsonl(study: Study) -> Iterator[bytes]:
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    line = _jsonl_line
     lines = bytearray()
     for columns, rows in judgment_rows(study):
         for row in rows:
-            lines += dumps(dict(zip(columns, row)), option=newline)  # noqa: B905
+            lines += line(dict(zip(columns, row)))  # noqa: B905
         yield bytes(lines)
         lines.clear()
 

@@ -90,6 +90,21 @@ def test_jsonl_and_parquet_hold_the_same_rows(voted, tmp_path):
     assert tagged and all(isinstance(line["tags_b"], list) for line in tagged)
 
 
+def test_jsonl_writes_integers_beyond_64_bits_and_the_other_lines_as_before(voted, tmp_path):
+    # JSON metadata sent through the API may hold any integer; orjson refuses those beyond
+    # 64 bits, and the export stopped there with a traceback.
+    before = export(tmp_path, "jsonl").read_text().splitlines()
+    Prompt.objects.filter(external_id="q1").update(metadata={"language": "en", "n": 10**20})
+    after = export(tmp_path, "jsonl").read_text().splitlines()
+    assert len(after) == len(before) == 36
+    for new, old in zip(after, before, strict=True):
+        line = json.loads(new)
+        big = line["prompt_id"] == "q1"
+        assert line.pop("meta_n") == (10**20 if big else None)
+        assert line == json.loads(old)  # every other field as before, dates included
+        assert ('"meta_n":100000000000000000000' in new) == big
+
+
 def test_xlsx_has_a_summary_and_a_sheet_per_slice(voted, tmp_path):
     book = load_workbook(export(tmp_path, "xlsx", "--slice-by", "language"))
     assert book.sheetnames == ["summary", "judgments", "en", "de"] or book.sheetnames == [
