@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from django import forms
 from django.core import signing
@@ -30,25 +31,12 @@ class GradeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.study = study
         self.kind = kind
-        scale = [(label, label) for label in study.rating_scale]
-        tags = [(tag, tag) for tag in study.tags]
-        if kind == Task.Kind.PAIR:
-            self.sides = [LEFT, RIGHT]
-            self.fields["verdict"] = forms.ChoiceField(
-                choices=[(v, v) for v in SCREEN_VERDICTS], widget=forms.RadioSelect
-            )
-            ratings_required = study.require_ratings
-        else:
-            self.sides = ["single"]
-            ratings_required = True
-        for side in self.sides:
-            if scale:
-                self.fields[f"rating_{side}"] = forms.ChoiceField(
-                    choices=scale, required=ratings_required, widget=forms.RadioSelect
-                )
-            self.fields[f"tags_{side}"] = forms.MultipleChoiceField(
-                choices=tags, required=False, widget=forms.CheckboxSelectMultiple
-            )
+        self.sides, fields = _answer_fields(
+            kind, tuple(study.rating_scale), tuple(study.tags), study.require_ratings
+        )
+        # Shared, not copied: nothing changes a field of this form after it is built
+        # (validation only reads them), and building them took a third of the form's time.
+        self.fields.update(fields)
 
     def clean_shown_at(self) -> float | None:
         value = self.cleaned_data.get("shown_at")
@@ -69,6 +57,35 @@ class GradeForm(forms.Form):
             comment=data.get("comment", "").strip(),
             seconds=data.get("shown_at"),
         )
+
+
+@lru_cache(maxsize=256)
+def _answer_fields(
+    kind: str, scale: tuple, tags: tuple, require_ratings: bool
+) -> tuple[tuple[str, ...], dict[str, forms.Field]]:
+    """The screen sides of a task kind, and the answer fields a study with these labels
+    asks on them: built once per process for each, and shared by the forms."""
+    scale_choices = [(label, label) for label in scale]
+    tag_choices = [(tag, tag) for tag in tags]
+    fields: dict[str, forms.Field] = {}
+    if kind == Task.Kind.PAIR:
+        sides = (LEFT, RIGHT)
+        fields["verdict"] = forms.ChoiceField(
+            choices=[(v, v) for v in SCREEN_VERDICTS], widget=forms.RadioSelect
+        )
+        ratings_required = require_ratings
+    else:
+        sides = ("single",)
+        ratings_required = True
+    for side in sides:
+        if scale_choices:
+            fields[f"rating_{side}"] = forms.ChoiceField(
+                choices=scale_choices, required=ratings_required, widget=forms.RadioSelect
+            )
+        fields[f"tags_{side}"] = forms.MultipleChoiceField(
+            choices=tag_choices, required=False, widget=forms.CheckboxSelectMultiple
+        )
+    return sides, fields
 
 
 class MetricJobForm(forms.Form):

@@ -39,42 +39,68 @@ def task_screen(assignment: Assignment, study: Study, form=None) -> dict:
 
     `form`: the answer being corrected (a refused submission, or an earlier answer to
     change); without it, a blank answer, whose controls are the same for every task of
-    the study and are built once (`_blank_controls`).
+    the study and are rendered once (`_blank_html`).
     """
     task = assignment.task
     sides = side_to_response(assignment)
     # The hand-out loads the responses with the assignment (handout.SCREEN_RELATED): the
     # HTML stored at import, and the text for its length (imports cap it, MAX_OUTPUT_CHARS).
     loaded = {response.pk: response for response in task.responses}
-    controls = _controls(form) if form is not None else _blank_controls(study, task.kind)
-    panes = []
-    for side, response_id in sides.items():
-        ratings, rating_errors, tags = controls["sides"][side]
-        panes.append(
-            {
-                "side": side,
-                "label": SIDE_LABELS[side],
-                "html": loaded[response_id].html,
-                "length": _length(loaded[response_id].text),
-                "ratings": ratings,
-                "rating_name": f"rating_{side}",
-                "missing_label": missing_label(side),
-                "rating_errors": rating_errors,
-                "tags": tags,
-                "tags_name": f"tags_{side}",
-            }
-        )
+    needs_ratings = study.require_ratings or task.kind == "single"
+    if form is None:
+        blank = _blank_html(study, task.kind)
+        controls_html, actions_html = blank["sides"], blank["actions"]
+    else:
+        controls = _controls(form)
+        controls_html = {
+            side: _controls_html(side, controls["sides"][side], needs_ratings, len(sides))
+            for side in sides
+        }
+        actions_html = _actions_html(controls, _missing(form, controls))
+    panes = [
+        {
+            "side": side,
+            "label": SIDE_LABELS[side],
+            "html": loaded[response_id].html,
+            "length": _length(loaded[response_id].text),
+            "controls_html": controls_html[side],
+        }
+        for side, response_id in sides.items()
+    ]
     return {
         "assignment_id": assignment.pk,
         "kind": task.kind,
         "conversation": conversation(task.prompt),
         "panes": panes,
+        "needs_ratings": needs_ratings,
+        "actions_html": actions_html,
+    }
+
+
+def _controls_html(side: str, controls: tuple, needs_ratings: bool, pane_count: int) -> str:
+    """A pane's rating and tag controls (annotation/_pane_controls.html)."""
+    ratings, rating_errors, tags = controls
+    pane = {
+        "label": SIDE_LABELS[side],
+        "ratings": ratings,
+        "rating_name": f"rating_{side}",
+        "missing_label": missing_label(side),
+        "rating_errors": rating_errors,
+        "tags": tags,
+    }
+    context = {"pane": pane, "needs_ratings": needs_ratings, "pane_count": pane_count}
+    return render_to_string("annotation/_pane_controls.html", context)
+
+
+def _actions_html(controls: dict, missing: list[str]) -> str:
+    """The verdict, the comment and what is missing (annotation/_task_actions.html)."""
+    screen = {
         "verdicts": controls["verdicts"],
         "verdict_errors": controls["verdict_errors"],
-        "missing": _missing(form, panes) if form is not None else [],
-        "needs_ratings": study.require_ratings or task.kind == "single",
         "comment": controls["comment"],
+        "missing": missing,
     }
+    return render_to_string("annotation/_task_actions.html", {"screen": screen})
 
 
 def _controls(form) -> dict:
@@ -102,18 +128,30 @@ def _controls(form) -> dict:
     }
 
 
-def _blank_controls(study: Study, kind: str) -> dict:
-    return _blank_controls_of(
+def _blank_html(study: Study, kind: str) -> dict:
+    """A blank answer's controls as HTML: {"sides": {side: pane controls}, "actions": ...}."""
+    return _blank_html_of(
         study, kind, tuple(study.rating_scale), tuple(study.tags), study.require_ratings
     )
 
 
 @lru_cache(maxsize=256)
-def _blank_controls_of(study: Study, kind: str, *settings) -> dict:
-    """A blank form's controls, once per study, task kind and the settings they show."""
+def _blank_html_of(study: Study, kind: str, *settings) -> dict:
+    """Once per study, task kind and the settings they show: every task of a study shows
+    the same blank controls, and rendering them per request took a third of the task
+    fragment's time."""
     from annotation.forms import GradeForm
 
-    return _controls(GradeForm(study=study, kind=kind))
+    form = GradeForm(study=study, kind=kind)
+    controls = _controls(form)
+    needs_ratings = study.require_ratings or kind == "single"
+    return {
+        "sides": {
+            side: _controls_html(side, controls["sides"][side], needs_ratings, len(form.sides))
+            for side in form.sides
+        },
+        "actions": _actions_html(controls, []),
+    }
 
 
 def _length(text: str) -> str:
@@ -127,12 +165,12 @@ def missing_label(side: str) -> str:
     return "the rating" if side == "single" else f"{SIDE_LABELS[side]}'s rating"
 
 
-def _missing(form, panes: list[dict]) -> list[str]:
+def _missing(form, controls: dict) -> list[str]:
     """What a refused answer lacks, in the words the warning uses (server-side twin of grade.js)."""
     if not form.is_bound:
         return []
     missing = ["the verdict"] if "verdict" in form.fields and form["verdict"].errors else []
-    return missing + [missing_label(p["side"]) for p in panes if p["rating_errors"]]
+    return missing + [missing_label(side) for side in form.sides if controls["sides"][side][1]]
 
 
 def _choices(form, name: str, keys: str) -> tuple:

@@ -13,7 +13,11 @@ in --rounds alternating rounds so that the load of a shared machine falls on bot
            INSERT (bench/throughput_urls.py, loaded through bench/throughput_settings.py;
            the product's URLs never include it).
 
-It prints requests/s and latency p50/p95/p99 of each side and their ratio. --histories
+It prints requests/s and latency p50/p95/p99 of each side and their ratio, and beside
+them the steadier figure on a shared machine: the CPU time the gunicorn workers spent per
+request of each side (utime + stime from /proc/<pid>/stat, read before and after each
+round), and on PostgreSQL the CPU of the server's backends for the bench database per
+request; the load average at the end is printed with them. --histories
 first stores that many judgments per grader (done assignments, judgments, ratings and
 their quality row, as if they had voted) in the same 40,000-task study, e.g.
 `--histories 500,5000`, to show whether a vote costs more after a long history.
@@ -324,10 +328,78 @@ class Side:
     seconds: float = 0.0
     failed: int = 0
     stored: list = field(default_factory=list)
+    # CPU seconds spent on this side's rounds by the gunicorn workers and, on PostgreSQL,
+    # by the server backends of the bench database (utime + stime from /proc/<pid>/stat).
+    worker_cpu: float = 0.0
+    db_cpu: float = 0.0
 
 
-def run_phase(graders: list[Grader], kind: str, seconds: float, side: Side) -> None:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process, in seconds (None once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command's closing parenthesis, field 3 (state) is index 0: utime and stime
+    # are fields 14 and 15, at 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class CpuMeter:
+    """CPU time of the server's processes, read before and after each measured round.
+
+    Workers: the gunicorn master's children. Database backends (PostgreSQL only): the
+    backends connected to the bench database, as pg_stat_activity lists them; a backend
+    that appears during a round counts from zero, one that ends during it is lost (the
+    workers keep their connections open, CONN_MAX_AGE, so neither happens in a round).
+    """
+
+    def __init__(self, master: int, database_url: str | None):
+        self.master = master
+        self.database_url = database_url
+        self.watch = None
+        if database_url:
+            import psycopg
+
+            self.watch = psycopg.connect(database_url, autocommit=True)
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.master}/task/{self.master}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def backends(self) -> list[int]:
+        if self.watch is None:
+            return []
+        rows = self.watch.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ).fetchall()
+        return [pid for (pid,) in rows]
+
+    def read(self) -> tuple[dict, dict]:
+        def of(pids):
+            return {pid: t for pid in pids if (t := cpu_seconds(pid)) is not None}
+
+        return of(self.workers()), of(self.backends())
+
+    @staticmethod
+    def spent(before: dict, after: dict) -> float:
+        return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+
+
+def run_phase(
+    graders: list[Grader], kind: str, seconds: float, side: Side, meter: CpuMeter | None = None
+) -> None:
     """Every grader sends requests of `kind` back to back for `seconds`."""
+    before = meter.read() if meter else None
     lock = threading.Lock()
     start = time.perf_counter()
     deadline = start + seconds
@@ -352,6 +424,10 @@ def run_phase(graders: list[Grader], kind: str, seconds: float, side: Side) -> N
     for thread in threads:
         thread.join()
     side.seconds += time.perf_counter() - start
+    if meter:
+        after = meter.read()
+        side.worker_cpu += CpuMeter.spent(before[0], after[0])
+        side.db_cpu += CpuMeter.spent(before[1], after[1])
 
 
 # --- one database, one history ---------------------------------------------------------------
@@ -423,8 +499,10 @@ def run_one(args) -> dict:
     with log.open("wb") as out:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
     product, floor, warm_product, warm_floor = Side(), Side(), Side(), Side()
+    meter = None
     try:
         wait_until_up(port, log)
+        meter = CpuMeter(server.pid, database_url if args.child == "postgresql" else None)
         graders = [Grader(u, Browser(port), random.Random(i)) for i, u in enumerate(usernames)]
         for grader in graders:
             grader.log_in()
@@ -432,9 +510,11 @@ def run_one(args) -> dict:
         run_phase(graders, "product", 2, warm_product)
         run_phase(graders, "floor", 1, warm_floor)
         for _round in range(args.rounds):
-            run_phase(graders, "product", args.seconds / args.rounds, product)
-            run_phase(graders, "floor", args.seconds / args.rounds, floor)
+            run_phase(graders, "product", args.seconds / args.rounds, product, meter)
+            run_phase(graders, "floor", args.seconds / args.rounds, floor, meter)
     finally:
+        if meter:
+            meter.close()
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(30)
@@ -455,6 +535,7 @@ def run_one(args) -> dict:
         "product": summary(product),
         "floor": summary(floor),
         "check": result,
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 
@@ -464,9 +545,12 @@ def summary(side: Side) -> dict:
     def pct(q: float) -> float:
         return ms[min(len(ms) - 1, round(q * (len(ms) - 1)))] if ms else float("nan")
 
+    answered = len(ms) + side.failed
     return {
         "requests": len(ms),
         "failed": side.failed,
+        "worker_cpu_ms": 1000 * side.worker_cpu / answered if answered else float("nan"),
+        "db_cpu_ms": 1000 * side.db_cpu / answered if answered else float("nan"),
         "per_second": len(ms) / side.seconds if side.seconds else 0.0,
         "p50": statistics.median(ms) if ms else float("nan"),
         "p95": pct(0.95),
@@ -511,7 +595,7 @@ def main() -> int:
     )
     header = (
         f"{'database':<11}{'history':>8}  {'side':<8}{'requests':>9}{'per s':>9}"
-        f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'cpu ms/req':>12}{'db cpu ms':>11}"
     )
     results, bad = [], False
     for database in databases:
@@ -535,12 +619,16 @@ def main() -> int:
                 print(
                     f"{result['database']:<11}{history:>8}  {side:<8}{s['requests']:>9,}"
                     f"{s['per_second']:>9.1f}{s['p50']:>9.1f}{s['p95']:>9.1f}{s['p99']:>9.1f}"
+                    f"{s['worker_cpu_ms']:>12.2f}"
+                    + (f"{s['db_cpu_ms']:>11.2f}" if result["database"] == "PostgreSQL" else "")
                     + (f"   ({s['failed']} failed)" if s["failed"] else "")
                 )
             ratio = result["product"]["per_second"] / result["floor"]["per_second"]
+            cpu_ratio = result["floor"]["worker_cpu_ms"] / result["product"]["worker_cpu_ms"]
             c = result["check"]
             print(
-                f"{'':<21}ratio product/floor {ratio:.1%}; built in {result['built_seconds']:.0f} s; "
+                f"{'':<21}ratio product/floor {ratio:.1%} (req/s), {cpu_ratio:.1%} (worker CPU "
+                f"per request); load average {result['load']}; built in {result['built_seconds']:.0f} s; "
                 f"check: {c['acknowledged']:,} votes acknowledged, lost {c['lost']}, acknowledged "
                 f"twice {c['acknowledged_twice']}, stored unacknowledged "
                 f"{c['stored_unacknowledged']}, tasks over overlap {c['tasks_over_overlap']}, "

@@ -143,7 +143,8 @@ AUTH_USER_MODEL = "annotation.User"
 
 AUTHENTICATION_BACKENDS = [
     "annotation.login_throttle.LoginThrottleBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, reading the signed-in user with a prepared query (annotation/session_auth.py).
+    "annotation.session_auth.UserBackend",
 ]
 
 # Failed logins (login page, admin, API token), counted in the database by django-axes,
@@ -192,6 +193,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
 
+# Django's database sessions, read with a prepared query (annotation/session_auth.py).
+SESSION_ENGINE = "annotation.session_auth"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
