@@ -25,6 +25,25 @@ def children() -> set[str]:
     return set(path.read_text().split()) if path.exists() else set()
 
 
+class _ThreadsOfThisTest:
+    """`threading` as parallel.can_fork sees it, counting only the threads a test starts.
+
+    In the whole suite the browser tests leave pytest-django's session-wide live server
+    running, a thread of this process idle in accept(); can_fork rightly refuses to fork
+    beside it, and these tests would silently run everything serially."""
+
+    def __init__(self) -> None:
+        self.others = threading.active_count() - 1
+
+    def active_count(self) -> int:
+        return threading.active_count() - self.others
+
+
+@pytest.fixture(autouse=True)
+def threads_of_this_test(monkeypatch):
+    monkeypatch.setattr(parallel, "threading", _ThreadsOfThisTest())
+
+
 @pytest.fixture(autouse=True)
 def no_process_left():
     before = children()
