@@ -12,7 +12,10 @@ sqlite3's executemany into a copy of the database as it was before the import, w
 same pragmas, in one transaction, in the import's row order (bench/_floor.py). The floor
 reads no file and checks nothing. It is printed twice: with every index in place while
 the rows go in, and with the non-unique indexes of tasks, judgments and ratings built
-after the rows, as the import does.
+after the rows, as the import does. It is the floor of executemany: the import itself
+sends the judgments and ratings of an arena file to SQLite as JSON text, one INSERT ...
+SELECT FROM json_each(?) per 100,000 rows (annotation.ingest.writing.insert_rows with
+plain=True), which spares the per-value binding and can go below it.
 Run: .venv/bin/python bench/bench_import_judgments.py [--battles N]
 """
 

@@ -487,6 +487,7 @@ class _Writer:
         # Field names in the file's own words, for error messages.
         self.prompt_field = "question_id" if fmt == "arena" else "prompt_id"
         self.verdict_field = "winner" if fmt == "arena" else "verdict"
+        self.arena = fmt == "arena"  # votes without comments or seconds
         self.now = db_now()
         self.json_value = json_adapter()
 
@@ -700,9 +701,22 @@ class _Writer:
             }
             pks = [found[(task, grader_pk)] for task, grader_pk, _, _, _ in wanted]
         with indexes_built_after(Rating, sum(len(item[4]) for item in wanted)):
-            insert_rows(
-                Rating, ["judgment", "response", "label", "tags"], self._ratings(wanted, pks)
-            )
+            if all(item[3].ratings is None for item in wanted):  # arena battles: no labels
+                insert_rows(
+                    Rating,
+                    ["judgment", "response"],
+                    (
+                        (judgment, response)
+                        for item, judgment in zip(wanted, pks, strict=True)
+                        for response in item[4]
+                    ),
+                    constants={"label": "", "tags": self.json_value([])},
+                    plain=True,
+                )
+            else:
+                insert_rows(
+                    Rating, ["judgment", "response", "label", "tags"], self._ratings(wanted, pks)
+                )
         return len(wanted), unchanged
 
     def _match(self, votes, prompts, models, responses, graders, tasks):
@@ -810,30 +824,38 @@ class _Writer:
     def _write_judgments(self, wanted) -> None:
         when, now, imported = datetime_adapter(), self.now, Judgment.Source.IMPORTED.value
         if when is sqlite_datetime:  # the same text, without a call per judgment
+            times = (
+                now if (created := vote.created_at) is None
+                else (created if created.tzinfo is UTC else created.astimezone(UTC))
+                .isoformat(" ")[:-6]
+                for _, _, _, vote, _ in wanted
+            )  # fmt: skip
+        else:
+            times = (
+                now if vote.created_at is None else when(vote.created_at)
+                for _, _, _, vote, _ in wanted
+            )
+        if self.arena:  # no comment, no seconds: ints and text only
             insert_rows(
                 Judgment,
-                ["task", "grader", "verdict", "comment", "seconds", "source", "created_at",
-                 "updated_at"],
+                ["task", "grader", "verdict", "created_at"],
                 (
-                    (task, grader_pk, verdict, vote.comment, vote.seconds, imported,
-                     now if (created := vote.created_at) is None
-                     else (created if created.tzinfo is UTC else created.astimezone(UTC))
-                     .isoformat(" ")[:-6],
-                     now)
-                    for task, grader_pk, verdict, vote, _ in wanted
+                    (task, grader_pk, verdict, time)
+                    for (task, grader_pk, verdict, _, _), time in zip(wanted, times, strict=True)
                 ),
-            )  # fmt: skip
+                constants={"comment": "", "seconds": None, "source": imported, "updated_at": now},
+                plain=when is sqlite_datetime,
+            )
             return
         insert_rows(
             Judgment,
-            ["task", "grader", "verdict", "comment", "seconds", "source", "created_at",
-             "updated_at"],
+            ["task", "grader", "verdict", "comment", "seconds", "created_at"],
             (
-                (task, grader_pk, verdict, vote.comment, vote.seconds, imported,
-                 now if vote.created_at is None else when(vote.created_at), now)
-                for task, grader_pk, verdict, vote, _ in wanted
+                (task, grader_pk, verdict, vote.comment, vote.seconds, time)
+                for (task, grader_pk, verdict, vote, _), time in zip(wanted, times, strict=True)
             ),
-        )  # fmt: skip
+            constants={"source": imported, "updated_at": now},
+        )
 
     def _tasks(self) -> dict[tuple, int]:
         return {
@@ -848,13 +870,6 @@ class _Writer:
         count every judged response)."""
         no_tags = self.json_value([])
         json_value = self.json_value
-        if all(item[3].ratings is None for item in wanted):  # arena battles: no labels, no tags
-            yield from (
-                (judgment, response, "", no_tags)
-                for item, judgment in zip(wanted, judgment_pks, strict=True)
-                for response in item[4]
-            )
-            return
         for (_, _, _, vote, sides), judgment in zip(wanted, judgment_pks, strict=True):
             if vote.ratings is None:
                 for response in sides:
