@@ -173,3 +173,36 @@ def test_it_redirects_to_https_and_trusts_the_proxys_header(settings):
     assert secure.status_code == 200
     assert secure["Strict-Transport-Security"] == "max-age=3600"
     assert client.get("/healthz").status_code == 200  # load balancers check over HTTP
+
+
+def database_options(tmp_path, **env) -> str:
+    """The default database's OPTIONS as the settings build them from `env`."""
+    base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+    code = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=REPO_ROOT,
+        env={**base, "DEBUG": "1", "VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_postgresql_keeps_repeated_statements_prepared_unless_turned_off(tmp_path):
+    url = "postgres://u:p@127.0.0.1:5432/nowhere"  # never connected to here
+    default = database_options(tmp_path, DATABASE_URL=url)
+    assert "'server_side_binding': True" in default and "'prepare_threshold': 2" in default
+    chosen = database_options(tmp_path, DATABASE_URL=url, POSTGRES_PREPARE_THRESHOLD="7")
+    assert "'prepare_threshold': 7" in chosen
+    off = database_options(tmp_path, DATABASE_URL=url, POSTGRES_PREPARE_THRESHOLD="0")
+    assert "server_side_binding" not in off and "prepare_threshold" not in off
+
+
+@pytest.mark.parametrize("value", ["-1", "often"])
+def test_it_names_a_bad_prepare_threshold(tmp_path, value):
+    result = django_check(DEBUG="1", POSTGRES_PREPARE_THRESHOLD=value, VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "POSTGRES_PREPARE_THRESHOLD" in result.stderr and "Traceback" not in result.stderr

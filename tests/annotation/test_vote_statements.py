@@ -153,3 +153,16 @@ def test_a_vote_and_a_serve_cost_the_same_few_statements_at_any_history(client, 
         )
         assert len(at_300["data"]) <= MAX_STATEMENTS, report
         assert len(at_300["hook"]) <= 1, report
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements")
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_vote_path_reuses_prepared_statements(client, write_jsonl):
+    # Planning the hand-out's read of the next task cost ten times running it; with the
+    # settings' POSTGRES_PREPARE_THRESHOLD the connection keeps it prepared after a few runs.
+    count_statements(client, *build(write_jsonl, tasks=40, history=10, slug="prepared"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        prepared = cursor.fetchall()
+    next_task = [runs for sql, runs in prepared if "SKIP LOCKED" in sql]
+    assert next_task and next_task[0] >= 1, [sql[:80] for sql, _ in prepared]
