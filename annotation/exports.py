@@ -227,6 +227,25 @@ def lookups(study: Study, *, as_text: bool) -> Lookups:
     )
 
 
+class _Memo(dict):
+    """`fn`'s value of each argument, computed at its first use: a million judgments carry
+    a handful of distinct labels and tag lists (JSON text, parsed once each instead of
+    twice a row). At most MEMO_SIZE values are kept."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key):
+        value = self.fn(key)
+        if len(self) < MEMO_SIZE:
+            self[key] = value
+        return value
+
+
+MEMO_SIZE = 4096
+
+
 def judgment_rows(
     study: Study, *, as_text: bool = False, selection: counting.Selection = counting.EVERY_GRADER
 ) -> Iterator[tuple[list[str], Iterator[tuple]]]:
@@ -248,6 +267,10 @@ def judgment_rows(
     text = spreadsheet_text if as_text else _same
     label = _spreadsheet_label if as_text else _label
     tags = _spreadsheet_tags if as_text else _tags
+    if connection.vendor == "sqlite":  # tags (and labels) come as text: each read once
+        tags = _Memo(tags).__getitem__
+        if as_text:
+            label = _Memo(label).__getitem__
     winners, a, b = verdict_vocabulary()
     iso = _iso
     selected, params = selection.sql_condition(judgment="j", task="t")

@@ -44,6 +44,7 @@ def voted(pair_study):
 
 
 def export(tmp_path, fmt, *args, slug="pairs"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"out.{fmt}"
     call_command(
         "export",
@@ -232,3 +233,29 @@ def test_gold_judgments_are_not_exported(voted, tmp_path):
         lines = export(tmp_path, fmt).read_text().splitlines()
         assert len(lines) == 36 + (fmt == "csv")
         assert "goldie" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_tag_lists_past_the_memo_export_as_the_first_ones(voted, tmp_path, monkeypatch, fmt):
+    # Labels and tag lists are decoded once each (exports._Memo, at most MEMO_SIZE kept);
+    # with room for one, every further distinct value is decoded per row, the same way.
+    from annotation import exports
+    from annotation.models import Rating
+
+    lists = [[], ["untrue"], ["harmful", "untrue"], ["=HYPERLINK(1)"], ["unhelpful"]]
+    for i, pk in enumerate(Rating.objects.order_by("pk").values_list("pk", flat=True)):
+        Rating.objects.filter(pk=pk).update(tags=lists[i % len(lists)])
+    roomy = export(tmp_path / "roomy", fmt).read_bytes()
+    monkeypatch.setattr(exports, "MEMO_SIZE", 1)
+    tight = export(tmp_path / "tight", fmt).read_bytes()
+    assert tight == roomy
+    text = roomy.decode()
+    if fmt == "csv":
+        cells = {
+            c for row in csv.DictReader(io.StringIO(text)) for c in (row["tags_a"], row["tags_b"])
+        }
+        assert cells == {"", "untrue", "harmful;untrue", "'=HYPERLINK(1)", "unhelpful"}
+    else:
+        records = [json.loads(line) for line in text.splitlines()]
+        found = {tuple(r[k]) for r in records for k in ("tags_a", "tags_b")}
+        assert found == {tuple(tags) for tags in lists}
