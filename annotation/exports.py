@@ -38,7 +38,16 @@ import orjson
 from django.db import connection
 
 from annotation import counting
-from annotation.models import Judgment, Prompt, Rating, Response, Study, Task, User
+from annotation.models import (
+    Judgment,
+    LanguageModel,
+    Prompt,
+    Rating,
+    Response,
+    Study,
+    Task,
+    User,
+)
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores", "card")
 CONTENT_TYPES = {
@@ -103,11 +112,13 @@ def filename(study: Study, fmt: str) -> str:
 # The judgment table drives the join (CROSS JOIN keeps SQLite from reordering it), so rows
 # stream in id order with no sort; each judgment's two ratings come by index lookups.
 JUDGMENT_SQL = """
-SELECT j.id, CAST(j.created_at AS TEXT), j.task_id, t.kind, t.prompt_id, t.response_a_id, t.response_b_id,
+SELECT j.id, CAST(j.created_at AS TEXT), j.task_id, t.kind, t.prompt_id, a.model_id, b.model_id,
        j.verdict, j.grader_id, j.comment, j.seconds, j.source,
        ra.label, ra.tags, rb.label, rb.tags
 FROM {judgment} j
 CROSS JOIN {task} t
+LEFT JOIN {response} a ON a.id = t.response_a_id
+LEFT JOIN {response} b ON b.id = t.response_b_id
 LEFT JOIN {rating} ra ON ra.judgment_id = j.id AND ra.response_id = t.response_a_id
 LEFT JOIN {rating} rb ON rb.judgment_id = j.id AND rb.response_id = t.response_b_id
 WHERE t.id = j.task_id AND t.study_id = %s AND {selected}
@@ -187,14 +198,14 @@ def _columns(study: Study) -> list[str]:
 @dataclass
 class Lookups:
     """What a judgment row takes from other tables, read once before the judgments: per
-    prompt its id and its metadata values in column order, per response its model's
-    name, per user its name and kind. With `as_text` (CSV), metadata objects are JSON and
+    prompt its id and its metadata values in column order, per model its name (the
+    judgments' query gives each response's model), per user its name and kind. With `as_text` (CSV), metadata objects are JSON and
     every text a spreadsheet could run is neutralised (`spreadsheet_text`)."""
 
     columns: list[str]
     slug: str
     prompts: dict[int, tuple]  # pk -> (prompt id, (metadata values...))
-    models: dict[int, str]  # response pk -> model name
+    models: dict[int, str]  # model pk -> name
     grader_names: dict[int, str]
     grader_kinds: dict[int, str]
 
@@ -203,24 +214,21 @@ def lookups(study: Study, *, as_text: bool) -> Lookups:
     prompts, meta_keys = _metadata(study)
     cell = spreadsheet_text if as_text else _same
     users = User.objects.values_list("pk", "username", "kind")
-    # One object per distinct value: a million-judgment study has 100,000 responses of a
-    # handful of models and prompts whose metadata repeats a few values.
+    # One object per distinct value: a million-judgment study has prompts whose metadata
+    # repeats a few values.
     shared: dict = {}
 
     def meta_cells(meta: dict) -> tuple:
         values = (cell(_meta_text(meta.get(k))) if as_text else meta.get(k) for k in meta_keys)
         return tuple(shared.setdefault(v, v) if v.__class__ is str else v for v in values)
 
-    model_cells: dict[int, str] = {}
     return Lookups(
         columns=JUDGMENT_COLUMNS + [f"meta_{key}" for key in meta_keys],
         slug=cell(study.slug),
         prompts={pk: (cell(ext), meta_cells(meta)) for pk, (ext, meta) in prompts.items()},
         models={
-            pk: model_cells.get(model) or model_cells.setdefault(model, cell(name))
-            for pk, model, name in Response.objects.filter(prompt__study=study)
-            .values_list("pk", "model_id", "model__name")
-            .iterator(chunk_size=BATCH)
+            pk: cell(name)
+            for pk, name in LanguageModel.objects.filter(study=study).values_list("pk", "name")
         },
         grader_names={pk: cell(name) for pk, name, _ in users},
         grader_kinds={pk: kind for pk, _, kind in users},
@@ -278,6 +286,7 @@ def judgment_rows(
         judgment=Judgment._meta.db_table,
         task=Task._meta.db_table,
         rating=Rating._meta.db_table,
+        response=Response._meta.db_table,
         selected=selected,
     )
     with connection.chunked_cursor() as cursor:
@@ -293,8 +302,8 @@ def judgment_rows(
                         (prompt := prompts[ppk])[0],
                         task_id,
                         kind,
-                        ma := models[ra],
-                        mb := models[rb] if rb else "",
+                        ma := models[xa],
+                        mb := models[xb] if xb else "",
                         verdict,
                         winners.get(verdict, ""),
                         ma if verdict == a else mb if verdict == b else "",
@@ -309,7 +318,7 @@ def judgment_rows(
                         source,
                     )
                     + prompt[1]
-                    for jid, created, task_id, kind, ppk, ra, rb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch  # fmt: skip
+                    for jid, created, task_id, kind, ppk, xa, xb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch  # fmt: skip
                 ),
             )
 

@@ -47,7 +47,7 @@ from django.db import connection as default_connection
 from django.db import transaction
 
 from annotation import counting, exports
-from annotation.models import Judgment, Rating, Study, Task
+from annotation.models import Judgment, Rating, Response, Study, Task
 
 MARKER = "#float8:"
 SECONDS_COLUMN = exports.JUDGMENT_COLUMNS.index("seconds")
@@ -132,11 +132,14 @@ SELECT d.id,
        NULLIF(d.source, ''){meta}
 FROM (
     SELECT j.id, {created} AS created, j.task_id,
-           t.kind, t.prompt_id, t.response_a_id, t.response_b_id, j.verdict, j.grader_id,
+           t.kind, t.prompt_id, ar.model_id AS model_a, br.model_id AS model_b, j.verdict,
+           j.grader_id,
            j.comment, j.seconds, j.source, ra.label AS label_a, rb.label AS label_b,
            {tags_a_text} AS tags_a, {tags_b_text} AS tags_b
     FROM {judgment} j
     JOIN {task} t ON t.id = j.task_id
+    LEFT JOIN {response} ar ON ar.id = t.response_a_id
+    LEFT JOIN {response} br ON br.id = t.response_b_id
     LEFT JOIN {rating} ra ON ra.judgment_id = j.id AND ra.response_id = t.response_a_id
     LEFT JOIN {rating} rb ON rb.judgment_id = j.id AND rb.response_id = t.response_b_id
     WHERE t.study_id = %(study)s AND {selected}
@@ -144,10 +147,10 @@ FROM (
 ) d
 JOIN unnest(%(prompt_pks)s::bigint[], %(prompt_ids)s::text[]{meta_arrays})
      AS p(pk, prompt_id{meta_names}) ON p.pk = d.prompt_id
-JOIN unnest(%(response_pks)s::bigint[], %(models)s::text[]) AS ma(pk, cell)
-     ON ma.pk = d.response_a_id
-LEFT JOIN unnest(%(response_pks)s::bigint[], %(models)s::text[]) AS mb(pk, cell)
-     ON mb.pk = d.response_b_id
+JOIN unnest(%(model_pks)s::bigint[], %(models)s::text[]) AS ma(pk, cell)
+     ON ma.pk = d.model_a
+LEFT JOIN unnest(%(model_pks)s::bigint[], %(models)s::text[]) AS mb(pk, cell)
+     ON mb.pk = d.model_b
 JOIN unnest(%(user_pks)s::bigint[], %(user_names)s::text[], %(user_kinds)s::text[])
      AS g(pk, name, kind) ON g.pk = d.grader_id
 ORDER BY d.id
@@ -182,7 +185,7 @@ def copy_query(
         "marker": MARKER,
         "prompt_pks": list(found.prompts),
         "prompt_ids": [_text(cells[0]) for cells in found.prompts.values()],
-        "response_pks": list(found.models),
+        "model_pks": list(found.models),
         "models": [_text(name) for name in found.models.values()],
         "user_pks": list(found.grader_names),
         "user_names": [_text(name) for name in found.grader_names.values()],
@@ -210,6 +213,7 @@ def copy_query(
         judgment=Judgment._meta.db_table,
         task=Task._meta.db_table,
         rating=Rating._meta.db_table,
+        response=Response._meta.db_table,
         selected=selected,
     )
     return found.columns, sql, params
