@@ -48,6 +48,7 @@ from annotation.models import (
     Task,
     User,
 )
+from annotation.plans import custom_plans
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "preferences", "arena", "scores", "card")
 CONTENT_TYPES = {
@@ -736,7 +737,17 @@ def iter_scores_csv(study: Study) -> Iterator[bytes]:
 
 
 def stream(study: Study, fmt: str, *, filters: PreferenceFilters | None = None) -> Iterator[bytes]:
-    """The export as chunks of bytes, for the text formats."""
+    """The export as chunks of bytes, for the text formats (its reads planned for this
+    study's values: `annotation.plans.custom_plans`)."""
+    return _planned(_chunks(study, fmt, filters))
+
+
+def _planned(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    with custom_plans():
+        yield from chunks
+
+
+def _chunks(study: Study, fmt: str, filters: PreferenceFilters | None) -> Iterator[bytes]:
     if fmt == "csv":
         return iter_csv(study)
     if fmt == "jsonl":
@@ -766,9 +777,11 @@ def write(
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}': choose one of {', '.join(FORMATS)}")
     if fmt == "parquet":
-        write_parquet(study, out)
+        with custom_plans():
+            write_parquet(study, out)
     elif fmt == "xlsx":
-        write_xlsx(study, out, slice_by=slice_by)
+        with custom_plans():
+            write_xlsx(study, out, slice_by=slice_by)
     else:
         for chunk in stream(study, fmt, filters=filters):
             out.write(chunk)

@@ -38,6 +38,7 @@ from annotation.models import (
     Task,
     User,
 )
+from annotation.plans import custom_plans
 from annotation.results.version import data_version
 from scoring.style import FEATURES, style_counts
 from scoring.verdicts import ARENA_WINNER
@@ -201,7 +202,10 @@ def load(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load(Study.objects.get(pk=study.pk), version, before_ratings)
+        # Plans made for this study's values, never a generic one from earlier snapshots
+        # of other studies (annotation.plans).
+        with custom_plans():
+            return _load(Study.objects.get(pk=study.pk), version, before_ratings)
     finally:
         if collecting:
             gc.enable()

@@ -125,8 +125,14 @@ def test_it_reads_the_study_in_a_fixed_number_of_queries(graded):
     assert len(data.battles) == 24 + 36
     # 14 reads of the data (the 14th: tasks re-served with the sides swapped), and
     # grader_stats.for_study's reads that bring the quality rows up to date: the same count
-    # however many graders and judgments.
-    assert len(many) == len(few) <= 17
+    # however many graders and judgments. On PostgreSQL the reads are planned for their
+    # values (annotation.plans): a SET before them and a RESET after, not counted.
+    assert len(reads(many)) == len(reads(few)) <= 17
+
+
+def reads(captured) -> list[str]:
+    plan_mode = ("SET plan_cache_mode", "RESET plan_cache_mode")
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(plan_mode)]
 
 
 def test_it_is_frozen(graded):
