@@ -200,8 +200,9 @@ def _columns(study: Study) -> list[str]:
 class Lookups:
     """What a judgment row takes from other tables, read once before the judgments: per
     prompt its id and its metadata values in column order, per model its name (the
-    judgments' query gives each response's model), per user its name and kind. With `as_text` (CSV), metadata objects are JSON and
-    every text a spreadsheet could run is neutralised (`spreadsheet_text`)."""
+    judgments' query gives each response's model), per user its name and kind. With
+    `as_text` (CSV), metadata objects are JSON and every text a spreadsheet could run is
+    neutralised (`spreadsheet_text`)."""
 
     columns: list[str]
     slug: str

@@ -701,7 +701,7 @@ class _Writer:
             }
             pks = [found[(task, grader_pk)] for task, grader_pk, _, _, _ in wanted]
         with indexes_built_after(Rating, sum(len(item[4]) for item in wanted)):
-            if all(item[3].ratings is None for item in wanted):  # arena battles: no labels
+            if self.arena:  # battles without labels or tags: ints and text only
                 insert_rows(
                     Rating,
                     ["judgment", "response"],

@@ -57,7 +57,8 @@ def insert_rows(
                 cursor.execute(sql, [*fixed, orjson.dumps(chunk).decode()])
         return
     if fixed:
-        rows = (row + tuple(fixed) for row in rows)
+        extra = tuple(fixed)
+        rows = (row + extra for row in rows)
     placeholders = ", ".join(["%s"] * len(names))
     sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
     with connection.cursor() as cursor:
