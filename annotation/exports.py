@@ -283,6 +283,43 @@ def judgment_rows(
             label = _Memo(label).__getitem__
     winners, a, b = verdict_vocabulary()
     iso = _iso
+    for batch in _judgment_batches(study, selection):
+        yield (
+            columns,
+            (
+                (
+                    jid,
+                    iso(created),
+                    slug,
+                    (prompt := prompts[ppk])[0],
+                    task_id,
+                    kind,
+                    ma := models[xa],
+                    mb := models[xb] if xb else "",
+                    verdict,
+                    winners.get(verdict, ""),
+                    ma if verdict == a else mb if verdict == b else "",
+                    names[gid],
+                    kinds[gid],
+                    label(la),
+                    label(lb),
+                    tags(ta),
+                    tags(tb),
+                    text(comment),
+                    seconds,
+                    source,
+                )
+                + prompt[1]
+                for jid, created, task_id, kind, ppk, xa, xb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch  # fmt: skip
+            ),
+        )
+
+
+def _judgment_batches(
+    study: Study, selection: counting.Selection = counting.EVERY_GRADER
+) -> Iterator[list[tuple]]:
+    """The rows of JUDGMENT_SQL for the study's selected judgments, in id order, a batch of
+    at most ROWS_PER_CHUNK at a time (a chunked cursor: memory stays flat)."""
     selected, params = selection.sql_condition(judgment="j", task="t")
     sql = JUDGMENT_SQL.format(
         judgment=Judgment._meta.db_table,
@@ -294,35 +331,7 @@ def judgment_rows(
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [study.pk, *params])
         while batch := cursor.fetchmany(ROWS_PER_CHUNK):
-            yield (
-                columns,
-                (
-                    (
-                        jid,
-                        iso(created),
-                        slug,
-                        (prompt := prompts[ppk])[0],
-                        task_id,
-                        kind,
-                        ma := models[xa],
-                        mb := models[xb] if xb else "",
-                        verdict,
-                        winners.get(verdict, ""),
-                        ma if verdict == a else mb if verdict == b else "",
-                        names[gid],
-                        kinds[gid],
-                        label(la),
-                        label(lb),
-                        tags(ta),
-                        tags(tb),
-                        text(comment),
-                        seconds,
-                        source,
-                    )
-                    + prompt[1]
-                    for jid, created, task_id, kind, ppk, xa, xb, verdict, gid, comment, seconds, source, la, ta, lb, tb in batch  # fmt: skip
-                ),
-            )
+            yield batch
 
 
 def judgment_records(study: Study) -> Iterator[dict]:
@@ -405,6 +414,53 @@ def iter_csv(study: Study, *, server: bool | None = None) -> Iterator[bytes]:
 
 
 def _iter_csv_python(study: Study) -> Iterator[bytes]:
+    """The CSV of `judgment_rows(study, as_text=True)` as `csv.writer` writes it (the
+    reference, `_iter_csv_reference`), byte for byte, with each line built by one format
+    string: every cell that comes from a lookup table or a small vocabulary (names, ids,
+    metadata, labels, tags, verdicts) is rendered once, so a row costs the rendering of its
+    numbers, its timestamp and its comment only. At a million judgments this writes in
+    about half the time of handing each row's 21 values to `csv.writer`."""
+    found = lookups(study, as_text=True)
+    slug = csv_field(found.slug)
+    prompts = {
+        pk: (csv_field(ext), "".join("," + csv_field(v) for v in meta))
+        for pk, (ext, meta) in found.prompts.items()
+    }
+    models = {pk: csv_field(name) for pk, name in found.models.items()}
+    names = {pk: csv_field(name) for pk, name in found.grader_names.items()}
+    kinds = {pk: csv_field(kind) for pk, kind in found.grader_kinds.items()}
+    winners, a, b = verdict_vocabulary()
+    verdict = _Memo(lambda value: (csv_field(value), csv_field(winners.get(value, ""))))
+    vocabulary = _Memo(csv_field)  # task kinds and sources
+    label = lambda value: csv_field(_spreadsheet_label(value))  # noqa: E731
+    tags = lambda value: csv_field(_spreadsheet_tags(value))  # noqa: E731
+    if connection.vendor == "sqlite":  # labels and tags come as text: each rendered once
+        label, tags = _Memo(label).__getitem__, _Memo(tags).__getitem__
+    comment = _csv_comment
+    iso = _iso
+    verdicts, words = verdict.__getitem__, vocabulary.__getitem__
+    header = True
+    for batch in _judgment_batches(study):
+        lines = []
+        if header:
+            lines.append(csv_header(found.columns).decode("utf-8"))
+            header = False
+        lines += [
+            f"{jid},{iso(created)},{slug},{(prompt := prompts[ppk])[0]},{task_id},{words(kind)},"
+            f"{(ma := models[xa])},{(mb := models[xb] if xb else '')},{(v := verdicts(verdict))[0]},"
+            f"{v[1]},{ma if verdict == a else mb if verdict == b else ''},{names[gid]},"
+            f"{kinds[gid]},{label(la)},{label(lb)},{tags(ta)},{tags(tb)},{comment(text)},"
+            f"{'' if seconds is None else seconds},{words(source)}{prompt[1]}\r\n"
+            for jid, created, task_id, kind, ppk, xa, xb, verdict, gid, text, seconds, source, la, ta, lb, tb in batch  # fmt: skip
+        ]
+        yield "".join(lines).encode("utf-8")
+    if header:  # no judgments: the header alone
+        yield csv_header(_columns(study))
+
+
+def _iter_csv_reference(study: Study) -> Iterator[bytes]:
+    """The CSV export as `csv.writer` writes `judgment_rows(study, as_text=True)`: what
+    `_iter_csv_python` and PostgreSQL's COPY (`annotation.exports_copy`) must equal."""
     pieces = _Pieces()
     writer = csv.writer(pieces, lineterminator=CSV_LINE_END)
     header = True
@@ -415,8 +471,30 @@ def _iter_csv_python(study: Study) -> Iterator[bytes]:
         writer.writerows(rows)
         yield "".join(pieces).encode("utf-8")
         pieces.clear()
-    if header:  # no judgments: the header alone
+    if header:
         yield csv_header(_columns(study))
+
+
+# What makes `csv.writer` (QUOTE_MINIMAL, CSV_LINE_END) quote a field: the delimiter, the
+# quote character or a character of the line terminator.
+_NEEDS_QUOTES = re.compile('[",\r\n]')
+
+
+def csv_field(value) -> str:
+    """`value` as `csv.writer` writes it as one field of a row of several: None as nothing,
+    a number as `str` gives it, text quoted (quotes doubled) where it holds a comma, a quote,
+    CR or LF. No neutralising: give it `spreadsheet_text`'s result."""
+    if value is None:
+        return ""
+    text = value if value.__class__ is str else str(value)
+    if _NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_comment(value) -> str:
+    """A grader's comment as a CSV field, neutralised (most are empty)."""
+    return csv_field(spreadsheet_text(value)) if value else ""
 
 
 def _jsonl_line(record: dict) -> bytes:

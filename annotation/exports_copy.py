@@ -1,8 +1,8 @@
 """The per-judgment CSV export written by PostgreSQL: `COPY (SELECT ...) TO STDOUT`.
 
 The server formats every row and Python passes the bytes on, byte for byte the file that
-`annotation.exports` writes in Python (`_iter_csv_python`, the reference;
-tests/annotation/test_export_copy.py compares the two on hostile data). How each column
+`annotation.exports` writes in Python (`_iter_csv_python`, itself equal to `csv.writer` over
+`judgment_rows`; tests/annotation/test_export_copy.py compares the three on hostile data). How each column
 comes out the same:
 
 - Lookups (the study's slug, each prompt's id and metadata cells, model names, grader

@@ -244,6 +244,26 @@ def test_it_falls_back_to_python_where_copy_would_print_floats_short(hostile):
     assert exports_copy.available(connection)
 
 
+def test_the_python_csv_is_what_csv_writer_writes_on_hostile_data(hostile):
+    """The export builds each line itself (`_iter_csv_python`); the reference hands every
+    row to `csv.writer`. Same bytes, with and without judgments, on both databases."""
+    reference = b"".join(exports._iter_csv_reference(hostile))
+    assert reference.count(b"\r\n") > 100
+    assert python_csv(hostile) == reference
+    Judgment.objects.filter(task__study=hostile).delete()
+    assert python_csv(hostile) == b"".join(exports._iter_csv_reference(hostile))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [*TEXTS, *SECONDS, None, 0, -7, 2**70, True, False, '"', ",", "\n", "\r", "a\x00b"],
+)
+def test_csv_field_writes_what_csv_writer_writes(value):
+    out = io.StringIO()
+    csv.writer(out, lineterminator=exports.CSV_LINE_END).writerow(["x", value, "y"])
+    assert out.getvalue() == f"x,{exports.csv_field(value)},y\r\n"
+
+
 def test_the_python_csv_round_trips_hostile_text(hostile):
     rows = list(csv.reader(io.StringIO(python_csv(hostile).decode("utf-8"), newline="")))
     header, body = rows[0], rows[1:]
