@@ -529,6 +529,61 @@ def _iter_jsonl(records: Iterator[dict]) -> Iterator[bytes]:
 
 
 def iter_jsonl(study: Study) -> Iterator[bytes]:
+    """One JSON object per judgment, the records of `judgment_rows`, written as
+    `_jsonl_line` writes each (the reference, `_iter_jsonl_reference`; the same bytes),
+    with each line built by one format string from values rendered once where they repeat
+    (names, ids, metadata, labels, tags, verdicts), as the CSV is (`_iter_csv_python`).
+    Where a prompt's metadata holds an integer beyond 64 bits, that value is written by the
+    standard library and the rest of the line by orjson."""
+    found = lookups(study, as_text=False)
+    dumps = orjson.dumps
+
+    def value(v) -> str:
+        return dumps(v).decode()
+
+    slug = value(found.slug)
+    meta_keys = [value(column) for column in found.columns[len(JUDGMENT_COLUMNS) :]]
+    prompts = {
+        pk: (value(ext), "".join(f",{key}:{_json_value(v)}" for key, v in zip(meta_keys, meta)))  # noqa: B905
+        for pk, (ext, meta) in found.prompts.items()
+    }
+    models = {pk: value(name) for pk, name in found.models.items()}
+    names = {pk: value(name) for pk, name in found.grader_names.items()}
+    kinds = {pk: value(kind) for pk, kind in found.grader_kinds.items()}
+    winners, a, b = verdict_vocabulary()
+    verdict = _Memo(lambda v: (value(v), value(winners.get(v, ""))))
+    words = _Memo(value).__getitem__  # task kinds and sources
+    label = _Memo(lambda v: value(_label(v))).__getitem__  # text on both databases
+    tags = lambda v: value(_tags(v))  # noqa: E731
+    if connection.vendor == "sqlite":  # tags come as text: each rendered once
+        tags = _Memo(tags).__getitem__
+    verdicts, iso, empty = verdict.__getitem__, _iso, '""'
+    for batch in _judgment_batches(study):
+        yield "".join(
+            [
+                f'{{"judgment_id":{jid},"created_at":"{iso(created)}","study":{slug},'
+                f'"prompt_id":{(prompt := prompts[ppk])[0]},"task_id":{task_id},'
+                f'"kind":{words(kind)},"model_a":{(ma := models[xa])},'
+                f'"model_b":{(mb := models[xb] if xb else empty)},'
+                f'"verdict":{(v := verdicts(verdict))[0]},"winner":{v[1]},'
+                f'"winner_model":{ma if verdict == a else mb if verdict == b else empty},'
+                f'"grader":{names[gid]},"grader_kind":{kinds[gid]},"rating_a":{label(la)},'
+                f'"rating_b":{label(lb)},"tags_a":{tags(ta)},"tags_b":{tags(tb)},'
+                f'"comment":{empty if text == "" else value(text)},'
+                f'"seconds":{value(seconds)},"source":{words(source)}{prompt[1]}}}\n'
+                for jid, created, task_id, kind, ppk, xa, xb, verdict, gid, text, seconds, source, la, ta, lb, tb in batch  # fmt: skip
+            ]
+        ).encode("utf-8")
+
+
+def _json_value(value) -> str:
+    """`value` as JSON text as `_jsonl_line` writes it (integers beyond 64 bits included)."""
+    return _jsonl_line(value)[:-1].decode("utf-8")
+
+
+def _iter_jsonl_reference(study: Study) -> Iterator[bytes]:
+    """`iter_jsonl` as `_jsonl_line` writes each record of `judgment_rows`: what the
+    export must equal."""
     line = _jsonl_line
     lines = bytearray()
     for columns, rows in judgment_rows(study):

@@ -254,6 +254,14 @@ def test_the_python_csv_is_what_csv_writer_writes_on_hostile_data(hostile):
     assert python_csv(hostile) == b"".join(exports._iter_csv_reference(hostile))
 
 
+def test_the_jsonl_is_what_orjson_writes_of_each_record_on_hostile_data(hostile):
+    """`iter_jsonl` builds each line itself; the reference dumps each record of
+    `judgment_rows` with orjson. Same bytes."""
+    reference = b"".join(exports._iter_jsonl_reference(hostile))
+    assert reference.count(b"\n") > 100
+    assert b"".join(exports.iter_jsonl(hostile)) == reference
+
+
 @pytest.mark.parametrize(
     "value",
     [*TEXTS, *SECONDS, None, 0, -7, 2**70, True, False, '"', ",", "\n", "\r", "a\x00b"],
