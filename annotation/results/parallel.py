@@ -8,6 +8,9 @@ works too. Each process takes the next part from a queue in the order given (cos
 first, so the last parts to start are short ones), and a child sends back the values of
 the parts it ran (pickled; results are plain dicts and lists, cheap to send).
 
+`read_ahead` forks a child of another kind at the start of a refresh: it reads part of the
+snapshot (the ratings) on a database connection of its own while the parent reads the rest.
+
 `start_early` forks one more child sooner, while the snapshot still reads its ratings
 (`snapshot.load`'s `before_ratings`), for the parts marked `early` (they read no rating;
 the tables not read yet raise on any use, and a part that failed there runs again
@@ -18,7 +21,10 @@ Safe where the app runs it (the background worker, gunicorn's sync workers, comm
 - Children never use the database: the parent's connections are inherited, and a
   child that ran a query would share the parent's socket or SQLite handle, so every
   query in a child raises (an execute wrapper), and a child leaves with `os._exit`,
-  never closing what it inherited.
+  never closing what it inherited. The one exception, `read_ahead`'s reader, queries on
+  new connections it opens and closes itself, and keeps the inherited ones referenced
+  (never closed, never collected: closing would end the parent's PostgreSQL session, or
+  checkpoint and remove SQLite's write-ahead log under it).
 - It forks only from a process with no other thread (another thread might hold a lock
   the child would wait on forever) and only where `os.fork` exists; otherwise, and with
   `RESULTS_PROCESSES = 1`, the parts run one after another here, as they always did.
@@ -35,6 +41,7 @@ computes the same thing from the same snapshot with its own seed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import signal
@@ -46,6 +53,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+
+log = logging.getLogger(__name__)
 
 # The queue holds part numbers as 2-byte records written before the fork: at most this
 # many parts (a pipe holds 64 KiB without a reader).
@@ -286,6 +295,93 @@ def _child(parts: Sequence[Part], queue_read: int, result_write: int, siblings: 
         except Exception as exc:  # a value or an exception that does not pickle
             failed = RuntimeError(f"a result part could not be sent back: {exc!r}")
             payload = pickle.dumps(({i: ("error", failed) for i in outcomes}, timings))
+        with os.fdopen(result_write, "wb") as out:
+            out.write(payload)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def read_ahead(read: Callable[[], Any], *, using: str = "default") -> ReadAhead | None:
+    """`read()`, which may query the database, run in a forked child on connections of its
+    own while this process goes on; `ReadAhead.value` gives its value. None where that is
+    not safe or not useful: forking is unsafe (`can_fork`), this process is inside a
+    transaction (the child's connection would not see its uncommitted rows), or the
+    database is an in-memory SQLite one (a new connection would find it empty)."""
+    connection = connections[using]
+    if not can_fork() or connection.in_atomic_block:
+        return None
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        return None
+    if connection.vendor not in ("sqlite", "postgresql"):
+        return None
+    return ReadAhead(read)
+
+
+class ReadAhead:
+    """A forked child running `read()` on new database connections (`read_ahead`). Call
+    `value` (waits for it) or `abandon` (kills it); either reaps the child."""
+
+    def __init__(self, read: Callable[[], Any]):
+        result_read, result_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            os.close(result_read)
+            _reader(read, result_write)
+        os.close(result_write)
+        self._fd: int | None = result_read
+
+    def value(self) -> tuple[bool, Any]:
+        """(True, what `read()` returned), or (False, None) if it raised or the child died
+        (logged): the caller then reads it itself."""
+        if self._fd is None:
+            return False, None
+        fd, self._fd = self._fd, None
+        try:
+            received = _receive(fd)
+        finally:
+            os.waitpid(self.pid, 0)
+        if received is None:
+            log.warning("the results' read-ahead process died; reading in this one")
+            return False, None
+        status, value = received
+        if status == "error":
+            log.warning("the results' read-ahead failed (%s); reading in this one", value)
+            return False, None
+        return True, value
+
+    def abandon(self) -> None:
+        """Kill and reap the child, unless `value` did already."""
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
+def _reader(read: Callable[[], Any], result_write: int):
+    """`read_ahead`'s child: `read()` on new connections, its value sent back pickled."""
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Referenced until os._exit: an inherited connection must never be closed here.
+        inherited = [connections[alias] for alias in connections]
+        for old in inherited:
+            connections[old.alias] = old.copy()
+        try:
+            outcome: tuple[str, Any] = ("ok", read())
+        except Exception as exc:
+            outcome = ("error", repr(exc))
+        finally:
+            for alias in connections:  # this child's own connections
+                connections[alias].close()
+        try:
+            payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            payload = pickle.dumps(("error", f"the value could not be sent back: {exc!r}"))
         with os.fdopen(result_write, "wb") as out:
             out.write(payload)
         code = 0

@@ -17,7 +17,7 @@ import gc
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from annotation.models import (
     User,
 )
 from annotation.plans import custom_plans
+from annotation.results import parallel
 from annotation.results.version import data_version
 from scoring.style import FEATURES, style_counts
 from scoring.verdicts import ARENA_WINNER
@@ -186,6 +187,7 @@ def load(
     *,
     version: str | None = None,
     before_ratings: Callable[[StudyData], None] | None = None,
+    read_ahead: bool = False,
 ) -> StudyData:
     """Read the study's data once. `version` is the data version the caller read before
     calling (so that a vote arriving meanwhile makes the snapshot newer, never older, than
@@ -195,24 +197,35 @@ def load(
     `before_ratings`, if given, is called just before with the snapshot as it will be but
     for `ratings`, `labels`, `graders`, `quality` and `repeats`, which raise on any use
     (`NotRead`), so that results that read none of them can start
-    (`annotation.results.parallel.start_early`)."""
+    (`annotation.results.parallel.start_early`).
+
+    With `read_ahead`, a forked process reads the ratings (about a third of the time) on a
+    connection of its own meanwhile (`parallel.read_ahead`; where that is unsafe, or it
+    fails, they are read here): the same rows, as the snapshot reads its tables one query
+    at a time either way."""
     version = version or data_version(study.pk)
     # Hundreds of thousands of row tuples would set off the cyclic garbage collector again
     # and again while nothing here makes a cycle.
     collecting = gc.isenabled()
     gc.disable()
+    ahead = parallel.read_ahead(partial(_ratings, study.pk)) if read_ahead else None
     try:
         # Plans made for this study's values, never a generic one from earlier snapshots
         # of other studies (annotation.plans).
         with custom_plans():
-            return _load(Study.objects.get(pk=study.pk), version, before_ratings)
+            return _load(Study.objects.get(pk=study.pk), version, before_ratings, ahead)
     finally:
+        if ahead is not None:
+            ahead.abandon()  # nothing left to do if its value was taken
         if collecting:
             gc.enable()
 
 
 def _load(
-    study: Study, version: str, before_ratings: Callable[[StudyData], None] | None
+    study: Study,
+    version: str,
+    before_ratings: Callable[[StudyData], None] | None,
+    ahead: parallel.ReadAhead | None = None,
 ) -> StudyData:
     prompts = _prompts(study)
     responses = _responses(study)
@@ -292,7 +305,9 @@ def _load(
     )
     if before_ratings is not None:
         before_ratings(data)
-    ratings = _ratings(study)
+    done, ratings = ahead.value() if ahead is not None else (False, None)
+    if not done:
+        ratings = _ratings(study.pk)
     grader_of = pd.Series(counted["grader"].array, index=counted["judgment_id"])
     ratings = ratings[ratings["judgment_id"].isin(grader_of.index)]
     if len(ratings):
@@ -353,8 +368,9 @@ def _judgments(study: Study) -> pd.DataFrame:
     """Every judgment on the study's regular tasks in id order, with its grader's name and
     kind."""
     selected = EVERY_GRADER.judgments(study)
+    # Unordered (SQLite would sort 100,000 rows in a temporary B-tree), sorted below.
     rows = list(
-        selected.order_by("pk").values_list(
+        selected.order_by().values_list(
             "pk",
             "task_id",
             "task__kind",
@@ -378,12 +394,16 @@ def _judgments(study: Study) -> pd.DataFrame:
         "seconds",
     ]
     frame = pd.DataFrame(rows, columns=columns)
+    frame = frame.sort_values("judgment_id", ignore_index=True)  # ids are unique
+    grader_ids = pd.unique(frame["grader_id"]).tolist()
     graders = pd.DataFrame(
-        list(
-            User.objects.filter(pk__in=selected.values("grader_id")).values_list(
+        [
+            row
+            for begin in range(0, len(grader_ids), 500)
+            for row in User.objects.filter(pk__in=grader_ids[begin : begin + 500]).values_list(
                 "pk", "username", "kind"
             )
-        ),
+        ],
         columns=["grader_id", "grader", "grader_kind"],
     ).set_index("grader_id")
     frame["grader"] = frame["grader_id"].map(graders["grader"])
@@ -391,28 +411,30 @@ def _judgments(study: Study) -> pd.DataFrame:
     return frame
 
 
-def _ratings(study: Study) -> pd.DataFrame:
+def _ratings(study: Study | int) -> pd.DataFrame:
     """judgment_id, response_id, label, tags of ratings on regular tasks, in rating order.
 
     Tags come as JSON text and are decoded once per distinct value: most ratings share a
     handful of tag lists, and decoding 200,000 of them one by one is most of the cost."""
+    # Unordered (SQLite would sort 200,000 rows in a temporary B-tree), sorted below.
     rows = list(
         Rating.objects.filter(judgment__in=EVERY_GRADER.judgments(study))
-        .order_by("pk")
-        .values_list("judgment_id", "response_id", "label", Cast("tags", TextField()))
+        .order_by()
+        .values_list("pk", "judgment_id", "response_id", "label", Cast("tags", TextField()))
     )
     columns = ["judgment_id", "response_id", "label", "tags"]
     if not rows:
-        return pd.DataFrame(rows, columns=columns)
-    judgment_ids, response_ids, labels, texts = zip(*rows, strict=True)
+        return pd.DataFrame([], columns=columns)
+    rating_ids, judgment_ids, response_ids, labels, texts = zip(*rows, strict=True)
+    order = np.argsort(np.array(rating_ids, dtype=np.int64))
     decoded = {text: list(json.loads(text) or []) if text else [] for text in set(texts)}
     tags = np.empty(len(texts), dtype=object)
-    tags[:] = [decoded[text] for text in texts]
+    tags[:] = [decoded[texts[i]] for i in order.tolist()]
     return pd.DataFrame(
         {
-            "judgment_id": np.array(judgment_ids, dtype=np.int64),
-            "response_id": np.array(response_ids, dtype=np.int64),
-            "label": list(labels),
+            "judgment_id": np.array(judgment_ids, dtype=np.int64)[order],
+            "response_id": np.array(response_ids, dtype=np.int64)[order],
+            "label": [labels[i] for i in order.tolist()],
             "tags": tags,
         }
     )

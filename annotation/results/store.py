@@ -290,7 +290,10 @@ def refresh(
 
     try:
         data = snapshot.load(
-            study, version=version, before_ratings=before_ratings if processes > 1 else None
+            study,
+            version=version,
+            before_ratings=before_ratings if processes > 1 else None,
+            read_ahead=processes > 1,
         )
         seconds = {SNAPSHOT: time.perf_counter() - started}
         if timings is not None:

@@ -166,6 +166,95 @@ def test_early_parts_that_failed_on_the_partial_snapshot_run_again_here():
     assert timings["late"].pid == PARENT
 
 
+def session():
+    """What identifies this process's database session: PostgreSQL's backend pid, or the
+    SQLite handle."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+    connection.ensure_connection()
+    return id(connection.connection)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_ahead_queries_on_its_own_connection_and_the_parents_survives():
+    User.objects.create(username="someone")
+    before = session()
+    ahead = parallel.read_ahead(
+        lambda: (os.getpid(), User.objects.filter(username="someone").count())
+    )
+    assert ahead is not None
+    done, (pid, found) = ahead.value()
+    assert done and pid != PARENT and found == 1
+    # The parent's session is the one it had, and it reads and writes as before: the
+    # child closed only the connection it opened.
+    assert session() == before
+    User.objects.create(username="another")
+    assert User.objects.count() == 2
+    assert ahead.value() == (False, None)  # the value is taken once
+
+
+@pytest.mark.django_db
+def test_no_read_ahead_inside_a_transaction():
+    """A new connection would not see the transaction's rows (pytest-django's `db`
+    wraps each test in one)."""
+    assert parallel.read_ahead(lambda: 1) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_ahead_that_raises_or_dies_is_read_here_and_logged(caplog):
+    def fail():
+        raise ValueError("no such table, say")
+
+    failing = parallel.read_ahead(fail)
+    assert failing.value() == (False, None)
+    dying = parallel.read_ahead(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    assert dying.value() == (False, None)
+    assert "no such table, say" in caplog.text and "died" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_abandoned_read_ahead_is_killed_and_reaped_at_once():
+    ahead = parallel.read_ahead(napping(1, seconds=60))
+    started = time.monotonic()
+    ahead.abandon()
+    assert time.monotonic() - started < 10
+    assert ahead.value() == (False, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_snapshot_read_ahead_holds_what_one_read_here_holds(monkeypatch):
+    from dataclasses import fields
+
+    import pandas as pd
+
+    from annotation.results import snapshot
+
+    study = build_mixed_study()
+    here = snapshot.load(study)
+    taken = []
+    value = parallel.ReadAhead.value
+
+    def spy(self):
+        outcome = value(self)
+        taken.append(outcome[0])
+        return outcome
+
+    monkeypatch.setattr(parallel.ReadAhead, "value", spy)
+    ahead = snapshot.load(study, read_ahead=True)
+    assert taken == [True]  # the ratings came from the other process
+    assert len(here.ratings) > 50
+    for field in fields(here):
+        mine, theirs = getattr(here, field.name), getattr(ahead, field.name)
+        if isinstance(mine, pd.DataFrame):
+            pd.testing.assert_frame_equal(theirs, mine, check_exact=True)
+        else:
+            assert theirs == mine, field.name
+
+
 def stored_payloads(study) -> dict:
     keys = [store.default_key(name) for name in store.DEFAULTS]
     return {row.key: row.payload for row in ResultCache.objects.filter(study=study, key__in=keys)}
