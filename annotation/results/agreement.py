@@ -56,7 +56,7 @@ def tag_table(data: StudyData, tag: str, *, latest: pd.DataFrame | None = None) 
 def _tagged(tag_lists: list, tag: str) -> np.ndarray:
     """1 where the list holds `tag`, else 0; checked once per distinct list object (the
     snapshot shares one list per distinct set of tags)."""
-    ids = np.fromiter((id(tags) for tags in tag_lists), dtype=np.int64, count=len(tag_lists))
+    ids = np.fromiter(map(id, tag_lists), dtype=np.int64, count=len(tag_lists))
     codes, uniques = pd.factorize(ids)
     first = np.empty(len(uniques), dtype=np.intp)
     first[codes[::-1]] = np.arange(len(codes))[::-1]  # where each list first appears
