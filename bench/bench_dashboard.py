@@ -329,6 +329,11 @@ def during_grading(study, db: Path, requests: int) -> None:
         f"{'met' if statistics.median(ms) <= REQUEST_TARGET_MS else 'NOT met'})"
     )
     print(f"  CPU time per request: median {statistics.median(cpu) * 1000:.0f} ms")
+    slowest = max(range(len(times)), key=times.__getitem__)
+    print(
+        f"  slowest request (#{slowest + 1}): {times[slowest] * 1000:.0f} ms wall, "
+        f"{cpu[slowest] * 1000:.0f} ms CPU, page said {statuses[slowest]}"
+    )
     print(
         f"  meanwhile {votes} votes; pages said current {statuses.count('current')}, "
         f"recomputing {statuses.count('recomputing')}; last recomputation took "

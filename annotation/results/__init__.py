@@ -82,6 +82,7 @@ __all__ = [
     "swap_consistency",
     "watermark",
     "davidson",
+    "grader_checks",
     "style_control",
     "position_bias",
     "rating_consistency",
@@ -160,6 +161,12 @@ def davidson(study: Study) -> dict:
     """Davidson (1970) ratings with the tie parameter (`results.ties`)."""
     fn, params = DEFAULTS["davidson"]
     return _current(study, "davidson", fn, params)
+
+
+def grader_checks(study: Study) -> dict:
+    """Implausibly fast graders and agreement per pair of graders
+    (`results.grader_checks`)."""
+    return _current(study, "grader_checks", DEFAULTS["grader_checks"][0], {})
 
 
 def style_control(study: Study) -> dict:

@@ -76,24 +76,31 @@ def compute_slow(study_id: int) -> str:
     return "computed"
 
 
-def slow_results(study: Study, version: str) -> tuple[dict[str, dict | None], str]:
-    """The stored slow results (None for one never computed) and whether they all match
+def slow_results(study: Study, version: str) -> tuple[dict[str, dict | None], str, str]:
+    """The stored slow results (None for one never computed), whether they all match
     data version `version` ("current") or are being computed ("computing": older figures
-    or None). Queues one job per data version; two readers racing may queue two, and the
-    second finds the results current and does nothing."""
+    or None), and a stamp that differs whenever any of them was stored again (the version
+    and time of each). Queues one job per data version; two readers racing may queue two,
+    and the second finds the results current and does nothing."""
     rows = {row.key: row for row in ResultCache.objects.filter(study=study, key__in=list(SLOW))}
     payloads = {name: (rows[name].payload if name in rows else None) for name in SLOW}
+    stamp = ";".join(
+        f"{name}@{rows[name].version}@{rows[name].computed_at.isoformat()}"
+        if name in rows
+        else f"{name}@-"
+        for name in SLOW
+    )
     if all(name in rows and rows[name].version == version for name in SLOW):
-        return payloads, CURRENT
+        return payloads, CURRENT, stamp
     queued = stored(study, QUEUED)
     if queued is None or queued.version != version:
         with transaction.atomic():
             save_results(study.pk, version, {QUEUED: {}}, {})
             transaction.on_commit(lambda: compute_slow.enqueue(study.pk))
-    return payloads, COMPUTING
+    return payloads, COMPUTING, stamp
 
 
 def slow_result(study: Study, name: str, version: str) -> tuple[dict | None, str]:
-    """One slow result, as `slow_results`."""
-    payloads, status = slow_results(study, version)
+    """One slow result and its status, as `slow_results`."""
+    payloads, status, _stamp = slow_results(study, version)
     return payloads[name], status

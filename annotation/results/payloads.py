@@ -361,3 +361,5 @@ class DashboardPayload(TypedDict):
     slices: SlicesPayload
     correlations: CorrelationsPayload
     davidson: NotRequired[DavidsonPayload]
+    # Stored by refreshes since grader checks joined them (older rows lack it).
+    grader_checks: NotRequired[dict]

@@ -67,6 +67,7 @@ REPEAT_COLUMNS = [
 ]
 RATING_COLUMNS = ["judgment_id", "response_id", "prompt_pk", "model", "grader", "label", "tags"]
 SIDE_COLUMNS = ["item", "grader", "a_on_left"]
+TIMED_COLUMNS = ["grader", "seconds"]
 STYLE_COLUMNS = ["response_id", *FEATURES]
 # Columns of the battle and rating tables that are not prompt metadata.
 NOT_METADATA = frozenset(BATTLE_COLUMNS) | {
@@ -105,6 +106,7 @@ class StudyData:
       (`Study.repeat_fraction`) and answered again: grader, grader_kind, task_id, verdict and
       a_on_left of the first judgment, repeat_verdict and repeat_a_on_left of the second
       (`scoring.position.swap_consistency`'s input). Every grader kind; never a vote.
+    - ``timed``: every counted judgment's grader and seconds (None where not timed).
     - counts: ``tasks`` (regular), ``slots_taken`` on them, ``counted_judgments``.
     - ``sides`` and ``styles``, empty unless read by `with_extras` (the background results):
       the screen side of every judgment handed out here (humans and model judges; imported
@@ -132,6 +134,8 @@ class StudyData:
     graders: pd.DataFrame = field(repr=False)
     quality: pd.DataFrame = field(repr=False)
     repeats: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPEAT_COLUMNS))
+    timed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TIMED_COLUMNS))
+    min_median_seconds: float = 10.0  # the study's threshold for flagging fast graders
     tasks: int = 0
     slots_taken: int = 0
     counted_judgments: int = 0
@@ -288,6 +292,7 @@ def _load(
         tags=tuple(study.tags),
         overlap=study.overlap,
         models=tuple(LanguageModel.objects.filter(study=study).values_list("name", flat=True)),
+        min_median_seconds=study.min_median_seconds,
         prompts=prompts,
         battles=battles,
         ratings=NotRead("ratings"),
@@ -299,6 +304,11 @@ def _load(
         graders=NotRead("graders"),
         quality=NotRead("quality"),
         repeats=NotRead("repeats"),
+        timed=pd.DataFrame(
+            {"grader": counted["grader"].array, "seconds": counted["seconds"].array}
+            if len(counted)
+            else {"grader": [], "seconds": []}
+        ),
         tasks=tasks["n"],
         slots_taken=tasks["slots"] or 0,
         counted_judgments=len(counted),

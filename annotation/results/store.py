@@ -49,6 +49,7 @@ from annotation.models import ResultCache, ResultsRefresh, Study
 from annotation.results import parallel, snapshot
 from annotation.results.agreement import RESULT_BOOTSTRAP, agreement, agreement_split, judges
 from annotation.results.correlations import correlations, correlations_split
+from annotation.results.grader_checks import grader_checks
 from annotation.results.leaderboard import DEFAULT_BOOTSTRAP, leaderboard
 from annotation.results.payloads import JsonRows
 from annotation.results.progress import progress
@@ -65,6 +66,7 @@ DEFAULTS: dict[str, tuple[Callable, dict]] = {
     "correlations": (correlations, {"bootstrap": RESULT_BOOTSTRAP, "seed": 0}),
     "progress": (progress, {}),
     "davidson": (davidson_leaderboard, {"bootstrap": DEFAULT_BOOTSTRAP, "seed": 0}),
+    "grader_checks": (grader_checks, {}),
 }
 DASHBOARD = "dashboard"
 # Not a result: the key under which a refresh records how long reading the snapshot took.
@@ -172,7 +174,7 @@ SPLITS: dict[str, Callable[..., parallel.Split]] = {
     "correlations": correlations_split,
     "slices": slices_split,
 }
-WEIGHTS = {"leaderboard": 0.5, "judges": 0.3}
+WEIGHTS = {"leaderboard": 0.5, "judges": 0.3, "grader_checks": 0.3}
 EARLY = frozenset({"judges", "davidson"})
 
 

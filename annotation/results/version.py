@@ -29,7 +29,7 @@ from django.db.models import Count, Max, Subquery
 
 from annotation.models import Judgment, RepeatJudgment, Study
 
-SETTINGS = ("good_labels", "tags", "rating_scale", "overlap", "protocol")
+SETTINGS = ("good_labels", "tags", "rating_scale", "overlap", "protocol", "min_median_seconds")
 
 
 def _study_part(study_pk: int) -> str:

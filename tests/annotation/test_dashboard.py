@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -253,3 +254,48 @@ def test_ai_judges_are_compared_with_humans(graded, write_jsonl):
     # The committee of two splits on every pair: no strict majority, so it votes tie.
     assert rows["committee of judges"]["agreement_with_ties"] == 0.0
     assert rows["humans (with each other)"]["agreement_with_ties"] < 1.0  # q3 split the humans
+
+
+def test_the_results_sections_come_from_the_cache_until_a_new_computation(
+    client, graded, rita, monkeypatch
+):
+    """The results' sections (~150 ms of template work at 200 graders) are rendered once per
+    computation: the same bytes as rendered afresh, and new figures once results are
+    computed again."""
+    from django.core.cache import cache
+
+    from annotation.results import store
+
+    def page() -> str:  # CSRF tokens are masked afresh on every response
+        html = client.get(url(graded)).content.decode()
+        return re.sub(r"[A-Za-z0-9]{64}", "TOKEN", html)
+
+    client.force_login(rita)
+    first = page()
+    cached = page()
+    cache.clear()
+    fresh = page()
+    assert cached == fresh == first
+    assert 'id="leaderboard-table"' in first and 'id="pair-table"' in first
+
+    # While the results are those of one computation, the sections are not rendered
+    # again: a stored payload changed behind the page's back does not show...
+    row = ResultCache.objects.get(study=graded, key=store.DASHBOARD)
+    row.payload["progress"]["models"][0]["battles"] = 987654
+    row.save()
+    assert "987654" not in client.get(url(graded)).content.decode()
+    # ...and a new computation (a vote, then a refresh) renders them again.
+    user = make_user("late", "grader")
+    join(graded, user)
+    Study.objects.filter(pk=graded.pk).update(overlap=3)
+    graded.refresh_from_db()
+    a = handout.next_assignment(user, graded)
+    handout.record_vote(a.pk, user, Vote(verdict="tie", ratings={"left": "poor", "right": "poor"}))
+    store.refresh(graded)
+    page = client.get(url(graded))
+    assert page.context["board"]["n_battles"] == 25
+    html = page.content.decode()
+    assert "987654" not in html
+    progress = html[html.index('id="progress"') : html.index('id="exports"')]
+    battles = {m["model"]: m["battles"] for m in page.context["progress"]["models"]}
+    assert all(f"<td>{m}</td><td>{n}</td>" in progress for m, n in battles.items())

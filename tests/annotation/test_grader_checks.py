@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from annotation.grader_checks import grader_checks
 from annotation.handout import Vote
 from annotation.models import Study
+from annotation.results import grader_checks
 from tests.conftest import better_side, grade_until_done, join, make_user
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,50 @@ def test_the_dashboard_shows_the_flag_and_the_pair_table(client, two_graders):
     # "Agreement with majority" is not shown as a number where it means nothing.
     grader_table = html[html.index('id="grader-table"') : html.index('id="grader-checks"')]
     assert grader_table.count("see agreement per pair below") == 2
+
+
+def test_the_dashboard_shows_the_checks_its_refresh_stored_without_computing(
+    client, two_graders, monkeypatch
+):
+    """Grader checks read a whole snapshot (seconds at 100,000 judgments): each refresh
+    computes them with the other results; a dashboard request never does, even the first
+    one after a refresh (it used to, whenever the results' version had moved)."""
+    from annotation.results import snapshot, store
+
+    rita = make_user("rita", "researcher")
+    join(two_graders, rita)
+    client.force_login(rita)
+    store.refresh(two_graders)
+    assert store.stored(two_graders, store.DASHBOARD).payload["grader_checks"]["fast"] == ["quick"]
+
+    def load(*args, **kwargs):
+        raise AssertionError("a snapshot read in a dashboard request")
+
+    monkeypatch.setattr(snapshot, "load", load)
+    html = client.get(reverse("dashboard", args=[two_graders.slug])).content.decode()
+    assert "Implausibly fast: quick" in html
+
+
+def test_dashboard_results_stored_before_the_checks_joined_them_still_show_them(
+    client, two_graders
+):
+    from annotation.models import ResultCache
+    from annotation.results import store
+
+    rita = make_user("rita", "researcher")
+    join(two_graders, rita)
+    client.force_login(rita)
+    store.refresh(two_graders)
+    row = ResultCache.objects.get(study=two_graders, key=store.DASHBOARD)
+    del row.payload["grader_checks"]
+    row.save()
+    html = client.get(reverse("dashboard", args=[two_graders.slug])).content.decode()
+    assert "Implausibly fast: quick" in html
+
+
+def test_a_new_threshold_is_a_new_data_version(two_graders):
+    from annotation.results.version import data_version
+
+    before = data_version(two_graders)
+    Study.objects.filter(pk=two_graders.pk).update(min_median_seconds=1.0)
+    assert data_version(two_graders) != before

@@ -77,6 +77,7 @@ def test_the_first_read_computes_every_result_in_the_request(graded):
         "slices",
         "correlations",
         "davidson",
+        "grader_checks",
     }
     keys = set(ResultCache.objects.filter(study=graded).values_list("key", flat=True))
     assert {store.default_key(name) for name in store.DEFAULTS} < keys

@@ -296,15 +296,16 @@ def test_the_refresh_computes_davidson_and_the_worker_the_rest():
     assert not math.isnan(latest["davidson"]["tie_parameter"])
     jobs = DBTaskResult.objects.filter(task_path__endswith="compute_slow")
     with TestCase.captureOnCommitCallbacks(execute=True):
-        payloads, status = background.slow_results(study, freshness.version)
+        payloads, status, stamp = background.slow_results(study, freshness.version)
     assert status == "computing" and set(payloads.values()) == {None} and jobs.count() == 1
     with TestCase.captureOnCommitCallbacks(execute=True):
         background.slow_results(study, freshness.version)
     assert jobs.count() == 1  # one job per data version
     assert background.compute_slow.call(study.pk) == "computed"
     assert background.compute_slow.call(study.pk) == "unchanged"
-    payloads, status = background.slow_results(study, freshness.version)
+    payloads, status, computed = background.slow_results(study, freshness.version)
     assert status == "current"
+    assert computed != stamp  # the dashboard's cached sections are rendered again
     assert payloads["consistency"] == results.rating_consistency(study)
     assert payloads["tag_effects"] == results.tag_effects(study)
     assert np.isfinite([c["coefficient"] for c in payloads["style"]["coefficients"]]).all()

@@ -1,17 +1,14 @@
 """Grader checks for the dashboard: implausibly fast graders, and agreement per pair of graders.
 
-The rows come from the database here; the statistics (medians, agreement, Cohen's kappa)
-come from `scoring.grader_checks`. The result is a JSON-ready dict, so it can be cached
-with the study's other results.
+A pure function of the study's snapshot, computed with the other default results by each
+refresh (`annotation.results.store`), never in a dashboard request; the statistics
+(medians, agreement, Cohen's kappa) come from `scoring.grader_checks`.
 """
 
 from __future__ import annotations
 
-import pandas as pd
-
-from annotation.counting import counted_judgments
-from annotation.results import snapshot
 from annotation.results.agreement import rating_table
+from annotation.results.snapshot import StudyData
 from scoring import grader_checks as checks
 
 # Hundreds of graders make tens of thousands of pairs: the page shows the best-supported ones.
@@ -20,7 +17,7 @@ MAX_PAIRS = 50
 MIN_JUDGMENTS = 5
 
 
-def grader_checks(study) -> dict:
+def grader_checks(data: StudyData) -> dict:
     """For the study's human graders on regular tasks:
 
     - ``speed``: each grader's timed judgments, median seconds and whether that median lies
@@ -31,15 +28,10 @@ def grader_checks(study) -> dict:
       with the majority" is only agreement with the one other grader
       (``majority_meaningful`` is False) and the pair table is what to read.
     """
-    timed = pd.DataFrame(
-        list(counted_judgments(study).values_list("grader__username", "seconds")),
-        columns=["grader", "seconds"],
-    )
     speed = checks.grader_speed(
-        timed, threshold=study.min_median_seconds, min_judgments=MIN_JUDGMENTS
+        data.timed, threshold=data.min_median_seconds, min_judgments=MIN_JUDGMENTS
     )
     question = "verdict"
-    data = snapshot.load(study)
     long = data.verdicts[["item", "grader", "value"]]
     if long.empty:
         question = "rating"
@@ -47,7 +39,7 @@ def grader_checks(study) -> dict:
     pairs = checks.pairwise_agreement(long, max_pairs=MAX_PAIRS)
     per_item = int(long.groupby("item")["grader"].nunique().max()) if len(long) else 0
     return {
-        "threshold": study.min_median_seconds,
+        "threshold": data.min_median_seconds,
         "min_judgments": MIN_JUDGMENTS,
         "speed": speed.to_dict(orient="records"),
         "fast": sorted(speed.loc[speed["too_fast"].astype(bool), "grader"].tolist()),
