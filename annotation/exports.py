@@ -211,6 +211,16 @@ class Lookups:
     grader_names: dict[int, str]
     grader_kinds: dict[int, str]
 
+    def rendered(self, cell) -> tuple[str, dict[int, str], dict[int, str], dict[int, str]]:
+        """The slug, model names, grader names and grader kinds, each as `cell` writes it
+        (a CSV field, a JSON value), rendered once for every row that names it."""
+        return (
+            cell(self.slug),
+            {pk: cell(name) for pk, name in self.models.items()},
+            {pk: cell(name) for pk, name in self.grader_names.items()},
+            {pk: cell(kind) for pk, kind in self.grader_kinds.items()},
+        )
+
 
 def lookups(study: Study, *, as_text: bool) -> Lookups:
     prompts, meta_keys = _metadata(study)
@@ -421,14 +431,11 @@ def _iter_csv_python(study: Study) -> Iterator[bytes]:
     numbers, its timestamp and its comment only. At a million judgments this writes in
     about half the time of handing each row's 21 values to `csv.writer`."""
     found = lookups(study, as_text=True)
-    slug = csv_field(found.slug)
+    slug, models, names, kinds = found.rendered(csv_field)
     prompts = {
         pk: (csv_field(ext), "".join("," + csv_field(v) for v in meta))
         for pk, (ext, meta) in found.prompts.items()
     }
-    models = {pk: csv_field(name) for pk, name in found.models.items()}
-    names = {pk: csv_field(name) for pk, name in found.grader_names.items()}
-    kinds = {pk: csv_field(kind) for pk, kind in found.grader_kinds.items()}
     winners, a, b = verdict_vocabulary()
     verdict = _Memo(lambda value: (csv_field(value), csv_field(winners.get(value, ""))))
     vocabulary = _Memo(csv_field)  # task kinds and sources
@@ -541,15 +548,12 @@ def iter_jsonl(study: Study) -> Iterator[bytes]:
     def value(v) -> str:
         return dumps(v).decode()
 
-    slug = value(found.slug)
+    slug, models, names, kinds = found.rendered(value)
     meta_keys = [value(column) for column in found.columns[len(JUDGMENT_COLUMNS) :]]
     prompts = {
         pk: (value(ext), "".join(f",{key}:{_json_value(v)}" for key, v in zip(meta_keys, meta)))  # noqa: B905
         for pk, (ext, meta) in found.prompts.items()
     }
-    models = {pk: value(name) for pk, name in found.models.items()}
-    names = {pk: value(name) for pk, name in found.grader_names.items()}
-    kinds = {pk: value(kind) for pk, kind in found.grader_kinds.items()}
     winners, a, b = verdict_vocabulary()
     verdict = _Memo(lambda v: (value(v), value(winners.get(v, ""))))
     words = _Memo(value).__getitem__  # task kinds and sources

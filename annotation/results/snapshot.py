@@ -437,14 +437,15 @@ def _ratings(study: Study | int) -> pd.DataFrame:
         return pd.DataFrame([], columns=columns)
     rating_ids, judgment_ids, response_ids, labels, texts = zip(*rows, strict=True)
     order = np.argsort(np.array(rating_ids, dtype=np.int64))
+    positions = order.tolist()
     decoded = {text: list(json.loads(text) or []) if text else [] for text in set(texts)}
     tags = np.empty(len(texts), dtype=object)
-    tags[:] = [decoded[texts[i]] for i in order.tolist()]
+    tags[:] = [decoded[texts[i]] for i in positions]
     return pd.DataFrame(
         {
             "judgment_id": np.array(judgment_ids, dtype=np.int64)[order],
             "response_id": np.array(response_ids, dtype=np.int64)[order],
-            "label": [labels[i] for i in order.tolist()],
+            "label": [labels[i] for i in positions],
             "tags": tags,
         }
     )
