@@ -51,7 +51,6 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from annotation import grader_stats, prepared, schedule
@@ -118,28 +117,11 @@ def current_assignment(grader: User, study: Study) -> Assignment | None:
     return _HELD.first(grader_id=grader.pk, study_id=study.pk, now=timezone.now())
 
 
-def _status_is(status: Assignment.Status) -> RawSQL:
-    """An assignment's "status = '<status>'" with the value written into the SQL, not sent
-    as a parameter.
-
-    On PostgreSQL a statement run a few times is kept prepared (settings'
-    POSTGRES_PREPARE_THRESHOLD) and may then run a generic plan, made without the
-    parameters' values. Told only "status = $3", that plan guessed a third of a grader's
-    assignments match and scanned them all in id order for the first one (5 ms at 5,000
-    judgments); with the value in the SQL the planner knows few are active and reads an
-    index of the active ones. The value is the model's own constant."""
-    table = connection.ops.quote_name(Assignment._meta.db_table)
-    column = connection.ops.quote_name(Assignment._meta.get_field("status").column)
-    value = Assignment.Status(status).value
-    assert value.isalpha()  # a constant of the code: nothing to quote
-    return RawSQL(f"{table}.{column} = '{value}'", [], output_field=models.BooleanField())
-
-
 _HELD = PreparedSelect(
     lambda *, grader_id, study_id, now: (
         Assignment.objects.select_related(*SCREEN_RELATED)
         .filter(
-            _status_is(Assignment.Status.ACTIVE),
+            status=Assignment.Status.ACTIVE,  # in the SQL: annotation.plans.ConstantExact
             grader_id=grader_id,
             task__study_id=study_id,
             expires_at__gt=now,
@@ -207,7 +189,7 @@ def _due_repeat(*, grader_id: int, study_id: int, due_only: bool):
         study_id=OuterRef("task__study_id"), grader_id=OuterRef("grader_id")
     ).values(n=F("judgments") + F("gold_seen") + F("repeats"))[:1]
     queued = Assignment.objects.select_related(*SCREEN_RELATED).filter(
-        _status_is(Assignment.Status.QUEUED), grader_id=grader_id, task__study_id=study_id
+        status=Assignment.Status.QUEUED, grader_id=grader_id, task__study_id=study_id
     )
     if due_only:
         queued = queued.filter(due_after__lte=Subquery(done))

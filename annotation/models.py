@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotation.plans import ConstantExact
 from annotation.rendering import render_conversation, render_markdown
 
 DEFAULT_RATING_SCALE = ["poor", "acceptable", "good"]
@@ -473,6 +474,11 @@ class Assignment(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.status == self.Status.ACTIVE and self.expires_at <= timezone.now()
+
+
+# Planned knowing the value: a generic plan of "status = $1" scanned a grader's whole
+# history for the active assignment (annotation.plans).
+Assignment._meta.get_field("status").register_lookup(ConstantExact)
 
 
 class Judgment(models.Model):
