@@ -195,15 +195,23 @@ def rows_read_by_generic_plan(sql: str, params: list) -> int:
     return dropped(plan)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's generic plans")
-@pytest.mark.django_db(transaction=True)
-def test_the_held_task_read_stays_cheap_under_a_generic_plan(write_jsonl):
-    # A generic plan, made without the values, once scanned the grader's whole history in
-    # id order for the one active assignment: 5 ms a vote at 5,000 judgments.
+@pytest.fixture
+def holding_after_history(write_jsonl):
+    """A grader with 1,500 judgments holding one assignment, the statistics up to date:
+    (study, grader, the held assignment)."""
     study, grader = build(write_jsonl, tasks=1600, history=1500, slug="generic")
     held = handout.next_assignment(grader, study)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE annotation_assignment")
+    return study, grader, held
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's generic plans")
+@pytest.mark.django_db(transaction=True)
+def test_the_held_task_read_stays_cheap_under_a_generic_plan(holding_after_history):
+    # A generic plan, made without the values, once scanned the grader's whole history in
+    # id order for the one active assignment: 5 ms a vote at 5,000 judgments.
+    study, grader, held = holding_after_history
     query = handout._HELD.build(grader_id=grader.pk, study_id=study.pk, now=timezone.now())
     sql, params = query.query.sql_with_params()
     assert handout.current_assignment(grader, study).pk == held.pk
@@ -212,14 +220,13 @@ def test_the_held_task_read_stays_cheap_under_a_generic_plan(write_jsonl):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's generic plans")
 @pytest.mark.django_db(transaction=True)
-def test_the_votes_read_of_its_assignment_stays_cheap_under_a_generic_plan(write_jsonl):
+def test_the_votes_read_of_its_assignment_stays_cheap_under_a_generic_plan(
+    holding_after_history,
+):
     # for_vote's "another held assignment" subquery sent the status as a parameter: its
     # generic plan read the grader's whole history (13-16 ms of database CPU a vote at
     # 5,000 judgments, bench_throughput).
-    study, grader = build(write_jsonl, tasks=1600, history=1500, slug="generic-vote")
-    held = handout.next_assignment(grader, study)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE annotation_assignment")
+    _study, grader, held = holding_after_history
     query = handout.for_vote(grader.pk).filter(pk=held.pk)
     sql, params = query.query.sql_with_params()
     assert query.get().other_held_id is None
